@@ -1,0 +1,48 @@
+"""Shared fixtures: small real datasets prepared once per session, and tiny model settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Tests never reach the network, and never use more threads than CI's 2 cores.
+os.environ.setdefault("WANDB_MODE", "offline")
+
+SHARED_DUMPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wikidumps"
+
+# A model small enough that a training step takes milliseconds on one CPU core.
+TINY = dict(n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, gradient_accumulation_steps=2,
+            dropout=0.0, learning_rate=3e-3, min_lr=3e-4, warmup_iters=5, lr_decay_iters=60, max_iters=60,
+            eval_interval=20, eval_iters=4, log_interval=1, compile=False, device="cpu", beta2=0.99)
+
+
+@pytest.fixture(scope="session")
+def char_data(tmp_path_factory) -> Path:
+    """The built-in corpus (Python language reference), char-level."""
+    from growgpt.builtin import python_reference_documents
+    from growgpt.prepare import prepare
+
+    out = tmp_path_factory.mktemp("char_data")
+    prepare([], str(out), tokenizer="char", documents=python_reference_documents(), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def gpt2_data(tmp_path_factory) -> Path:
+    """A few documents of the built-in corpus, GPT-2 BPE."""
+    from growgpt.builtin import python_reference_documents
+    from growgpt.prepare import prepare
+
+    out = tmp_path_factory.mktemp("gpt2_data")
+    docs = list(python_reference_documents())[:30]
+    prepare([], str(out), tokenizer="gpt2", documents=docs, progress=False, val_fraction=0.2)
+    return out
+
+
+@pytest.fixture
+def tiny_settings(char_data, tmp_path):
+    def make(**overrides):
+        return dict(TINY, dataset=str(char_data), out_dir=str(tmp_path / "run"), **overrides)
+    return make
