@@ -64,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--errors", choices=("strict", "replace"), default="strict",
                    help="what to do with bytes that are not UTF-8 (default: stop and name the file and offset)")
-    p.add_argument("--txt-docs", choices=("file", "paragraph", "line"), default="file",
-                   help="what one document is in a .txt file (default: the whole file)")
+    p.add_argument("--txt-docs", choices=("auto", "file", "blocks", "line"), default="auto",
+                   help="what one document is in a .txt file: the whole file, ~16 KB runs of paragraphs, or each "
+                        "line (default auto: the file up to 1 MB, blocks for bigger files)")
     p.set_defaults(func=_cmd_prepare)
 
     p = sub.add_parser("train", help="train a GPT (run under torchrun for DDP)")

@@ -82,8 +82,10 @@ def gpu_peak_flops(name: str, dtype: str) -> float | None:
 
 def measure_cpu_matmul_flops(size: int = 1024, repeats: int = 5) -> float:
     """Best fp32 matmul rate over a few square products: the CPU's practical dense peak."""
-    a = torch.randn(size, size)
-    b = torch.randn(size, size)
+    # A private generator: measuring must not move the global RNG that a resumed run just restored.
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=gen)
+    b = torch.randn(size, size, generator=gen)
     torch.mm(a, b)  # warm up threads and caches
     best = float("inf")
     for _ in range(repeats):

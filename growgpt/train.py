@@ -318,7 +318,9 @@ class Trainer:
                   f"{self.tokens_per_iter:,} tokens/iter, peak {peak}; {start}")
         try:
             return self._loop(logger)
-        except torch.OutOfMemoryError:
+        except (torch.cuda.OutOfMemoryError, RuntimeError) as e:
+            if not isinstance(e, torch.cuda.OutOfMemoryError) and "out of memory" not in str(e):
+                raise  # a real bug, keep its traceback
             raise UserError(
                 f"out of memory at batch_size={cfg.batch_size}, block_size={cfg.block_size}: lower batch_size "
                 "(and raise gradient_accumulation_steps to keep the tokens per step) or block_size"

@@ -44,5 +44,5 @@ def gpt2_data(tmp_path_factory) -> Path:
 @pytest.fixture
 def tiny_settings(char_data, tmp_path):
     def make(**overrides):
-        return dict(TINY, dataset=str(char_data), out_dir=str(tmp_path / "run"), **overrides)
+        return {**TINY, "dataset": str(char_data), "out_dir": str(tmp_path / "run"), **overrides}
     return make

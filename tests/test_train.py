@@ -110,7 +110,7 @@ def test_out_of_memory_names_the_knobs(tiny_settings, monkeypatch):
     trainer = Trainer(load_config(base=tiny_settings(max_iters=5)), verbose=False)
 
     def oom(lr):
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(trainer, "train_step", oom)
     with pytest.raises(UserError, match=r"out of memory at batch_size=8, block_size=32: lower batch_size .*gradient_accumulation_steps"):

@@ -1,0 +1,356 @@
+"""How fast, in how much memory? `growgpt extract` against WikiExtractor 3.1.0 and the floor.
+
+The input is built once (and cached in --workdir): the pages of the enwiki sample (6 MB of XML, 206
+pages; ../shared/data/wikidumps/gensim/...) repeated --copies times (default 17: ~105 MB of XML)
+with fresh page ids and titles, and one sentence added to each copy so the duplicate filter keeps
+every copy (it would otherwise drop 16/17 of the articles and the work of writing them). It is
+written twice: as one bz2 stream, and as a multistream dump with its index (100 pages a stream,
+like Wikimedia's), the file growgpt splits across processes by stream offsets.
+
+Every run is its own subprocess, on the same file, with the same number of processes:
+* floor: what reading costs with no cleaning at all: stdlib bz2 decompression + ElementTree
+  iterparse, clearing each page. On the single-stream file that is one process (decompression
+  cannot be split without an index); on the multistream file each of N processes reads its share
+  of the streams.
+* growgpt extract, on each file: decompress, parse, clean, filter, deduplicate, write Parquet.
+* WikiExtractor 3.1.0 (`python -m wikiextractor.WikiExtractor FILE --processes N -o DIR`), as
+  published, with and without --no-templates. It reads bz2 itself, in one process, and has N
+  extract processes.
+
+Reported: seconds (best of --repeat), MB/s of XML, pages/s (all pages of the file), and the peak
+RSS of the main process and of the largest worker (psutil, sampled every 20 ms; without psutil,
+getrusage's largest child). The machine's load average is printed before and after: the timings
+are only as good as the machine is quiet.
+
+Memory must not grow with the input: growgpt is run once more on an input --large-copies times the
+sample (default 2 x --copies, ~210 MB of XML), and the peak RSS at both sizes is printed side by
+side. The last lines check the targets: >= 3x WikiExtractor's MB/s, >= 60 % of the floor's, peak
+RSS <= 200 MB in every process and flat (within 10 % + 10 MB) from one input size to the other.
+
+Run: python bench/extract_speed.py [--processes N] [--copies 17] [--large-copies 34] [--repeat 2]
+     [--workdir DIR]
+(needs `pip install wikiextractor==3.1.0 psutil`: benchmark-only tools, not growgpt dependencies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SAMPLE = (Path(__file__).resolve().parents[2] / "shared" / "data" / "wikidumps" / "gensim"
+          / "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
+BUILD_VERSION = "2"  # bump when the way inputs are built changes: the cache is keyed on it
+
+
+# ----------------------------------------------------------------------------------------------
+# Inputs
+
+
+def _copies(xml: str, copies: int) -> tuple[str, list[str], str]:
+    """Header, pages (copies x the sample's, fresh ids and titles, distinct text), footer."""
+    first = xml.index("<page>")
+    last = xml.rindex("</page>") + len("</page>")
+    header, body, footer = xml[:first], xml[first:last], xml[last:]
+    pages = re.findall(r"<page>.*?</page>", body, flags=re.S)
+    out = []
+    step = 10 ** len(str(max(int(re.search(r"<id>(\d+)</id>", p).group(1)) for p in pages)))
+    for k in range(copies):
+        for p in pages:
+            if k:
+                p = re.sub(r"<id>(\d+)</id>", lambda m: f"<id>{int(m.group(1)) + k * step}</id>", p, count=1)
+                p = re.sub(r"<title>(.*?)</title>", lambda m: f"<title>{m.group(1)} (copy {k})</title>", p, count=1)
+                if "<redirect" not in p:  # a sentence that makes the copy's clean text unique
+                    p = re.sub(r"(<text[^>]*>)", lambda m: f"{m.group(1)}This is copy {k} of the page. ", p, count=1)
+            out.append("  " + p + "\n")
+    return header, out, footer
+
+
+def build_inputs(workdir: Path, copies: int) -> dict[str, Path]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    single = workdir / f"benchwiki-x{copies}-pages-articles.xml.bz2"
+    multi = workdir / f"benchwiki-x{copies}-pages-articles-multistream.xml.bz2"
+    index = workdir / f"benchwiki-x{copies}-pages-articles-multistream-index.txt.bz2"
+    stamp = workdir / f"built-v{BUILD_VERSION}-x{copies}"
+    if stamp.exists() and single.exists() and multi.exists() and index.exists():
+        return {"single": single, "multi": multi}
+    print(f"building the {copies}x input in {workdir} (once) ...", flush=True)
+    xml = bz2.decompress(SAMPLE.read_bytes()).decode("utf-8")
+    header, pages, footer = _copies(xml, copies)
+    data = (header + "".join(pages) + footer).encode("utf-8")
+    single.write_bytes(bz2.compress(data, 9))
+    lines = []
+    with open(multi, "wb") as f:
+        f.write(bz2.compress(header.encode("utf-8"), 9))
+        for i in range(0, len(pages), 100):
+            off = f.tell()
+            group = pages[i:i + 100]
+            for p in group:
+                pid = re.search(r"<id>(\d+)</id>", p).group(1)
+                title = re.search(r"<title>(.*?)</title>", p).group(1)
+                lines.append(f"{off}:{pid}:{title}\n")
+            f.write(bz2.compress("".join(group).encode("utf-8"), 9))
+        f.write(bz2.compress(footer.encode("utf-8"), 9))
+    index.write_bytes(bz2.compress("".join(lines).encode("utf-8"), 9))
+    stamp.write_text(f"{len(data)} bytes of XML, {len(pages)} pages\n")
+    return {"single": single, "multi": multi}
+
+
+def xml_stats(path: Path) -> tuple[int, int]:
+    """Bytes of XML and pages in a bz2 dump."""
+    size = pages = 0
+    with bz2.open(path, "rb") as f:
+        while data := f.read(1 << 22):
+            size += len(data)
+            pages += data.count(b"<page>")
+    return size, pages
+
+
+# ----------------------------------------------------------------------------------------------
+# The floor: decompression + iterparse, nothing else (run as `extract_speed.py --floor FILE N`)
+
+
+def _floor_range(args: tuple[str, bytes, int, int]) -> int:
+    import io
+    import xml.etree.ElementTree as ET
+
+    path, header, start, end = args
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = bz2.decompress(f.read(end - start))
+    if not data.rstrip().endswith(b"</mediawiki>"):
+        data += b"</mediawiki>"
+    n = 0
+    for _, el in ET.iterparse(io.BytesIO(header + data)):
+        if el.tag.endswith("}page") or el.tag == "page":
+            n += 1
+            el.clear()
+    return n
+
+
+def floor(path: str, processes: int) -> int:
+    import xml.etree.ElementTree as ET
+
+    from growgpt.extract import _read_index, find_index
+
+    index = find_index(path)
+    if index is None:  # one stream: one process decompresses and parses it all
+        n = 0
+        with bz2.open(path, "rb") as f:
+            for _, el in ET.iterparse(f):
+                if el.tag.endswith("}page"):
+                    n += 1
+                    el.clear()
+        return n
+    import multiprocessing
+
+    offsets = _read_index(index)
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        header = bz2.decompress(f.read(offsets[0]))
+    bounds = offsets[:: max(1, len(offsets) // (processes * 8))] + [size]
+    ranges = [(path, header, a, b) for a, b in zip(bounds, bounds[1:])]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        return sum(pool.map(_floor_range, ranges))
+
+
+# ----------------------------------------------------------------------------------------------
+# Running and measuring
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)  # every reaped descendant, workers included
+    return r.ru_utime + r.ru_stime
+
+
+def measure(cmd: list[str], cwd: Path | None = None) -> dict:
+    """Run `cmd`; wall seconds, CPU seconds (it and all its processes), and peak RSS (MB) of the
+    process itself and of its largest child."""
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
+    cpu0 = _children_cpu()
+    t0 = time.perf_counter()
+    if psutil is None:
+        r = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        secs = time.perf_counter() - t0
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        return {"rc": r.returncode, "seconds": secs, "cpu": _children_cpu() - cpu0, "main_mb": peak,
+                "worker_mb": float("nan"), "stderr": r.stderr}
+    err = tempfile.TemporaryFile("w+")
+    proc = psutil.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
+    main_peak = 0
+    child_peak: dict[int, int] = {}
+    while proc.poll() is None:
+        try:
+            main_peak = max(main_peak, proc.memory_info().rss)
+            for c in proc.children(recursive=True):
+                try:
+                    child_peak[c.pid] = max(child_peak.get(c.pid, 0), c.memory_info().rss)
+                except psutil.Error:
+                    pass
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    secs = time.perf_counter() - t0
+    proc.wait()
+    err.seek(0)
+    return {"rc": proc.returncode, "seconds": secs, "cpu": _children_cpu() - cpu0, "main_mb": main_peak / 2**20,
+            "worker_mb": max(child_peak.values(), default=0) / 2**20, "stderr": err.read()}
+
+
+def _ours(py: str, path: Path, out: Path, processes: int, clean: bool = True) -> list[str]:
+    # the library call `growgpt extract` makes, without depending on how the CLI prints; with
+    # clean=False every page is parsed but not cleaned: what the rest of the pipeline costs
+    code = ("import sys; from growgpt.extract import extract; "
+            f"extract([sys.argv[1]], sys.argv[2], processes=int(sys.argv[3]), progress=False, _clean={clean})")
+    return [py, "-c", code, str(path), str(out), str(processes)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--processes", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--copies", type=int, default=17)
+    ap.add_argument("--large-copies", type=int, default=None,
+                    help="copies in the second, larger input (memory flatness); default 2 x --copies, 0: skip")
+    ap.add_argument("--repeat", type=int, default=2, help="runs of each; the best counts")
+    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "growgpt-extract-bench")
+    ap.add_argument("--skip-wikiextractor", action="store_true")
+    ap.add_argument("--floor", nargs=2, metavar=("FILE", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.floor:
+        print(floor(args.floor[0], int(args.floor[1])))
+        return
+    if not SAMPLE.is_file():
+        sys.exit(f"sample not found: {SAMPLE}")
+    files = build_inputs(args.workdir, args.copies)
+    xml_bytes, pages = xml_stats(files["single"])
+    large = 2 * args.copies if args.large_copies is None else args.large_copies
+    large_files = build_inputs(args.workdir, large) if large else None
+    large_bytes = xml_stats(large_files["single"])[0] if large_files else 0
+    n = args.processes
+    py = sys.executable
+    me = str(Path(__file__).resolve())
+    out = args.workdir / "out"
+    runs = [
+        ("floor: bz2 + iterparse, 1 process", "single", 1, [py, me, "--floor", str(files["single"]), "1"]),
+        (f"floor: bz2 + iterparse, {n} processes", "multi", n, [py, me, "--floor", str(files["multi"]), str(n)]),
+        ("growgpt extract", "single", n, _ours(py, files["single"], out, n)),
+        ("growgpt extract", "multi", n, _ours(py, files["multi"], out, n)),
+        ("growgpt extract", "single", 1, _ours(py, files["single"], out, 1)),
+        ("growgpt extract, cleaner switched off", "multi", n, _ours(py, files["multi"], out, n, clean=False)),
+    ]
+    if large_files:
+        runs += [
+            ("growgpt extract, large input", "single", n, _ours(py, large_files["single"], out, n)),
+            ("growgpt extract, large input", "multi", n, _ours(py, large_files["multi"], out, n)),
+        ]
+    if not args.skip_wikiextractor:
+        runs += [
+            ("WikiExtractor 3.1.0", "single", n, [py, "-m", "wikiextractor.WikiExtractor", str(files["single"]),
+                                                  "--processes", str(n), "-o", str(out)]),
+            ("WikiExtractor 3.1.0 --no-templates", "single", n,
+             [py, "-m", "wikiextractor.WikiExtractor", str(files["single"]), "--processes", str(n), "--no-templates",
+              "-o", str(out)]),
+        ]
+    print(f"input: {xml_bytes / 1e6:.1f} MB of XML, {pages:,} pages; {files['single'].stat().st_size / 1e6:.1f} MB "
+          f"single-stream bz2, {files['multi'].stat().st_size / 1e6:.1f} MB multistream bz2")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"({len(os.sched_getaffinity(0))} cores)", flush=True)
+    results = []
+    for name, kind, procs, cmd in runs:
+        best = None
+        for _ in range(args.repeat):
+            shutil.rmtree(out, ignore_errors=True)
+            r = measure(cmd)
+            if r["rc"] != 0:
+                print(f"{name} on {kind}: FAILED (exit {r['rc']}): {r['stderr'][-2000:]}", flush=True)
+                best = None
+                break
+            if best is None or r["seconds"] < best["seconds"]:
+                best = dict(r, cpu=min(r["cpu"], best["cpu"]) if best else r["cpu"])
+            else:
+                best["cpu"] = min(best["cpu"], r["cpu"])
+        shutil.rmtree(out, ignore_errors=True)
+        results.append((name, kind, procs, best))
+        if best:
+            print(f"  {name} [{kind}, {procs} proc]: {best['seconds']:.1f} s, {best['cpu']:.1f} CPU s", flush=True)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+    print()
+    print("| what | file | processes | seconds | MB/s of XML | pages/s | CPU s (all processes) | MB of XML per CPU s "
+          "| peak RSS main (MB) | peak RSS worker (MB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, kind, procs, r in results:
+        if r is None:
+            print(f"| {name} | {kind} | {procs} | failed | | | | | | |")
+            continue
+        nb, npg = (large_bytes, pages * large // args.copies) if "large input" in name else (xml_bytes, pages)
+        print(f"| {name} | {kind} | {procs} | {r['seconds']:.1f} | {nb / r['seconds'] / 1e6:.1f} | "
+              f"{npg / r['seconds']:,.0f} | {r['cpu']:.1f} | {nb / r['cpu'] / 1e6:.1f} | {r['main_mb']:.0f} | "
+              f"{r['worker_mb']:.0f} |")
+
+    def rate(name, kind, procs, what="seconds"):
+        for n_, k, p, r in results:
+            if n_ == name and k == kind and p == procs and r:
+                return xml_bytes / r[what] / 1e6
+        return None
+
+    ours_s, ours_m = rate("growgpt extract", "single", n), rate("growgpt extract", "multi", n)
+    we = rate("WikiExtractor 3.1.0", "single", n)
+    f1, fn = rate("floor: bz2 + iterparse, 1 process", "single", 1), rate(f"floor: bz2 + iterparse, {n} processes", "multi", n)
+    print()
+    if we and ours_s:
+        print(f"growgpt / WikiExtractor ({n} processes), MB/s: single-stream {ours_s / we:.1f}x, multistream "
+              f"{ours_m / we:.1f}x; per CPU second: {rate('growgpt extract', 'single', n, 'cpu') / rate('WikiExtractor 3.1.0', 'single', n, 'cpu'):.1f}x")
+    if f1 and ours_s:
+        print(f"growgpt / floor: single-stream vs 1-process floor {100 * ours_s / f1:.0f} %, "
+              f"multistream vs {n}-process floor {100 * ours_m / fn:.0f} %")
+    we_nt = rate("WikiExtractor 3.1.0 --no-templates", "single", n)
+
+    def found(name, kind):
+        return next((r for n_, k, p, r in results if n_ == name and k == kind and p == n and r), None)
+
+    print()
+    verdicts = []
+    if we and ours_s:
+        for label, theirs in (("templates expanded (default)", we), ("--no-templates", we_nt)):
+            if theirs:
+                best = max(ours_s, ours_m or 0)
+                verdicts.append((f"speed vs WikiExtractor {label}: {best / theirs:.1f}x (single-stream "
+                                 f"{ours_s / theirs:.1f}x)", best / theirs >= 3))
+    if f1 and ours_s:
+        verdicts.append((f"speed vs floor: single-stream {100 * ours_s / f1:.0f} % of the 1-process floor, "
+                         f"multistream {100 * ours_m / fn:.0f} % of the {n}-process floor",
+                         ours_s / f1 >= 0.6 and (ours_m or 0) / fn >= 0.6))
+    for kind in ("single", "multi"):
+        small, big = found("growgpt extract", kind), found("growgpt extract, large input", kind)
+        if small:
+            peak = max(small["main_mb"], small["worker_mb"] if small["worker_mb"] == small["worker_mb"] else 0)
+            line = (f"peak RSS, {kind}: {xml_bytes / 1e6:.0f} MB input: main {small['main_mb']:.0f} MB, "
+                    f"worker {small['worker_mb']:.0f} MB")
+            ok = peak <= 200
+            if big:
+                line += (f"; {large_bytes / 1e6:.0f} MB input: main {big['main_mb']:.0f} MB, "
+                         f"worker {big['worker_mb']:.0f} MB")
+                ok = ok and max(big["main_mb"], big["worker_mb"]) <= 200
+                for key in ("main_mb", "worker_mb"):
+                    ok = ok and big[key] <= small[key] * 1.1 + 10
+            verdicts.append((line, ok))
+    for line, ok in verdicts:
+        print(f"[{'PASS' if ok else 'MISS'}] {line}")
+    print(f"\nrerun: {Path(py).name} bench/extract_speed.py --processes {n} --copies {args.copies} "
+          f"--large-copies {large} --repeat {args.repeat}")
+
+
+if __name__ == "__main__":
+    main()

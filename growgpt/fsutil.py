@@ -1,0 +1,57 @@
+"""Crash-safe file writes shared by every step that writes to the workspace.
+
+A file is written to a temporary name in the same folder, flushed and fsynced, then renamed over
+the final name (`os.replace` is atomic on POSIX and Windows); the folder is fsynced so the rename
+itself survives a power cut. A reader therefore sees the old file or the new one, never half of one.
+A full disk or a permission problem becomes a one-line UserError naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from growgpt.errors import UserError
+
+
+def fsync_dir(folder: str | Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows: directories cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def temp_path(path: Path) -> Path:
+    """The temporary name `path` is written under; `*.tmp-PID` files are never read as results."""
+    return path.with_name(f"{path.name}.tmp-{os.getpid()}")
+
+
+def commit(tmp: Path, path: Path) -> None:
+    """Rename a finished, closed temporary file into place and make the rename durable."""
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        commit(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def atomic_write_json(path: str | Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))

@@ -1,0 +1,427 @@
+"""Text to token shards: `growgpt prepare TEXT... --out DATA_DIR`.
+
+Inputs are .txt files, .jsonl files (one JSON object per line with a `text` field), .parquet files
+(a `text` column, e.g. what `growgpt extract` writes) and folders of them (searched recursively,
+in sorted order). Everything is streamed: memory is bounded by the shuffle buffer, never the corpus.
+
+What a document is
+------------------
+Train/val is split by document, never by a cut in the byte stream, so no document is half in each.
+A .jsonl line or a Parquet row is one document. For .txt, `txt_docs` says:
+  * "file": the whole file is one document (a folder of articles or books);
+  * "blocks": runs of whole paragraphs (blank-line separated) of about BLOCK_CHARS characters, for
+    one big file such as Shakespeare: fine enough to give a val set, coarse enough that train and val
+    do not share most of their context;
+  * "line": every non-empty line (corpora with one document per line);
+  * "auto" (default): "file" for files up to AUTO_FILE_LIMIT bytes, "blocks" for bigger ones.
+Each document is preceded by the tokenizer's separator (`<|endoftext|>` for GPT-2, reserved id 0
+for char), so a window that spans two documents sees where one ends.
+
+The split
+---------
+A document goes to val when a keyed 64-bit BLAKE2b hash of it, read as a fraction, is below
+`val_fraction`. The key is the seed; what is hashed is the document's page id when a Parquet file
+has an `id` column (Wikipedia articles from `extract`: an article stays on its side whatever else is
+added or edited), otherwise its text (so exact duplicates land on the same side). The assignment is
+therefore a pure function of (seed, document): independent of the order, of the other inputs and of
+the shuffle, and stable as a corpus grows. Documents are then shuffled with the seed inside a
+bounded buffer (BUFFER_BYTES), which breaks up runs of similar files without holding the corpus.
+
+Output
+------
+`DATA_DIR/train-00000.bin`, `val-00000.bin`, ...: raw token ids, uint16 while the vocabulary fits
+(GPT-2's 50257 does), uint32 otherwise, at most `shard_tokens` per shard (numpy memmaps read them
+with no header to parse). `manifest.json` records the tokenizer (with the char vocabulary), vocab
+size, dtype, token and document counts per split and shard, and every source file with its size.
+Shards are written into a staging folder and moved into place, and the manifest is written last:
+a dataset counts only once its manifest is there, so an interrupted prepare never leaves a dataset
+that looks complete.
+
+Speed: GPT-2 BPE uses tiktoken's `encode_ordinary_batch` over the buffer with one thread per core
+(bench/prepare_throughput.py compares with raw `encode_ordinary` on the same text). Char-level
+needs the vocabulary first, so it reads the input twice and encodes with a numpy lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from growgpt.errors import UserError
+from growgpt.fsutil import atomic_write_json, fsync_dir
+from growgpt.tokenizer import CharTokenizer, GPT2Tokenizer
+
+MANIFEST = "manifest.json"
+FORMAT = "growgpt-tokens"
+VERSION = 1
+SUFFIXES = (".txt", ".jsonl", ".parquet")
+TXT_DOCS = ("auto", "file", "blocks", "line")
+AUTO_FILE_LIMIT = 1 << 20
+BLOCK_CHARS = 16_384
+BUFFER_BYTES = 64 << 20
+_STAGING = ".staging-"
+
+
+@dataclass
+class Source:
+    path: Path
+    bytes: int
+    documents: int = 0
+
+
+@dataclass
+class Document:
+    source: int  # index into the sources list
+    key: bytes  # what the split hash is taken of
+    text: str
+
+
+# --------------------------------------------------------------------------------------------
+# Finding and reading inputs
+
+
+def find_sources(inputs: Iterable[str | Path]) -> list[Source]:
+    """Expand files and folders into the list of input files, in a stable order."""
+    sources: list[Source] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            if not found:
+                raise UserError(f"{path}: no .txt, .jsonl or .parquet files in this folder")
+            sources.extend(Source(p, p.stat().st_size) for p in found)
+        elif path.is_file():
+            if path.suffix.lower() not in SUFFIXES:
+                raise UserError(f"{path}: not a .txt, .jsonl or .parquet file")
+            sources.append(Source(path, path.stat().st_size))
+        else:
+            raise UserError(f"{path}: no such file or folder")
+    return sources
+
+
+def _decode(data: bytes, path: Path, offset: int, errors: str) -> str:
+    try:
+        return data.decode("utf-8", errors=errors)
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 at byte offset {offset + e.start} "
+                        "(use --errors replace to replace bad bytes and go on)") from None
+
+
+def _read_txt(source: Source, txt_docs: str, errors: str) -> Iterator[str]:
+    mode = txt_docs
+    if mode == "auto":
+        mode = "file" if source.bytes <= AUTO_FILE_LIMIT else "blocks"
+    try:
+        f = open(source.path, "rb")
+    except OSError as e:
+        raise UserError(f"{source.path}: cannot read: {e.strerror}") from None
+    with f:
+        if mode == "file":
+            yield _decode(f.read(), source.path, 0, errors)
+            return
+        offset = 0
+        block: list[str] = []
+        block_chars = 0
+        for raw in f:  # binary lines: bounded by the longest line, offsets exact for errors
+            line = _decode(raw, source.path, offset, errors)
+            offset += len(raw)
+            if mode == "line":
+                if line.strip():
+                    yield line.rstrip("\r\n")
+                continue
+            block.append(line)
+            block_chars += len(line)
+            if not line.strip() and block_chars >= BLOCK_CHARS:  # a paragraph ends here
+                yield "".join(block)
+                block, block_chars = [], 0
+        if block:
+            yield "".join(block)
+
+
+def _read_jsonl(source: Source, errors: str) -> Iterator[str]:
+    offset = 0
+    with open(source.path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            line = _decode(raw, source.path, offset, errors)
+            offset += len(raw)
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{source.path}:{number}: not valid JSON ({e.msg})") from None
+            text = record.get("text") if isinstance(record, dict) else None
+            if not isinstance(text, str):
+                raise UserError(f"{source.path}:{number}: no string 'text' field")
+            yield text
+
+
+def _read_parquet(source: Source) -> Iterator[tuple[bytes | None, str]]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(source.path)
+    except Exception as e:  # pyarrow raises several types for a file that is not Parquet
+        raise UserError(f"{source.path}: not a readable Parquet file ({e})") from None
+    names = pf.schema_arrow.names
+    if "text" not in names:
+        raise UserError(f"{source.path}: no 'text' column (columns: {', '.join(names)})")
+    with_id = "id" in names
+    for batch in pf.iter_batches(batch_size=1024, columns=["id", "text"] if with_id else ["text"]):
+        texts = batch.column("text").to_pylist()
+        ids = batch.column("id").to_pylist() if with_id else [None] * len(texts)
+        for page_id, text in zip(ids, texts):
+            if text is not None:
+                yield (None if page_id is None else b"id:%d" % page_id), text
+
+
+def iter_documents(sources: list[Source], txt_docs: str = "auto", errors: str = "strict",
+                   on_source_done=None) -> Iterator[Document]:
+    """Every non-empty document of every source, in input order."""
+    for index, source in enumerate(sources):
+        suffix = source.path.suffix.lower()
+        if suffix == ".parquet":
+            items = _read_parquet(source)
+        elif suffix == ".jsonl":
+            items = ((None, t) for t in _read_jsonl(source, errors))
+        else:
+            items = ((None, t) for t in _read_txt(source, txt_docs, errors))
+        for key, text in items:
+            if text.strip():
+                source.documents += 1
+                yield Document(index, key if key is not None else text.encode("utf-8", "surrogatepass"), text)
+        if on_source_done:
+            on_source_done(source)
+
+
+# --------------------------------------------------------------------------------------------
+# Split, tokenize, write
+
+
+def is_val(key: bytes, seed: int, val_fraction: float) -> bool:
+    """The train/val assignment: a pure function of the document's key and the seed."""
+    digest = hashlib.blake2b(key, digest_size=8, key=seed.to_bytes(8, "little")).digest()
+    return int.from_bytes(digest, "little") < val_fraction * 2.0**64
+
+
+class ShardWriter:
+    """Appends token arrays to `{split}-NNNNN.bin` files of at most `shard_tokens` tokens."""
+
+    def __init__(self, folder: Path, split: str, dtype: np.dtype, shard_tokens: int) -> None:
+        self.folder, self.split, self.dtype, self.shard_tokens = folder, split, dtype, shard_tokens
+        self.shards: list[dict] = []
+        self.documents = 0
+        self._file = None
+        self._in_shard = 0
+
+    def _open(self) -> None:
+        name = f"{self.split}-{len(self.shards):05d}.bin"
+        self._file = open(self.folder / name, "wb")
+        self.shards.append({"file": name, "tokens": 0})
+        self._in_shard = 0
+
+    def write(self, tokens: np.ndarray) -> None:
+        tokens = tokens.astype(self.dtype, copy=False)
+        while len(tokens):
+            if self._file is None or self._in_shard == self.shard_tokens:
+                self._close()
+                self._open()
+            take = min(len(tokens), self.shard_tokens - self._in_shard)
+            self._file.write(tokens[:take].tobytes())
+            self._in_shard += take
+            self.shards[-1]["tokens"] += take
+            tokens = tokens[take:]
+
+    def _close(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+
+    def close(self) -> dict:
+        self._close()
+        return {"tokens": sum(s["tokens"] for s in self.shards), "documents": self.documents,
+                "shards": self.shards}
+
+
+class _CharEncoder:
+    """Vectorised char-level encoding: code points -> ids through a sorted lookup."""
+
+    def __init__(self, tokenizer: CharTokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.codepoints = np.array([ord(c) for c in tokenizer.chars], dtype=np.uint32)
+
+    def encode(self, text: str) -> np.ndarray:
+        points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        ids = np.searchsorted(self.codepoints, points)
+        return (ids + 1).astype(np.uint32)
+
+
+def _default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, disable=not enabled,
+                dynamic_ncols=True, leave=False)
+
+
+def load_manifest(data_dir: str | Path) -> dict:
+    data_dir = Path(data_dir)
+    path = data_dir / MANIFEST
+    if not path.is_file():
+        raise UserError(f"{data_dir}: no {MANIFEST} — run `growgpt prepare TEXT... --out {data_dir}` first")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: unreadable ({e}); re-run prepare") from None
+    if manifest.get("format") != FORMAT:
+        raise UserError(f"{path}: not a growgpt token manifest")
+    if manifest.get("version") != VERSION:
+        raise UserError(f"{path}: format version {manifest.get('version')}, this growgpt reads {VERSION}; re-run prepare")
+    return manifest
+
+
+def _publish(staging: Path, out: Path, manifest: dict) -> None:
+    """Move the staged shards into DATA_DIR, replacing an older dataset, manifest last."""
+    (out / MANIFEST).unlink(missing_ok=True)  # from here until the end, DATA_DIR is 'not prepared'
+    for old in list(out.glob("train-*.bin")) + list(out.glob("val-*.bin")):
+        old.unlink()
+    for shard in staging.iterdir():
+        os.replace(shard, out / shard.name)
+    fsync_dir(out)
+    atomic_write_json(out / MANIFEST, manifest)
+    staging.rmdir()
+
+
+def prepare(inputs: Iterable[str | Path], out_dir: str | Path, tokenizer: str = "gpt2", val_fraction: float = 0.1,
+            seed: int = 1337, errors: str = "strict", txt_docs: str = "auto", shard_tokens: int = 2**27,
+            progress: bool = True, num_threads: int | None = None,
+            documents: Iterable[tuple[str, str]] | None = None) -> dict:
+    """Tokenize `inputs` (or in-memory `documents`, (name, text) pairs) into DATA_DIR; return the manifest."""
+    if tokenizer not in ("gpt2", "char"):
+        raise UserError(f"unknown tokenizer {tokenizer!r} (expected gpt2 or char)")
+    if not 0.0 < val_fraction < 1.0:
+        raise UserError(f"--val-fraction must be between 0 and 1 (exclusive), got {val_fraction}")
+    if errors not in ("strict", "replace"):
+        raise UserError(f"--errors must be strict or replace, got {errors!r}")
+    if txt_docs not in TXT_DOCS:
+        raise UserError(f"--txt-docs must be one of {', '.join(TXT_DOCS)}, got {txt_docs!r}")
+    if seed < 0:
+        raise UserError(f"--seed must be >= 0, got {seed}")
+    if shard_tokens < 1:
+        raise UserError(f"shard_tokens must be positive, got {shard_tokens}")
+    start_time = time.time()
+    threads = num_threads or _default_threads()
+
+    if documents is not None:
+        in_memory = list(documents)
+        sources = [Source(Path(name), len(text.encode("utf-8", "surrogatepass")), 0) for name, text in in_memory]
+
+        def read() -> Iterator[Document]:
+            for index, (_, text) in enumerate(in_memory):
+                if text.strip():
+                    sources[index].documents += 1
+                    yield Document(index, text.encode("utf-8", "surrogatepass"), text)
+    else:
+        sources = find_sources(inputs)
+
+        def read() -> Iterator[Document]:
+            return iter_documents(sources, txt_docs=txt_docs, errors=errors)
+
+    total_bytes = sum(s.bytes for s in sources)
+    if tokenizer == "gpt2":
+        tok = GPT2Tokenizer()
+        char_encoder = None
+    else:
+        with _progress(total_bytes, progress, "vocabulary") as bar:
+            seen: set[str] = set()
+            for doc in read():
+                seen.update(doc.text)
+                bar.update(len(doc.text))
+        for s in sources:
+            s.documents = 0  # counted again by the encoding pass
+        tok = CharTokenizer(sorted(seen))
+        char_encoder = _CharEncoder(tok)
+    dtype = np.dtype(np.uint16 if tok.vocab_size <= 2**16 else np.uint32)
+    separator = np.array([tok.separator_id], dtype=np.uint32)
+
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in out.glob(_STAGING + "*"):
+            shutil.rmtree(stale, ignore_errors=True)  # left by a prepare that was killed
+        staging = out / f"{_STAGING}{os.getpid()}"
+        staging.mkdir()
+    except OSError as e:
+        raise UserError(f"{out}: cannot create the output folder: {e.strerror}") from None
+    writers = {split: ShardWriter(staging, split, dtype, shard_tokens) for split in ("train", "val")}
+    rng = np.random.default_rng(seed)
+
+    def flush(buffer: list[Document]) -> None:
+        order = rng.permutation(len(buffer))
+        docs = [buffer[i] for i in order]
+        if char_encoder is not None:
+            encoded = [char_encoder.encode(d.text) for d in docs]
+        else:
+            encoded = tok.encode_batch([d.text for d in docs], num_threads=threads)
+        for doc, ids in zip(docs, encoded):
+            writer = writers["val" if is_val(doc.key, seed, val_fraction) else "train"]
+            writer.write(np.concatenate([separator, np.asarray(ids, dtype=np.uint32)]))
+            writer.documents += 1
+
+    try:
+        with _progress(total_bytes, progress, "tokenize") as bar:
+            buffer: list[Document] = []
+            buffered = 0
+            for doc in read():
+                buffer.append(doc)
+                buffered += len(doc.text)
+                bar.update(len(doc.text))
+                if buffered >= BUFFER_BYTES:
+                    flush(buffer)
+                    buffer, buffered = [], 0
+            if buffer:
+                flush(buffer)
+        splits = {name: w.close() for name, w in writers.items()}
+        for name, info in splits.items():
+            if info["documents"] == 0:
+                total = sum(s["documents"] for s in splits.values())
+                raise UserError(
+                    f"the {name} split is empty ({total} document(s) with text in all, val fraction {val_fraction}): "
+                    + ("no input holds any text" if total == 0 else
+                       "give more documents, change --val-fraction, or cut .txt files into more documents "
+                       "with --txt-docs blocks or line"))
+        manifest = {
+            "format": FORMAT, "version": VERSION,
+            "tokenizer": tok.spec(), "vocab_size": tok.vocab_size, "dtype": dtype.name,
+            "val_fraction": val_fraction, "seed": seed, "txt_docs": txt_docs,
+            "splits": splits,
+            "sources": [{"path": str(s.path), "bytes": s.bytes, "documents": s.documents} for s in sources],
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "seconds": round(time.time() - start_time, 3),
+        }
+        _publish(staging, out, manifest)
+        return manifest
+    except OSError as e:
+        raise UserError(f"{out}: cannot write token shards: {e.strerror or e}") from None
+    finally:
+        for w in writers.values():
+            w._close()
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)

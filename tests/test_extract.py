@@ -1,0 +1,489 @@
+"""`growgpt.extract`: MediaWiki dumps to Parquet, on the real samples in shared/data/wikidumps.
+
+Counts are checked against SOURCES.md (written by whoever collected the samples, from their own
+parse), parallel paths against sequential ones, and damaged or hostile inputs against the promise
+that every failure is one UserError naming the file (and for bz2 the compressed offset), with the
+pages before the damage kept.
+"""
+
+from __future__ import annotations
+
+import bz2
+import errno
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import growgpt.extract as ex
+from growgpt.errors import UserError
+from growgpt.extract import extract
+
+DUMPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "wikidumps"
+pytestmark = pytest.mark.skipif(not (DUMPS / "SOURCES.md").is_file(), reason=f"wiki dump samples not found in {DUMPS}")
+
+ENWIKI = "gensim/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+TABLES = "gensim/enwiki-table-markup.xml.bz2"
+BGWIKI = "gensim/bgwiki-latest-pages-articles-shortened.xml.bz2"
+VOYAGE = "mwbzutils-elwikivoyage/sample-pages-articles.xml.bz2"
+MULTI = "mwbzutils-elwikivoyage/multistream/pages-articles-p2566p2583.multistream.xml.bz2"
+MULTI_INDEX = "mwbzutils-elwikivoyage/multistream/pages-articles-p2566p2583.multistream-index.xml.bz2"
+SINGLE = "mwbzutils-elwikivoyage/multistream/pages-articles-p2566p2583.xml.bz2"
+SPLIT = "mwbzutils-elwikivoyage/split-parts"
+SCHEMA_03 = "pignlproc/enwiki-20090902-pages-articles-sample.xml"
+SCHEMA_09 = "wikipedia2vec/enwiki-pages-articles-sample.xml.bz2"
+TINYWIKI = "dumpster-dive/tinywiki-latest-pages-articles.xml"
+
+# SOURCES.md counts redirects by their <redirect> element; tinywiki's hand-made "Redirect page" is
+# `#REDIRECT [[The Beatles]]` without one, and growgpt (like MediaWiki) counts it as a redirect.
+TEXT_REDIRECTS = {TINYWIKI: 1}
+
+
+def sources() -> dict[str, tuple[int, int, int]]:
+    """{file: (pages, namespace-0 pages, namespace-0 redirects)} from SOURCES.md's table."""
+    out = {}
+    for line in (DUMPS / "SOURCES.md").read_text(encoding="utf-8").splitlines():
+        name = re.match(r"\|\s*`([^`]+)`", line)
+        counts = re.search(r"\|\s*(\d+) \((\d+) / (\d+)\)\s*\|", line)
+        if name and counts:
+            out[name.group(1)] = tuple(int(x) for x in counts.groups())
+    return out
+
+
+def table(out_dir: Path, manifest: dict) -> pa.Table:
+    return pq.read_table(out_dir / manifest["parquet"])
+
+
+def without_timing(m: dict) -> dict:
+    return {k: v for k, v in m.items() if k not in ("seconds", "skipped")}
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory) -> dict[str, tuple[dict, pa.Table]]:
+    """Every sample in SOURCES.md extracted on its own (own out_dir: no cross-file duplicates)."""
+    root = tmp_path_factory.mktemp("extracted")
+    result = {}
+    for i, name in enumerate(sorted(sources())):
+        out = root / str(i)
+        [m] = extract([str(DUMPS / name)], str(out), processes=1, progress=False)
+        result[name] = (m, table(out, m))
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# Real samples
+
+
+def test_article_counts_match_sources(extracted):
+    counts = sources()
+    assert len(counts) >= 15, "SOURCES.md's table was not parsed"
+    for name, (pages, ns0, redirects) in counts.items():
+        m, t = extracted[name]
+        redirects += TEXT_REDIRECTS.get(name, 0)
+        assert m["complete"] and m["error"] is None, name
+        assert m["pages_seen"] == pages, name
+        assert m["non_article_namespace"] == pages - ns0, name
+        assert m["redirects"] == redirects, name
+        assert m["articles_written"] + sum(m["filtered"].values()) == ns0 - redirects, name
+        assert t.num_rows == m["articles_written"] > 0, name
+        assert m["characters_written"] == sum(len(s) for s in t.column("text").to_pylist()), name
+        assert t.schema.names == ["id", "revid", "title", "url", "text"]
+        assert str(t.schema.field("id").type) == str(t.schema.field("revid").type) == "int64"
+
+
+def test_split_parts_together_equal_the_whole_file(extracted, tmp_path):
+    parts = sorted((DUMPS / SPLIT).glob("*.bz2"), reverse=True)  # argument order must not matter
+    assert len(parts) == 6
+    manifests = extract([str(p) for p in parts], str(tmp_path), processes=2, progress=False)
+    starts = [int(re.search(r"-p(\d+)p", m["parquet"]).group(1)) for m in manifests]
+    assert starts == sorted(starts), "parts are returned (and deduplicated) in page-range order"
+    whole_m, whole = extracted[VOYAGE]
+    together = pa.concat_tables([table(tmp_path, m) for m in manifests])
+    assert together.equals(whole)
+    assert sum(m["pages_seen"] for m in manifests) == whole_m["pages_seen"]
+
+
+def test_multistream_in_parallel_equals_its_single_stream_twin(extracted, tmp_path, monkeypatch):
+    monkeypatch.setattr(ex, "CHUNK_COMPRESSED_BYTES", 1)  # one task per bz2 stream
+    part = ex._plan([str(DUMPS / MULTI)], tmp_path)[0]
+    assert part.index == DUMPS / MULTI_INDEX
+    assert len(list(ex._multistream_tasks(part, {}))) == 4  # 4 page streams; header and footer around
+    # `raw/*.bz2` matches the index too: it is recognised and not taken for a dump
+    [m] = extract([str(DUMPS / MULTI), str(DUMPS / MULTI_INDEX)], str(tmp_path), processes=2, progress=False)
+    assert m["multistream_index"] == str(DUMPS / MULTI_INDEX)
+    assert table(tmp_path, m).equals(extracted[SINGLE][1])
+    assert m["source_sha1"] == ex._sha1(DUMPS / MULTI)  # hashed on the side while workers read ranges
+    [again] = extract([str(DUMPS / MULTI)], str(tmp_path), processes=2, progress=False)
+    assert again["skipped"]
+    with pytest.raises(UserError, match="only multistream index"):
+        extract([str(DUMPS / MULTI_INDEX)], str(tmp_path / "other"), progress=False)
+
+
+def test_processes_1_and_2_give_identical_output(extracted, tmp_path, monkeypatch):
+    monkeypatch.setattr(ex, "CHUNK_XML_BYTES", 64 << 10)  # ~160 chunks over two workers
+    [m] = extract([str(DUMPS / VOYAGE)], str(tmp_path), processes=2, progress=False)
+    m1, t1 = extracted[VOYAGE]
+    assert table(tmp_path, m).equals(t1)
+    assert without_timing(m) | {"source": None} == without_timing(m1) | {"source": None}
+
+
+@pytest.mark.parametrize("name, schema", [(SCHEMA_03, "0.3"), (SCHEMA_09, "0.9"), (ENWIKI, "0.10"), (VOYAGE, "0.11"),
+                                          (BGWIKI, "0.10 UTF-16"), (TABLES, "0.10, no <siteinfo>")])
+def test_schema_versions_encodings_and_urls(extracted, name, schema):
+    m, t = extracted[name]
+    rows = t.to_pylist()
+    assert rows and all(r["text"].strip() and r["title"] and r["id"] > 0 and r["revid"] > 0 for r in rows), schema
+    assert not any("<page>" in r["text"] or "\x00" in r["text"] for r in rows)
+    urls = {r["title"]: r["url"] for r in rows}
+    if name == ENWIKI:
+        assert urls["Anarchism"] == "https://en.wikipedia.org/wiki/Anarchism"
+        assert urls["Albedo"] == "https://en.wikipedia.org/wiki/Albedo"
+    if name == SCHEMA_03:  # 2009 dump: http:// base; no <ns>, so namespaces come from titles
+        assert all(u.startswith("https://en.wikipedia.org/wiki/") for u in urls.values())
+    if name == BGWIKI:
+        assert re.search("[а-яА-Я]{20}", rows[0]["text"].replace(" ", ""))
+    if name == VOYAGE:  # a local MediaWiki: its own article path, titles percent-encoded as UTF-8
+        url = urls["Αθήνα"]
+        assert url == "http://localhost/elwv/index.php/%CE%91%CE%B8%CE%AE%CE%BD%CE%B1"
+    if name == TABLES:  # no <siteinfo>, so no <base>
+        assert {r["url"] for r in rows} == {f"?curid={r['id']}" for r in rows}
+
+
+@pytest.mark.parametrize("encoding, declared", [("windows-1252", True), ("iso-8859-1", True), ("utf-16-be", False),
+                                                ("utf-8-sig", False)])
+def test_encodings_named_by_declaration_or_bom(tmp_path, encoding, declared):
+    text = "Caf\u00e9 cr\u00e8me, na\u00efve fa\u00e7ade \u2014 " + LONG if encoding == "windows-1252" else "Caf\u00e9 " + LONG
+    if encoding == "iso-8859-1":
+        text = text.replace("\u2014", "-")
+    xml = dump([(1, "Caf\u00e9", text)])
+    if declared:
+        xml = f'<?xml version="1.0" encoding="{encoding}"?>\n' + xml
+    src = tmp_path / f"{encoding}.xml"
+    src.write_bytes(xml.encode(encoding))
+    [m] = extract([str(src)], str(tmp_path / "out"), processes=1, progress=False)
+    [row] = table(tmp_path / "out", m).to_pylist()
+    assert row["title"] == "Caf\u00e9" and row["text"].startswith("Caf\u00e9")
+    assert row["url"] == "https://en.wikipedia.org/wiki/Caf%C3%A9"
+
+
+def test_revid_is_the_revision_id_not_the_contributor_id(extracted):
+    _, t = extracted[TABLES]
+    first = t.slice(0, 1).to_pylist()[0]
+    assert (first["id"], first["revid"]) == (217916, 807605030)  # contributor id there is 13157623
+
+
+# ----------------------------------------------------------------------------------------------
+# Re-runs and interruptions
+
+
+def test_rerun_skips_a_finished_part(tmp_path):
+    src = tmp_path / "raw" / Path(ENWIKI).name
+    src.parent.mkdir()
+    shutil.copy(DUMPS / ENWIKI, src)
+    out = tmp_path / "text"
+    [m] = extract([str(src)], str(out), processes=1, progress=False)
+    parquet = out / m["parquet"]
+    stamp = parquet.stat().st_mtime_ns
+    [again] = extract([str(src)], str(out), processes=1, progress=False)
+    assert again["skipped"] and without_timing(again) == without_timing(m)
+    os.utime(src, ns=(stamp + 10**9, stamp + 10**9))  # touched, same bytes: the SHA-1 says so
+    [again] = extract([str(src)], str(out), processes=1, progress=False)
+    assert again["skipped"] and parquet.stat().st_mtime_ns == stamp
+    [redone] = extract([str(src)], str(out), processes=1, progress=False, min_chars=5000)  # other options
+    assert not redone.get("skipped") and redone["filtered"]["too_short"] > 0
+    assert redone["source_sha1"] == m["source_sha1"] == ex._sha1(src)
+
+
+KILLER = """
+import os, signal, sys
+import growgpt.extract as ex
+
+kill_in, kill_at = sys.argv[1], sys.argv[2]
+add, write_json = ex._PartWriter.add, ex._write_json
+
+def killing_add(self, result):
+    add(self, result)
+    if kill_at == "rows" and self.part.stem.endswith(kill_in):
+        self._flush()  # some rows in the temporary Parquet file, then: SIGKILL
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def killing_write_json(path, obj):
+    if kill_at == "manifest" and path.name.startswith("pages-articles-" + kill_in):
+        os.kill(os.getpid(), signal.SIGKILL)  # the Parquet file is in place, its manifest is not
+    write_json(path, obj)
+
+ex._PartWriter.add, ex._write_json = killing_add, killing_write_json
+if __name__ == "__main__":
+    ex.extract(sys.argv[4:], sys.argv[3], processes=1, progress=False)
+"""
+
+
+def test_interrupted_extraction_rerun_gives_identical_output(tmp_path):
+    parts = sorted(str(p) for p in (DUMPS / SPLIT).glob("*.bz2"))
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    reference = extract(parts, str(ref), processes=1, progress=False)
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    for kill_in, kill_at in (("p1021p1365", "rows"), ("p1366p1589", "manifest")):
+        r = subprocess.run([sys.executable, str(script), kill_in, kill_at, str(out), *parts], capture_output=True)
+        assert r.returncode == -signal.SIGKILL, r.stderr.decode()[-2000:]
+        if kill_at == "rows":
+            assert list(out.glob("pages-articles-p1021p1365.parquet.tmp-*"))
+            assert not (out / "pages-articles-p1021p1365.manifest.json").exists()
+            assert (out / "pages-articles-p359p1020.manifest.json").exists()
+        else:
+            assert (out / "pages-articles-p1366p1589.parquet").exists()
+            assert not (out / "pages-articles-p1366p1589.manifest.json").exists()
+    manifests = extract(parts, str(out), processes=2, progress=False)
+    assert [bool(m.get("skipped")) for m in manifests] == [True, True, True, False, False, False]
+    assert not list(out.glob("*.tmp-*"))
+    ids = []
+    for m, r in zip(manifests, reference):
+        assert table(out, m).equals(table(ref, r)), m["parquet"]
+        assert without_timing(m) | {"source": None} == without_timing(r) | {"source": None}
+        ids += table(out, m).column("id").to_pylist()
+    assert len(ids) == len(set(ids))
+
+
+# ----------------------------------------------------------------------------------------------
+# Duplicates
+
+
+def dump(pages: list[tuple[int, str, str]], base: str = "https://en.wikipedia.org/wiki/Main_Page",
+         footer: bool = True) -> str:
+    """A schema-0.11 dump of (id, title, wikitext) pages."""
+    head = ('<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.11/" version="0.11" xml:lang="en">\n'
+            f"  <siteinfo>\n    <sitename>Test</sitename>\n    <base>{base}</base>\n  </siteinfo>\n")
+    body = "".join(
+        f"  <page>\n    <title>{escape(title)}</title>\n    <ns>0</ns>\n    <id>{pid}</id>\n    <revision>\n"
+        f"      <id>{pid * 10}</id>\n      <contributor><username>u</username><id>7</id></contributor>\n"
+        f'      <text bytes="{len(text)}" xml:space="preserve">{escape(text)}</text>\n    </revision>\n  </page>\n'
+        for pid, title, text in pages)
+    return head + body + ("</mediawiki>\n" if footer else "")
+
+
+LONG = "The '''quick''' brown fox jumps over the lazy dog near the [[river bank]] every single morning. " * 3
+OTHER = "A completely different article about [[Cheese]], which is made from milk in many countries. " * 3
+
+
+def test_duplicates_within_and_across_parts_earlier_part_wins(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    a = raw / "testwiki-pages-articles.xml-p1p10"
+    b = raw / "testwiki-pages-articles.xml-p11p20"
+    a.write_text(dump([(1, "Fox", LONG), (2, "Fox again", LONG.replace(" ", "  \n ")), (3, "Cheese", OTHER)]))
+    b.write_text(dump([(11, "Fox copy", LONG), (12, "Only here", OTHER + " And more.")]))
+    for procs, order in ((1, [a, b]), (2, [b, a])):
+        out = tmp_path / f"out{procs}"
+        ma, mb = extract([str(p) for p in order], str(out), processes=procs, progress=False)
+        assert (ma["articles_written"], ma["filtered"]["duplicate"]) == (2, 1)
+        assert (mb["articles_written"], mb["filtered"]["duplicate"]) == (1, 1)
+        assert table(out, ma).column("id").to_pylist() == [1, 3]
+        assert table(out, mb).column("id").to_pylist() == [12]
+    # a finished part keeps its documents: a part extracted later into the same folder loses them
+    out = tmp_path / "staged"
+    extract([str(b)], str(out), processes=1, progress=False)
+    [ma] = extract([str(a)], str(out), processes=1, progress=False)
+    assert table(out, ma).column("id").to_pylist() == [3] and ma["filtered"]["duplicate"] == 2
+
+
+def test_filters_are_counted(tmp_path):
+    src = tmp_path / "f.xml"
+    src.write_text(dump([(1, "Fine", LONG), (2, "Stub", "Tiny."), (3, "Mercury (disambiguation)", "'''Mercury''' may be:\n* [[Mercury (planet)]]"),
+                         (4, "Only a list", "* [[a]]\n* [[b]]\n[[Category:Lists]]"), (5, "Gone", "#REDIRECT [[Fine]]"),
+                         (6, "Weitergeleitet", "#WEITERLEITUNG [[Fine]]"), (7, "Colon", " #redirect: [[Fine]]"),
+                         (8, "Numbered", "# Tam is the first item of a numbered list.\n" + OTHER)]))
+    [m] = extract([str(src)], str(tmp_path / "out"), processes=1, progress=False)
+    assert m["articles_written"] == 2 and m["redirects"] == 3
+    assert m["filtered"]["disambiguation"] == 1
+    assert m["filtered"]["too_short"] + m["filtered"]["empty"] == 2  # the stub, and the list (empty or short)
+
+
+# ----------------------------------------------------------------------------------------------
+# Damaged and hostile input
+
+
+def one_line(e: pytest.ExceptionInfo) -> str:
+    message = str(e.value)
+    assert "\n" not in message
+    return message
+
+
+def test_file_ending_after_a_page_without_closing_tag_keeps_its_pages(tmp_path, capsys):
+    xml = bz2.decompress((DUMPS / TABLES).read_bytes())
+    cut = xml[: xml.rindex(b"</page>") + len(b"</page>")]
+    for name, data in (("cut.xml", cut), ("cut.xml.bz2", bz2.compress(cut))):
+        (tmp_path / name).write_bytes(data)
+        [m] = extract([str(tmp_path / name)], str(tmp_path / name.replace(".", "_")), processes=1, progress=False)
+        assert m["complete"] and m["articles_written"] == 5
+        assert m["warnings"] and "without </mediawiki>" in m["warnings"][0]
+        assert "without </mediawiki>" in capsys.readouterr().err
+
+
+def test_file_ending_inside_a_page_is_an_error_and_keeps_the_pages_before(tmp_path):
+    xml = bz2.decompress((DUMPS / TABLES).read_bytes())
+    src = tmp_path / "cut.xml"
+    src.write_bytes(xml[: xml.rindex(b"<page>") + 200])
+    with pytest.raises(UserError) as e:
+        extract([str(src)], str(tmp_path / "out"), processes=1, progress=False)
+    assert str(src) in one_line(e) and "truncated" in str(e.value)
+    m = json.loads((tmp_path / "out" / "cut.manifest.json").read_text())
+    assert not m["complete"] and m["articles_written"] == 4 and "truncated" in m["error"]
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_corrupt_bz2_names_file_and_offset_and_keeps_earlier_pages(extracted, tmp_path, processes):
+    data = bytearray((DUMPS / ENWIKI).read_bytes())
+    damage = 850_000
+    data[damage:damage + 64] = bytes(64)
+    src = tmp_path / "corrupt.xml.bz2"
+    src.write_bytes(data)
+    with pytest.raises(UserError) as e:
+        extract([str(src)], str(tmp_path / "out"), processes=processes, progress=False)
+    message = one_line(e)
+    assert str(src) in message and "corrupt bz2" in message
+    offset = int(re.search(r"compressed byte ([\d,]+)", message).group(1).replace(",", ""))
+    assert damage - (1 << 20) < offset <= damage  # the start of the damaged bzip2 block (< 1 MB)
+    m = json.loads((tmp_path / "out" / "corrupt.manifest.json").read_text())
+    assert not m["complete"] and "corrupt bz2" in m["error"] and m["articles_written"] > 0
+    assert f"{m['articles_written']} articles before it" in message
+    kept = pq.read_table(tmp_path / "out" / "corrupt.parquet")
+    assert kept.equals(extracted[ENWIKI][1].slice(0, kept.num_rows))
+    with pytest.raises(UserError):  # not taken for finished on a re-run
+        extract([str(src)], str(tmp_path / "out"), processes=processes, progress=False)
+
+
+def test_corrupt_stream_in_multistream_dump(extracted, tmp_path, monkeypatch):
+    monkeypatch.setattr(ex, "CHUNK_COMPRESSED_BYTES", 1)
+    src = tmp_path / Path(MULTI).name
+    shutil.copy(DUMPS / MULTI_INDEX, tmp_path / Path(MULTI_INDEX).name)
+    data = bytearray((DUMPS / MULTI).read_bytes())
+    data[8475 + 1000:8475 + 1032] = bytes(32)  # inside the third page stream (offsets 718/4735/8475/12237)
+    src.write_bytes(data)
+    with pytest.raises(UserError) as e:
+        extract([str(src)], str(tmp_path / "out"), processes=2, progress=False)
+    assert str(src) in one_line(e) and "compressed byte 8,475" in str(e.value)
+    kept = pq.read_table(tmp_path / "out" / "pages-articles-p2566p2583.multistream.parquet")
+    assert kept.num_rows > 0 and kept.equals(extracted[SINGLE][1].slice(0, kept.num_rows))
+    index = [line.split(":", 2) for line in bz2.decompress((DUMPS / MULTI_INDEX).read_bytes()).decode().splitlines()]
+    before = {int(pid) for off, pid, _ in index if int(off) < 8475}  # the pages of the first two streams
+    whole = extracted[SINGLE][1].column("id").to_pylist()
+    assert kept.column("id").to_pylist() == [i for i in whole if i in before]
+
+
+def test_non_xml_and_unsupported_inputs(tmp_path):
+    cases = {
+        "notes.xml": b"just some text, not XML at all\n",
+        "text.xml.bz2": bz2.compress(b"hello world " * 1000),
+        "dump.xml.gz": b"\x1f\x8b\x08\x00" + bytes(100),
+        "empty.xml": b"",
+        "feed.xml": b'<?xml version="1.0"?><rss><channel/></rss>',
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(UserError) as e:
+            extract([str(tmp_path / name)], str(tmp_path / "out"), processes=1, progress=False)
+        assert str(tmp_path / name) in one_line(e), name
+        assert not (tmp_path / "out" / f"{ex.part_stem(name)}.parquet").exists(), name
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(UserError) as e:
+        extract([str(tmp_path / "nope.xml.bz2")], str(tmp_path / "out"), progress=False)
+    assert "nope.xml.bz2" in one_line(e) and "not found" in str(e.value)
+
+
+LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE mediawiki [
+  <!ENTITY lol "lol">
+  <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+  <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+  <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+]>
+"""
+XXE = """<?xml version="1.0"?>
+<!DOCTYPE mediawiki [ <!ENTITY xxe SYSTEM "file:///etc/passwd"> ]>
+"""
+
+
+def test_entities_are_never_expanded(tmp_path):
+    body = dump([(1, "Lol", LONG + " &lol4; &xxe; " + LONG)])
+    body = body.replace("&amp;lol4;", "&lol4;").replace("&amp;xxe;", "&xxe;")
+    cases = {"laughs.xml": LAUGHS + body, "xxe.xml": XXE + body, "undeclared.xml": body,
+             "xxe.xml.bz2": bz2.compress((XXE + body).encode())}
+    for name, text in cases.items():
+        src = tmp_path / name
+        src.write_bytes(text.encode() if isinstance(text, str) else text)
+        with pytest.raises(UserError) as e:
+            extract([str(src)], str(tmp_path / "out"), processes=1, progress=False)
+        message = one_line(e)
+        assert str(src) in message
+        expected = "undefined entity" if name == "undeclared.xml" else "document type declaration"
+        assert expected in message, message
+    for f in (tmp_path / "out").glob("*"):
+        assert b"root:" not in f.read_bytes() and b"lollol" not in f.read_bytes()
+
+
+@pytest.mark.parametrize("fail_at", ["rows", "manifest"])
+def test_disk_full_removes_partial_output_and_keeps_finished_parts(tmp_path, monkeypatch, fail_at):
+    parts = sorted(str(p) for p in (DUMPS / SPLIT).glob("*.bz2"))
+    out = tmp_path / "out"
+    writes = {"n": 0}
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    # parts are small: each is one row group, written when it finishes; the third part's write fails
+    if fail_at == "rows":
+        write_table = pq.ParquetWriter.write_table
+
+        def failing_write_table(self, *args, **kwargs):
+            writes["n"] += 1
+            return full() if writes["n"] == 3 else write_table(self, *args, **kwargs)
+
+        monkeypatch.setattr(pq.ParquetWriter, "write_table", failing_write_table)
+    else:  # the Parquet file is already renamed into place when its manifest cannot be written
+        write_json = ex._write_json
+
+        def failing_write_json(path, obj):
+            writes["n"] += 1
+            return full() if writes["n"] == 3 else write_json(path, obj)
+
+        monkeypatch.setattr(ex, "_write_json", failing_write_json)
+    with pytest.raises(UserError) as e:
+        extract(parts, str(out), processes=2 if fail_at == "rows" else 1, progress=False)
+    message = one_line(e)
+    assert "disk full" in message and "pages-articles-p1021p1365.parquet" in message
+    assert str(DUMPS / SPLIT / "pages-articles.xml-p1021p1365.bz2") in message  # the input file too
+    finished = ["pages-articles-p1p358", "pages-articles-p359p1020"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{s}.{x}" for s in finished for x in ("manifest.json", "parquet"))
+    monkeypatch.undo()
+    manifests = extract(parts, str(out), processes=1, progress=False)
+    assert [bool(m.get("skipped")) for m in manifests] == [True, True, False, False, False, False]
+    assert all(m["complete"] for m in manifests)
+
+
+def test_processes_default_to_the_cores_available(monkeypatch):
+    if hasattr(os, "sched_getaffinity"):
+        assert ex._default_processes() == len(os.sched_getaffinity(0))
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    assert ex._default_processes() == (os.cpu_count() or 1)
+
+
+def test_format_summary(extracted):
+    manifests = [extracted[name][0] for name in (SCHEMA_09, TABLES)]
+    text = ex.format_summary(manifests)
+    lines = text.splitlines()
+    assert len(lines) == 3 and lines[-1].startswith("total: ")
+    assert f"{manifests[0]['articles_written']:,} articles" in lines[0] and "1 redirects" in lines[0]
+    assert "INCOMPLETE" in ex.format_summary([dict(manifests[0], complete=False)])
+    assert "skipped" in ex.format_summary([dict(manifests[0], skipped=True)])
