@@ -15,7 +15,16 @@ from growgpt.errors import UserError
 
 
 def _cmd_prepare(args: argparse.Namespace) -> None:
-    from growgpt.prepare import prepare
+    from growgpt.prepare import is_extract_folder, prepare, prepare_parts
+
+    if len(args.inputs) == 1 and is_extract_folder(args.inputs[0]):
+        for m in prepare_parts(args.inputs[0], args.out, tokenizer=args.tokenizer, val_fraction=args.val_fraction,
+                               seed=args.seed):
+            state = "already tokenized, unchanged" if m["skipped"] else "tokenized"
+            print(f"part {m['part']}: {state}: train {m['splits']['train']['tokens']:,} tokens, "
+                  f"val {m['splits']['val']['tokens']:,} tokens")
+        print(f"corpus {args.out}: train with dataset = {args.out!r} (every part) or choose them with parts = ...")
+        return
 
     manifest = prepare(args.inputs, args.out, tokenizer=args.tokenizer, val_fraction=args.val_fraction,
                        seed=args.seed, errors=args.errors, txt_docs=args.txt_docs)
@@ -23,6 +32,28 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: train {splits['train']['tokens']:,} tokens / {splits['train']['documents']:,} documents, "
           f"val {splits['val']['tokens']:,} tokens / {splits['val']['documents']:,} documents "
           f"({manifest['tokenizer']['name']}, vocab {manifest['vocab_size']:,}, {manifest['dtype']})")
+
+
+def _cmd_dumps_list(args: argparse.Namespace) -> None:
+    from growgpt.dumps import format_listing, list_parts
+
+    print(format_listing(list_parts(args.wiki, args.date, mirror=args.mirror, multistream=args.multistream)))
+
+
+def _cmd_fetch(args: argparse.Namespace) -> None:
+    from growgpt.dumps import fetch
+
+    paths = fetch(args.wiki, args.date, args.parts, args.to, mirror=args.mirror, multistream=args.multistream,
+                  progress=not args.quiet)
+    print(f"{len(paths)} file(s) verified in {args.to}")
+
+
+def _cmd_extract(args: argparse.Namespace) -> None:
+    from growgpt.extract import extract, format_summary
+
+    manifests = extract(args.inputs, args.out, processes=args.processes, min_chars=args.min_chars,
+                        keep_tables=args.keep_tables, progress=not args.quiet)
+    print(format_summary(manifests))
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -49,12 +80,62 @@ def _cmd_sample(args: argparse.Namespace) -> None:
 def _cmd_demo(args: argparse.Namespace) -> None:
     from growgpt.demo import run_demo
 
-    run_demo(args.workdir, iters=args.iters)
+    run_demo(args.workdir, dump=args.dump, iters=args.iters, baseline=not args.no_baseline, progress=not args.quiet)
+
+
+def _cmd_grow(args: argparse.Namespace) -> None:
+    from growgpt.grow import grow
+
+    results = grow(args.plan, args.workdir, baseline=args.baseline, progress=not args.quiet)
+    last = results["stages"][-1]
+    print(f"done: {len(results['stages'])} stage(s); after '{last['name']}' union val loss "
+          f"{last['eval']['union']['loss']:.4f}; report in {args.workdir}/run/report.md")
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from growgpt.report import write_report
+
+    paths = write_report(args.run)
+    print(f"wrote {paths['markdown']}, {paths['html']} and {paths['png']}")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="growgpt", description="Grow a GPT on a corpus that grows in stages.")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    from growgpt.dumps import DEFAULT_MIRROR
+    from growgpt.extract import DEFAULT_MIN_CHARS
+
+    def dump_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--wiki", required=True, help="e.g. enwiki, simplewiki, elwikivoyage")
+        p.add_argument("--date", required=True, help="YYYYMMDD or latest")
+        p.add_argument("--mirror", default=DEFAULT_MIRROR,
+                       help=f"dump mirror base URL, file:// URL or local folder (default {DEFAULT_MIRROR})")
+        p.add_argument("--multistream", action="store_true",
+                       help="the pages-articles-multistream files (and their indexes) instead")
+
+    p = sub.add_parser("dumps", help="Wikipedia dumps")
+    dumps_sub = p.add_subparsers(dest="dumps_command", required=True)
+    p = dumps_sub.add_parser("list", help="list a dump's parts with page ranges, sizes and checksums")
+    dump_args(p)
+    p.set_defaults(func=_cmd_dumps_list)
+
+    p = sub.add_parser("fetch", help="download dump parts (resumable, checksum-verified)")
+    dump_args(p)
+    p.add_argument("--parts", required=True, help='e.g. 1, 1-3, "1,4,7-9" or all')
+    p.add_argument("--to", required=True, metavar="DIR")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_fetch)
+
+    p = sub.add_parser("extract", help="dump parts (.xml.bz2 or .xml) to Parquet files of clean article text")
+    p.add_argument("inputs", nargs="+", metavar="DUMP", help="dump part files")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--processes", type=int, default=None, help="worker processes (default: the cores available)")
+    p.add_argument("--min-chars", type=int, default=DEFAULT_MIN_CHARS,
+                   help=f"drop articles shorter than this many characters of clean text (default {DEFAULT_MIN_CHARS})")
+    p.add_argument("--keep-tables", action="store_true", help="keep the text of table cells")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_extract)
 
     p = sub.add_parser("prepare", help="tokenize text into train/val token shards")
     p.add_argument("inputs", nargs="+", metavar="TEXT", help=".txt/.jsonl/.parquet files or folders of them")
@@ -86,9 +167,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default="auto", help="best, last, auto (best if present) or a checkpoint path")
     p.set_defaults(func=_cmd_sample)
 
-    p = sub.add_parser("demo", help="prepare, train and sample a tiny model on the built-in corpus (CPU, ~1 min)")
+    p = sub.add_parser("grow", help="run a stage plan: fetch, extract, prepare, train, evaluate, report")
+    p.add_argument("plan", metavar="PLAN.toml")
+    p.add_argument("--workdir", required=True, metavar="DIR")
+    p.add_argument("--baseline", choices=("jump",), default=None,
+                   help="also train from scratch on the last stage's parts with the same total iterations")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_grow)
+
+    p = sub.add_parser("report", help="write the Markdown/HTML report of a grow run")
+    p.add_argument("run", metavar="RUN_DIR", help="the run folder of a grow workdir (WORKDIR/run)")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("demo", help="a small grow plan on a real enwiki excerpt, tiny GPT on the CPU (a few minutes)")
     p.add_argument("--workdir", default="growgpt-demo")
-    p.add_argument("--iters", type=int, default=500)
+    p.add_argument("--dump", default=None, help="any Wikipedia dump file (default: the enwiki excerpt in gensim)")
+    p.add_argument("--iters", type=int, default=300, help="stage 1 iterations (stage 2 gets half)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the from-scratch 'jump' comparison")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_demo)
     return parser
 

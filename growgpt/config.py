@@ -30,7 +30,12 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 class TrainConfig:
     # I/O
     out_dir: str = "out"
-    dataset: str = ""  # a DATA_DIR written by `growgpt prepare`
+    dataset: str = ""  # a DATA_DIR written by `growgpt prepare` (one dataset, or a corpus of parts)
+    # which parts of a corpus to train on, and how to mix them (see growgpt.data)
+    parts: str = ""  # comma-separated part names; "" = every part
+    replay: str = "proportional"  # proportional (by tokens) | uniform (over parts)
+    new_parts: str = ""  # with new_fraction > 0: these parts get new_fraction of the batches
+    new_fraction: float = 0.0
     eval_interval: int = 2000
     log_interval: int = 1
     eval_iters: int = 200
@@ -54,8 +59,10 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0  # 0 disables clipping
-    # learning-rate schedule: linear warmup, then cosine decay to min_lr
+    # learning-rate schedule: linear warmup, then cosine decay to min_lr, counted from schedule_start
+    # (a grow stage starts its own schedule where the previous stage stopped)
     decay_lr: bool = True
+    schedule_start: int = 0
     warmup_iters: int = 2000
     lr_decay_iters: int = 600000
     min_lr: float = 6e-5
@@ -78,7 +85,7 @@ class TrainConfig:
         for key in positive:
             if getattr(self, key) <= 0:
                 raise UserError(f"config key '{key}' must be > 0, got {getattr(self, key)}")
-        for key in ("max_iters", "warmup_iters", "seed"):
+        for key in ("max_iters", "warmup_iters", "seed", "schedule_start"):
             if getattr(self, key) < 0:
                 raise UserError(f"config key '{key}' must be >= 0, got {getattr(self, key)}")
         for key in ("learning_rate", "min_lr", "weight_decay", "grad_clip", "peak_flops"):
@@ -97,6 +104,12 @@ class TrainConfig:
             raise UserError(f"config key 'dtype' must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.wandb_mode not in ("online", "offline", "disabled"):
             raise UserError(f"config key 'wandb_mode' must be online, offline or disabled, got {self.wandb_mode!r}")
+        if self.replay not in ("proportional", "uniform"):
+            raise UserError(f"config key 'replay' must be proportional or uniform, got {self.replay!r}")
+        if not 0.0 <= self.new_fraction < 1.0:
+            raise UserError(f"config key 'new_fraction' must be in [0, 1), got {self.new_fraction}")
+        if self.new_fraction > 0 and not self.new_parts:
+            raise UserError("config key 'new_fraction' needs 'new_parts': the parts that get that fraction")
         if not self.dataset:
             raise UserError("config key 'dataset' is required: the DATA_DIR written by `growgpt prepare`")
         if self.init_from in ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"):

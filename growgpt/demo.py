@@ -1,40 +1,169 @@
-"""`growgpt demo`: the whole core workflow on the built-in corpus, on a CPU, in about a minute.
+"""`growgpt demo`: a real, small grow plan on a CPU, with no network, in a few minutes.
 
-prepare (char-level, the Python language reference that ships with CPython) -> train a tiny GPT
--> sample. Re-running it resumes: finished steps are skipped and training continues from the
-checkpoint, so an interrupted demo picks up where it stopped.
+The corpus is the real English Wikipedia part-1 excerpt that the `gensim` wheel ships as test data
+(`pip install 'growgpt[demo]'`; 206 pages of the 2016 enwiki-...-pages-articles1.xml-p10p30302 file),
+or any dump file given with `--dump`. It is cut into three page-id-range parts named like real dump
+parts (`demo-pages-articles1.xml-pAAApBBB.bz2`, ...), each a complete XML document, so the whole
+product runs as on real dumps: extract -> prepare per part -> stage 1 on part 1 -> stage 2 on parts
+1-3 (resuming stage 1 with its own schedule and proportional replay) -> the same budget from scratch
+on parts 1-3 (`jump`) -> per-part evaluation -> report. A tiny GPT (GPT-2 BPE) trains on the CPU.
+
+Re-running `growgpt demo` skips whatever is done; an interrupted run continues where it stopped.
 """
 
 from __future__ import annotations
 
+import bz2
+import importlib.util
+import re
 from pathlib import Path
 
-from growgpt import checkpoint as ckpt_io
-from growgpt.builtin import python_reference_documents
-from growgpt.config import load_config
-from growgpt.prepare import prepare
-from growgpt.sample import sample
-from growgpt.train import train
+from growgpt.errors import UserError
 
-DEMO_MODEL = dict(n_layer=4, n_head=4, n_embd=128, block_size=128, batch_size=32, gradient_accumulation_steps=1,
-                  dropout=0.0, learning_rate=2e-3, min_lr=2e-4, warmup_iters=50, beta2=0.99, weight_decay=0.1,
-                  eval_iters=20, log_interval=50, compile=False, device="cpu")
+GENSIM_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+PARTS = 3
+
+DEMO_PLAN = """\
+# growgpt demo plan: written by `growgpt demo`; edit it and run `growgpt grow {plan} --workdir {workdir}`.
+title = "growgpt demo: enwiki part-1 excerpt in three parts"
+
+[model]
+n_layer = 2
+n_head = 4
+n_embd = 64
+block_size = 64
+dropout = 0.0
+
+[data]
+files = {files}
+tokenizer = "gpt2"
+
+[train]
+batch_size = 16
+gradient_accumulation_steps = 1
+device = "cpu"
+compile = false
+eval_iters = 8
+log_interval = 10
+weight_decay = 0.1
+beta2 = 0.99
+
+[eval]
+batches = 16
+prompts = ["The history of", "Anarchism is"]
+max_new_tokens = 40
+
+[[stage]]
+name = "part1"
+parts = [1]
+iters = {iters1}
+learning_rate = 3e-3
+warmup_iters = 20
+
+[[stage]]
+name = "parts1-3"
+parts = [1, 2, 3]
+iters = {iters2}
+learning_rate = 2e-3
+warmup_iters = 20
+replay = "proportional"
+"""
 
 
-def run_demo(workdir: str | Path, iters: int = 500, verbose: bool = True) -> dict:
+def gensim_dump() -> Path:
+    """The enwiki excerpt inside an installed gensim, found without importing gensim (slow: scipy)."""
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("the demo corpus comes from the gensim package: pip install 'growgpt[demo]' "
+                        "(or give any Wikipedia dump file with --dump)")
+    for location in spec.submodule_search_locations:
+        path = Path(location) / "test" / "test_data" / GENSIM_DUMP
+        if path.is_file():
+            return path
+    raise UserError(f"gensim is installed but has no {GENSIM_DUMP}; give a dump file with --dump")
+
+
+_ID = re.compile(rb"<id>(\d+)</id>")
+
+
+def split_dump(dump: Path, out_dir: Path, parts: int = PARTS, prefix: str = "demo") -> list[Path]:
+    """Cut a (bz2) XML dump into `parts` page-id-range files of about equal size, like real parts.
+
+    Each output is a complete XML document: the input's header (<mediawiki> + <siteinfo>), a run of
+    consecutive <page> elements, and the closing tag. Existing outputs are kept (idempotent)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    existing = sorted(out_dir.glob(f"{prefix}-pages-articles*.xml-p*p*.bz2"))
+    if len(existing) == parts:
+        return sorted(existing, key=lambda p: int(re.search(r"articles(\d+)", p.name).group(1)))
+    opener = bz2.open if dump.suffix == ".bz2" else open
+    try:
+        with opener(dump, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:
+        raise UserError(f"{dump}: cannot read the dump ({e})") from None
+    first = data.find(b"<page>")
+    last = data.rfind(b"</page>")
+    if first < 0 or last < 0:
+        raise UserError(f"{dump}: no <page> elements: not a MediaWiki XML dump")
+    header = data[:first]
+    body = data[first:last + len(b"</page>")]
+    pages = [b"<page>" + chunk for chunk in body.split(b"<page>")[1:]]
+    if len(pages) < parts:
+        raise UserError(f"{dump}: {len(pages)} pages cannot make {parts} parts")
+    target = len(body) / parts
+    groups: list[list[bytes]] = [[]]
+    size = 0
+    for page in pages:
+        if size >= target * len(groups) and len(groups) < parts:
+            groups.append([])
+        groups[-1].append(page)
+        size += len(page)
+    paths = []
+    for number, group in enumerate(groups, 1):
+        ids = [int(_ID.search(p).group(1)) for p in group if _ID.search(p)]
+        name = f"{prefix}-pages-articles{number}.xml-p{min(ids)}p{max(ids)}.bz2"
+        xml = header + b"\n  ".join(group) + b"\n</mediawiki>\n"
+        from growgpt.fsutil import atomic_write_bytes
+
+        atomic_write_bytes(out_dir / name, bz2.compress(xml, 9))
+        paths.append(out_dir / name)
+    return paths
+
+
+def run_demo(workdir: str | Path = "growgpt-demo", dump: str | Path | None = None, iters: int = 300,
+             baseline: bool = True, progress: bool = True, verbose: bool = True) -> dict:
+    from growgpt.grow import grow
+
     workdir = Path(workdir)
-    data_dir, run_dir = workdir / "data", workdir / "run"
-    if not (data_dir / "manifest.json").is_file():
-        prepare([], str(data_dir), tokenizer="char", documents=python_reference_documents(), progress=verbose)
-    settings = dict(DEMO_MODEL, dataset=str(data_dir), out_dir=str(run_dir), max_iters=iters,
-                    lr_decay_iters=iters, eval_interval=max(iters // 5, 1))
-    resume = (run_dir / ckpt_io.CHECKPOINT).is_file()
-    if resume:
-        settings["init_from"] = "resume"
-    cfg = load_config(base=settings)
-    result = train(cfg, verbose=verbose)
-    texts = sample(str(run_dir), start="The ", num_samples=1, max_new_tokens=300, device="cpu")
+    source = Path(dump) if dump else gensim_dump()
+    if not source.is_file():
+        raise UserError(f"dump file not found: {source}")
+    parts = split_dump(source, workdir / "raw")
+    plan = workdir / "demo-plan.toml"
+    if not plan.is_file():
+        text = DEMO_PLAN.format(files="[" + ", ".join(f'"raw/{p.name}"' for p in parts) + "]",
+                                iters1=iters, iters2=max(iters // 2, 21), plan=plan, workdir=workdir)
+        from growgpt.fsutil import atomic_write_bytes
+
+        atomic_write_bytes(plan, text.encode())
+    results = grow(plan, workdir, baseline="jump" if baseline else None, progress=progress, verbose=verbose)
     if verbose:
-        print(f"\nsample from {run_dir} (val loss {result['best_val_loss']:.3f}):\n{texts[0]}")
-        print(f"\nnext: growgpt sample --run {run_dir} --start \"The \"")
-    return {**result, "sample": texts[0]}
+        last = results["stages"][-1]
+        print()
+        for line in _matrix_lines(results):
+            print(line)
+        sample = last["samples"][0]
+        print(f"\nsample after stage '{last['name']}':\n{sample['text']}\n")
+        print(f"report: {workdir / 'run' / 'report.html'} (and report.md)")
+    return results
+
+
+def _matrix_lines(results: dict) -> list[str]:
+    parts = results["parts"]
+    lines = ["val loss      " + "".join(f"{'part ' + p:>10s}" for p in parts) + f"{'union':>10s}"]
+    rows = results["stages"] + ([results["baseline"]] if results.get("baseline") else [])
+    for entry in rows:
+        ev = entry["eval"]
+        cells = "".join(f"{ev['parts'][p]['loss']:10.3f}" if p in ev["parts"] else f"{'-':>10s}" for p in parts)
+        lines.append(f"{entry['name']:<14s}{cells}{ev['union']['loss']:10.3f}")
+    return lines

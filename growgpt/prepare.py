@@ -37,6 +37,17 @@ Shards are written into a staging folder and moved into place, and the manifest 
 a dataset counts only once its manifest is there, so an interrupted prepare never leaves a dataset
 that looks complete.
 
+A corpus that grows: parts
+--------------------------
+Given one folder written by `growgpt extract` (Parquet parts, each with its extract manifest),
+`prepare` writes one dataset per part, `DATA_DIR/PART/`, and tokenizes only the parts it has not
+tokenized yet: a part is recognised by the sha256 of its Parquet file (plus tokenizer, seed and val
+fraction), not by its name, so a changed part is redone and nothing else is touched: the shards of
+old parts stay byte-identical. Because the split key is the page id, adding parts never moves a
+document between train and val; each part keeps its own val set and the union's val set is the
+union of the parts'. Training mixes parts (growgpt.data); `grow` evaluates on each part's val set.
+Parts need GPT-2 BPE: a char vocabulary computed per part would differ between parts.
+
 Speed: GPT-2 BPE uses tiktoken's `encode_ordinary_batch` over the buffer with one thread per core
 (bench/prepare_throughput.py compares with raw `encode_ordinary` on the same text). Char-level
 needs the vocabulary first, so it reads the input twice and encodes with a numpy lookup.
@@ -312,8 +323,9 @@ def _publish(staging: Path, out: Path, manifest: dict) -> None:
 def prepare(inputs: Iterable[str | Path], out_dir: str | Path, tokenizer: str = "gpt2", val_fraction: float = 0.1,
             seed: int = 1337, errors: str = "strict", txt_docs: str = "auto", shard_tokens: int = 2**27,
             progress: bool = True, num_threads: int | None = None,
-            documents: Iterable[tuple[str, str]] | None = None) -> dict:
-    """Tokenize `inputs` (or in-memory `documents`, (name, text) pairs) into DATA_DIR; return the manifest."""
+            documents: Iterable[tuple[str, str]] | None = None, extra: dict | None = None) -> dict:
+    """Tokenize `inputs` (or in-memory `documents`, (name, text) pairs) into DATA_DIR; return the manifest.
+    `extra` entries are added to the manifest (e.g. the hash of the source a corpus part came from)."""
     if tokenizer not in ("gpt2", "char"):
         raise UserError(f"unknown tokenizer {tokenizer!r} (expected gpt2 or char)")
     if not 0.0 < val_fraction < 1.0:
@@ -415,6 +427,7 @@ def prepare(inputs: Iterable[str | Path], out_dir: str | Path, tokenizer: str = 
             "sources": [{"path": str(s.path), "bytes": s.bytes, "documents": s.documents} for s in sources],
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seconds": round(time.time() - start_time, 3),
+            **(extra or {}),
         }
         _publish(staging, out, manifest)
         return manifest
@@ -425,3 +438,79 @@ def prepare(inputs: Iterable[str | Path], out_dir: str | Path, tokenizer: str = 
             w._close()
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# A corpus of parts (the Parquet output of `growgpt extract`)
+
+EXTRACT_MANIFEST_SUFFIX = ".manifest.json"
+
+
+def extract_parts(folder: str | Path) -> list[tuple[str, Path]]:
+    """(part name, parquet path) of every finished part in a folder written by `extract`."""
+    from growgpt.data import natural_key
+
+    found = []
+    for manifest_path in Path(folder).glob("*" + EXTRACT_MANIFEST_SUFFIX):
+        try:
+            m = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(m, dict) or not str(m.get("format", "")).startswith("growgpt-extract"):
+            continue
+        name = manifest_path.name[: -len(EXTRACT_MANIFEST_SUFFIX)]
+        parquet = manifest_path.parent / m.get("parquet", name + ".parquet")
+        if not m.get("complete"):
+            raise UserError(f"{manifest_path}: this part's extraction did not finish ({m.get('error')}); "
+                            "re-run `growgpt extract` first")
+        if not parquet.is_file():
+            raise UserError(f"{parquet}: missing, though {manifest_path.name} lists it; re-run `growgpt extract`")
+        found.append((name, parquet))
+    return sorted(found, key=lambda item: natural_key(item[0]))
+
+
+def is_extract_folder(path: str | Path) -> bool:
+    path = Path(path)
+    return path.is_dir() and any(path.glob("*" + EXTRACT_MANIFEST_SUFFIX))
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def prepare_parts(text_dir: str | Path, out_dir: str | Path, tokenizer: str = "gpt2", val_fraction: float = 0.1,
+                  seed: int = 1337, progress: bool = True, num_threads: int | None = None,
+                  parts: list[str] | None = None) -> list[dict]:
+    """Tokenize each part of an extract folder into out_dir/PART/, skipping parts already done.
+    `parts` limits the work to those part names. Returns one manifest per part, with `skipped`."""
+    if tokenizer != "gpt2":
+        raise UserError("a corpus of parts needs --tokenizer gpt2: a char vocabulary would differ from part to part")
+    found = extract_parts(text_dir)
+    if not found:
+        raise UserError(f"{text_dir}: no finished parts of `growgpt extract` in this folder")
+    if parts is not None:
+        names = {name for name, _ in found}
+        missing = [p for p in parts if p not in names]
+        if missing:
+            raise UserError(f"{text_dir}: no extracted part {missing[0]!r} (parts: {', '.join(sorted(names))})")
+        found = [(name, path) for name, path in found if name in parts]
+    results = []
+    for name, parquet in found:
+        source = {"source_parquet": str(parquet), "source_sha256": file_sha256(parquet)}
+        target = Path(out_dir) / name
+        try:
+            old = load_manifest(target)
+        except UserError:
+            old = None
+        if (old and old.get("source_sha256") == source["source_sha256"] and old["tokenizer"]["name"] == tokenizer
+                and old.get("seed") == seed and old.get("val_fraction") == val_fraction):
+            results.append({**old, "part": name, "skipped": True})
+            continue
+        manifest = prepare([parquet], target, tokenizer=tokenizer, val_fraction=val_fraction, seed=seed,
+                           progress=progress, num_threads=num_threads, extra={"part": name, **source})
+        results.append({**manifest, "skipped": False})
+    return results

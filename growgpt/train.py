@@ -27,9 +27,9 @@ import torch
 
 from growgpt import checkpoint as ckpt_io
 from growgpt.config import TrainConfig
-from growgpt.data import TokenData, eval_generator, micro_batch_generator
+from growgpt.data import eval_generator, micro_batch_generator, open_dataset
 from growgpt.errors import UserError
-from growgpt.hardware import Runtime, peak_flops, pick_runtime
+from growgpt.hardware import Runtime, keep_freed_cpu_memory, peak_flops, pick_runtime
 from growgpt.metrics import MetricsLogger, truncate_metrics
 from growgpt.model import GPT, GPTConfig, load_gpt2_weights, padded_vocab_size
 from growgpt.tokenizer import same_tokenizer
@@ -38,14 +38,16 @@ MODEL_SHAPE_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias")
 
 
 def lr_at(it: int, cfg: TrainConfig) -> float:
-    """Linear warmup to learning_rate over warmup_iters, cosine decay to min_lr at lr_decay_iters."""
+    """Linear warmup to learning_rate over warmup_iters, cosine decay to min_lr at lr_decay_iters,
+    both counted from schedule_start (0 for a plain run; a grow stage's first iteration otherwise)."""
     if not cfg.decay_lr:
         return cfg.learning_rate
-    if it < cfg.warmup_iters:
-        return cfg.learning_rate * (it + 1) / (cfg.warmup_iters + 1)
-    if it >= cfg.lr_decay_iters:
+    step = it - cfg.schedule_start
+    if step < cfg.warmup_iters:
+        return cfg.learning_rate * (step + 1) / (cfg.warmup_iters + 1)
+    if step >= cfg.lr_decay_iters:
         return cfg.min_lr
-    progress = (it - cfg.warmup_iters) / max(1, cfg.lr_decay_iters - cfg.warmup_iters)
+    progress = (step - cfg.warmup_iters) / max(1, cfg.lr_decay_iters - cfg.warmup_iters)
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.learning_rate - cfg.min_lr)
 
 
@@ -91,6 +93,8 @@ class Trainer:
         self.cfg = cfg
         self.dist = init_distributed(cfg.device)
         self.rt: Runtime = pick_runtime(cfg.device, cfg.dtype, self.dist.local_rank if self.dist.enabled else None)
+        if self.rt.device_type == "cpu":
+            keep_freed_cpu_memory()  # no page faults for the big per-step tensors: see hardware.py
         self.verbose = verbose and self.dist.is_main
         self.out_dir = Path(cfg.out_dir)
         if cfg.gradient_accumulation_steps % self.dist.world_size:
@@ -101,7 +105,7 @@ class Trainer:
         self.grad_accum_per_rank = cfg.gradient_accumulation_steps // self.dist.world_size
         self.tokens_per_iter = cfg.gradient_accumulation_steps * cfg.batch_size * cfg.block_size
 
-        self.data = TokenData(cfg.dataset)
+        self.data = open_dataset(cfg)
         self.data.check_block_size(cfg.block_size)
         self.vocab_size = self.data.vocab_size
 
@@ -248,7 +252,9 @@ class Trainer:
             no_sync = self.model.no_sync() if (self.dist.enabled and not sync) else contextlib.nullcontext()
             with no_sync:
                 with self.autocast:
-                    _, loss = self.model(x, y)
+                    # The logits are never bound to a name: they are freed as soon as the loss holds
+                    # what backward needs, not kept until the next micro-batch's forward returns.
+                    loss = self.model(x, y)[1]
                     loss = loss / self.grad_accum_per_rank
                 if micro + 1 < self.grad_accum_per_rank:
                     x, y = self._micro_batch(micro + 1)  # host work overlaps the queued GPU forward

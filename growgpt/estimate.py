@@ -1,0 +1,446 @@
+"""Resource estimates for `growgpt estimate`: GPU memory, batch size, disk, host RAM, iteration time.
+
+Everything here takes plain numbers (model shape, batch, dtype) and returns bytes or seconds, so
+the plan parser and the CLI can ask "does this fit on a 4070?" without building a model; only
+`probe_iter_seconds` runs one.
+
+GPU memory of a training step (`vram_bytes`)
+--------------------------------------------
+The estimate follows what `Trainer.train_step` keeps alive. Its peak is usually the start of the
+backward pass of a micro-batch, before any saved tensor is freed, where these terms are alive:
+
+* params: fp32 master weights, 4 bytes per parameter (the tied wte/lm_head matrix counted once).
+* grads: fp32, 4 bytes per parameter. With set_to_none they are absent during the first micro-batch
+  of an iteration, but they exist during every later one (gradient accumulation), so they count.
+* adamw: exp_avg and exp_avg_sq, fp32, 8 bytes per parameter.
+* autocast_weights: under bf16/fp16 autocast every Linear weight is cast to 2 bytes once per forward
+  and the copy is saved for backward (lm_head's V x C included; the embedding reads the fp32 matrix).
+* activations: the tensors autograd saves for backward, modelled tensor by tensor on this GPT's
+  forward (`saved_activation_bytes` lists them). Per layer and token, with s = 2 (autocast) or 4
+  (fp32) bytes: LayerNorm inputs are the fp32 residual stream (2 x 4C) plus mean/rstd; their outputs
+  as fed to the Linear (2 x sC); q, k, v (3sC, views of c_attn's output); the attention output (sC,
+  which is also c_proj's input); c_fc's output and GELU's output (2 x 4sC); dropout masks (bool on
+  CUDA, a float noise tensor on CPU). Attention is O(T) per head on CUDA (flash / memory-efficient
+  kernels keep q, k, v, the output and a logsumexp; their dropout draws from a seed, no mask). On CPU
+  the fused kernel is used without dropout (O(T) too), but with dropout SDPA falls back to the math
+  path, which runs in fp32 (also under autocast) and stores the T x T attention probabilities, the
+  dropout noise and the dropped probabilities per head: 3 T^2 fp32 values per head and sequence.
+* logits: 12 bytes per logit, B x T x V with V padded: the fp32 log-probs saved for the loss
+  (4), and at the start of backward the loss gradient and the logits gradient (4 + 4); the logits
+  themselves are freed at once (`train_step` never binds them to a name). This is
+  usually the largest term (GPT-2 vocab, B=12, T=1024: 8.7 GB). For very few tokens per micro-batch
+  (B x T < n_embd / 2) lm_head's weight gradient (V x C: bf16 and its fp32 cast under autocast,
+  6 bytes; 4 in fp32) while the logits' gradient is still alive is the larger, and is used.
+* workspace: cuBLAS / cuBLASLt workspaces, allocated through PyTorch's caching allocator on CUDA
+  (so `torch.cuda.max_memory_allocated` sees them): WORKSPACE_BYTES.
+
+Their sum is `at_backward_start`. Two other moments can be higher when the tokens per micro-batch
+are few: `at_backward_end`, where the tied matrix's two gradients (lm_head's, held by autograd since
+the start of backward, and the embedding's) and their sum are alive (12 bytes per V x C), and
+`at_optimizer_step` (16 bytes per parameter; the fused CUDA AdamW works in place, the CPU one makes
+two temporaries the size of the largest parameter). `total` is the largest of the three: the
+estimate of `torch.cuda.max_memory_allocated()`. `cuda_context` (CUDA_CONTEXT_BYTES, ~500 MB: the
+CUDA context, kernel images and the allocator's slack) is what the card holds beyond that;
+`total_on_card` adds it. Both context and workspace are 0 on CPU.
+
+Measured on CPU (tests/test_estimate.py): the saved-activation model matches the bytes that
+`torch.autograd.graph.saved_tensors_hooks` sees exactly (fp32 and bf16 autocast, with and without
+dropout), and `total` matches the peak of the profiler's memory timeline over a Trainer-like step to
+within 1 %. On CUDA, tests/test_estimate.py compares `total` with max_memory_allocated (25 %).
+
+`compile=True` uses the same figure: an upper bound, since Inductor recomputes pointwise ops (GELU,
+dropout masks, LayerNorm outputs) rather than saving them, which typically lowers activations.
+
+Other resources
+---------------
+* `fit_batch`: the largest micro-batch that fits a card's memory with a 10 % margin, and the
+  accumulation steps that keep the tokens per optimizer step. `device_memory` knows the cards of
+  `hardware.GPU_PEAK_FLOPS` and reads the live one.
+* `disk_bytes` (a Wikipedia dump through extract and prepare), `checkpoint_bytes`,
+  `ram_bytes_prepare`, `ram_bytes_loader`.
+* `probe_iter_seconds`: a few measured forward/backward/AdamW steps on random tokens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import time
+
+from growgpt.errors import UserError
+from growgpt.model import padded_vocab_size
+
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+CUDA_CONTEXT_BYTES = 500 * 2**20  # CUDA context + kernel images + allocator slack, outside max_memory_allocated
+WORKSPACE_BYTES = 64 * 2**20  # cuBLAS + cuBLASLt workspaces (counted by max_memory_allocated)
+FIT_MARGIN = 0.10
+
+# Total memory of the cards in hardware.GPU_PEAK_FLOPS, MiB as nvidia-smi reports it; most specific
+# names first. A size in the device name ("A100-SXM4-80GB", "V100-SXM2-32GB") overrides the default.
+GPU_MEMORY_MIB: list[tuple[str, int]] = [
+    ("H200", 143_771),
+    ("H100 NVL", 95_830),
+    ("H100 PCIe", 81_559),
+    ("H100", 81_559),
+    ("A100", 40_960),  # the 80 GB model names its size: "A100-SXM4-80GB", "A100 80GB PCIe"
+    ("L40S", 46_068),
+    ("L4", 23_034),
+    ("A10G", 23_028),
+    ("RTX 4090", 24_564),
+    ("RTX 4080", 16_376),
+    ("RTX 4070 Ti", 12_282),
+    ("RTX 4070", 12_282),
+    ("RTX 3090", 24_576),
+    ("RTX 3080", 10_240),
+    ("V100", 16_384),
+    ("T4", 15_360),
+]
+
+
+# --- model shape ---------------------------------------------------------------------------------
+
+def model_params(n_layer: int, n_head: int, n_embd: int, block_size: int, vocab_size: int,
+                 bias: bool = True) -> int:
+    """All parameters of `GPT` (wte/lm_head tied, counted once; wpe included). vocab_size is padded
+    to a multiple of 64 here, as the model does (an already padded size stays as it is)."""
+    V, C = padded_vocab_size(vocab_size), n_embd
+    per_layer = 12 * C * C + 2 * C + (11 * C if bias else 0)  # 4 Linear weights, 2 LN gains, biases
+    return V * C + block_size * C + n_layer * per_layer + C + (C if bias else 0)
+
+
+def _linear_weight_params(n_layer: int, n_embd: int, vocab_size: int) -> int:
+    """Elements of every nn.Linear weight (what autocast casts): 12 C^2 per layer plus lm_head."""
+    return n_layer * 12 * n_embd * n_embd + padded_vocab_size(vocab_size) * n_embd
+
+
+def _device_type(device: str) -> str:
+    kind = device.split(":")[0]
+    if kind == "auto":
+        return "cuda"
+    if kind not in ("cuda", "cpu", "mps"):
+        raise UserError(f"device must be cuda, cpu or mps, got {device!r}")
+    return kind
+
+
+def _dtype_bytes(dtype: str, device_type: str) -> int:
+    if dtype == "auto":
+        dtype = "bfloat16" if device_type == "cuda" else "float32"
+    if dtype not in DTYPE_BYTES:
+        raise UserError(f"dtype must be float32, bfloat16 or float16, got {dtype!r}")
+    return DTYPE_BYTES[dtype]
+
+
+def saved_activation_bytes(n_layer: int, n_head: int, n_embd: int, block_size: int, vocab_size: int,
+                           batch_size: int, dtype: str = "bfloat16", bias: bool = True, dropout: float = 0.0,
+                           device: str = "cuda") -> dict[str, int]:
+    """Bytes of the tensors the forward saves for backward (parameters excluded), per kind.
+    device: "cuda" or "cpu" ("mps" is treated as "cpu": math attention with dropout, float masks).
+
+    Keys: layers (all blocks), embedding (ids, positions, embedding dropout mask), final (ln_f and
+    lm_head input), loss (fp32 log-probs, targets), autocast_weights (the 2-byte weight copies under
+    autocast), total (their sum, what saved_tensors_hooks would see)."""
+    dev = _device_type(device)
+    s = _dtype_bytes(dtype, dev)
+    r = 4  # the residual stream is fp32 also under autocast (fp32 embeddings + low-precision branch)
+    B, T, C, nh = batch_size, block_size, n_embd, n_head
+    V = padded_vocab_size(vocab_size)
+    BT = B * T
+    drop = dropout > 0
+
+    def mask(input_bytes: int) -> int:
+        """Bytes per element of a dropout mask: bool from CUDA's fused kernel; on CPU a float noise
+        tensor in the dtype of the dropout's input."""
+        return 1 if dev == "cuda" else input_bytes
+
+    ln_stats = 2 * 4  # mean and rstd, fp32, per token
+    per_token = 2 * (r * C + ln_stats)  # ln_1, ln_2 inputs
+    per_token += 2 * s * C  # LN outputs as the Linear sees them (fp32 output, or its autocast copy)
+    if dev == "cuda":
+        # flash (half) or memory-efficient (fp32, logsumexp padded to 32 positions) attention
+        t_lse = T if s == 2 else 32 * math.ceil(T / 32)
+        attention = BT * (3 * s * C + s * C) + B * nh * t_lse * 4
+    elif not drop:  # CPU fused (flash) kernel: q, k, v views, output, logsumexp
+        attention = BT * (3 * s * C + s * C) + B * nh * T * 4
+    else:  # CPU math path, in fp32 also under autocast: scaled q, k and v copies, the T x T
+        # probabilities, dropout noise and dropped probabilities; the output copy in the compute dtype
+        # (with one fp32 head, v is a view of c_attn's output, which is then saved whole)
+        v = 3 * s * C if (nh == 1 and s == 4) else 4 * C
+        attention = BT * (2 * 4 * C + v + s * C) + 3 * B * nh * T * T * 4
+    per_token += 4 * s * C + 4 * s * C  # c_fc output (GELU input), GELU output (c_proj input)
+    if drop:
+        per_token += 2 * C * mask(s)  # attention residual dropout, MLP dropout
+    layers = n_layer * (BT * per_token + attention)
+
+    embedding = BT * 8 + T * 8 + (BT * C * mask(4) if drop else 0)  # idx, positions, dropout mask
+    final = BT * (r * C + ln_stats + s * C)  # ln_f input and stats, lm_head input
+    loss = BT * V * 4 + BT * 8 + 4  # fp32 log-probs, targets, the loss
+    autocast_weights = 2 * _linear_weight_params(n_layer, C, V) if s == 2 else 0
+    parts = dict(layers=layers, embedding=embedding, final=final, loss=loss, autocast_weights=autocast_weights)
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def vram_bytes(n_layer: int, n_head: int, n_embd: int, block_size: int, vocab_size: int, batch_size: int,
+               dtype: str = "bfloat16", bias: bool = True, dropout: float = 0.0, compile: bool = False,
+               device: str = "cuda") -> dict[str, int]:
+    """Peak memory of a training step of micro-batches of batch_size x block_size (see the module
+    docstring), in bytes.
+
+    Keys: params, grads, adamw, autocast_weights, activations, logits, workspace (the terms alive at
+    the start of backward, whose sum is at_backward_start); at_backward_end and at_optimizer_step
+    (the other two candidate peaks); total, the largest of the three (what
+    torch.cuda.max_memory_allocated should report); cuda_context; total_on_card."""
+    del compile  # the eager figure is an upper bound for torch.compile (see the module docstring)
+    dev = _device_type(device)
+    s = _dtype_bytes(dtype, dev)
+    n = model_params(n_layer, n_head, n_embd, block_size, vocab_size, bias)
+    saved = saved_activation_bytes(n_layer, n_head, n_embd, block_size, vocab_size, batch_size, dtype, bias,
+                                   dropout, dev)
+    V = padded_vocab_size(vocab_size)
+    logits = batch_size * block_size * V
+    weight = V * n_embd  # the tied wte / lm_head matrix
+    if s == 2:  # the loss head's peak, or just after it lm_head's weight gradient (bf16, then fp32)
+        head = max(12 * logits, 4 * logits + 2 * weight, 2 * logits + 6 * weight)
+    else:
+        head = max(12 * logits, 8 * logits + 4 * weight)
+    out = {
+        "params": 4 * n,
+        "grads": 4 * n,
+        "adamw": 8 * n,
+        "autocast_weights": saved["autocast_weights"],
+        # saved tensors except the log-probs, which the logits term holds
+        "activations": saved["layers"] + saved["embedding"] + saved["final"] + saved["loss"] - 4 * logits,
+        "logits": head,
+        "workspace": WORKSPACE_BYTES if dev == "cuda" else 0,
+    }
+    out["at_backward_start"] = sum(out.values())
+    static = out["params"] + out["grads"] + out["adamw"] + out["workspace"]
+    # The tied matrix gets two gradients in one backward: lm_head's waits in autograd's input buffer
+    # until the embedding's arrives at the very end, then both and their sum are alive (3 x 4 V C),
+    out["at_backward_end"] = static + 12 * weight
+    # Fused AdamW on CUDA works in place; the CPU's single-tensor AdamW makes two temporaries the
+    # size of the parameter it updates, the largest being the tied matrix (or c_fc's 4 C^2).
+    largest = max(weight, 4 * n_embd * n_embd)
+    out["at_optimizer_step"] = static + (0 if dev == "cuda" else 2 * 4 * largest)
+    out["total"] = max(out["at_backward_start"], out["at_backward_end"], out["at_optimizer_step"])
+    out["cuda_context"] = CUDA_CONTEXT_BYTES if dev == "cuda" else 0
+    out["total_on_card"] = out["total"] + out["cuda_context"]
+    return out
+
+
+# --- batch size for a card ------------------------------------------------------------------------
+
+def _norm_name(name: str) -> str:
+    text = re.sub(r"nvidia|geforce|tesla", "", name.lower())
+    return re.sub(r"[^a-z0-9]", "", text)
+
+
+def device_memory(name: str | None = None) -> int:
+    """Total memory in bytes of a GPU named like hardware.GPU_PEAK_FLOPS ("RTX 4070", "A100 80GB",
+    "H100"), or of the live CUDA device when name is None, "cuda" or "auto"."""
+    if name is None or name.lower() in ("cuda", "auto") or name.lower().startswith("cuda:"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("no CUDA device here: name the GPU to estimate for (e.g. 'RTX 4090')")
+        index = int(name.split(":")[1]) if name and ":" in name else 0
+        return int(torch.cuda.get_device_properties(index).total_memory)
+    size = re.search(r"(\d+)\s*G[Bi]?B?\b", name, re.IGNORECASE)
+    wanted = _norm_name(name)
+    for key, mib in GPU_MEMORY_MIB:
+        k = _norm_name(key)
+        if k in wanted or (wanted and wanted == k.removeprefix("rtx")):
+            named = int(size.group(1)) * 1024 if size else 0  # "A100 80GB", "V100-SXM2-32GB" (MiB)
+            if named >= 8 * 1024 and abs(named - mib) > 0.1 * named:
+                return named * 2**20
+            return mib * 2**20
+    known = ", ".join(key for key, _ in GPU_MEMORY_MIB)
+    raise UserError(f"unknown GPU {name!r}: give its memory in bytes instead, or one of {known}")
+
+
+def _candidates(sequences: int) -> list[int]:
+    """Divisors of the sequences per step (tokens exact), and powers of two whose rounded
+    accumulation keeps the tokens per step within 10 %."""
+    out = {d for d in range(1, sequences + 1) if sequences % d == 0}
+    p = 1
+    while p <= sequences:
+        if abs(max(1, round(sequences / p)) * p - sequences) <= 0.10 * sequences:
+            out.add(p)
+        p *= 2
+    return sorted(out)
+
+
+def fit_batch(memory_bytes: int, tokens_per_step: int, *, block_size: int, margin: float = FIT_MARGIN,
+              **model) -> tuple[int, int]:
+    """(batch_size, gradient_accumulation_steps) for a card with memory_bytes.
+
+    batch_size is the largest micro-batch whose `vram_bytes(...)["total_on_card"]` stays within
+    (1 - margin) of memory_bytes, among the divisors of the sequences per step (tokens_per_step /
+    block_size, so the tokens per step stay exact) and powers of two (the accumulation rounded, the
+    tokens per step within 10 %). model: n_layer, n_head, n_embd, vocab_size and optionally dtype,
+    bias, dropout, compile, device, as for `vram_bytes`. Raises UserError when batch_size 1 does
+    not fit."""
+    budget = (1.0 - margin) * memory_bytes
+    sequences = max(1, round(tokens_per_step / block_size))
+
+    def need(b: int) -> int:
+        return vram_bytes(block_size=block_size, batch_size=b, **model)["total_on_card"]
+
+    best = None
+    for b in _candidates(sequences):  # ascending; the estimate grows with b
+        if need(b) > budget:
+            break
+        best = b
+    if best is None:
+        one = vram_bytes(block_size=block_size, batch_size=1, **model)
+        static = one["params"] + one["grads"] + one["adamw"]
+        raise UserError(
+            f"the model does not fit in {format_bytes(memory_bytes)} (with a {margin:.0%} margin) even at batch_size=1: "
+            f"it needs {format_bytes(one['total_on_card'])}, of which weights, gradients and AdamW state "
+            f"{format_bytes(static)}; lower block_size or the model size")
+    return best, max(1, round(sequences / best))
+
+
+# --- disk and host RAM ----------------------------------------------------------------------------
+
+def disk_bytes(compressed_bytes: int) -> dict[str, int]:
+    """Disk for a Wikipedia dump of compressed_bytes (bz2) through download, extract and prepare:
+    the download itself, extract's zstd Parquet text, prepare's uint16 GPT-2 token shards (ratios
+    measured in `dumps`; the XML is streamed, never stored). Latin-script text: other scripts
+    tokenise to ~2.5x as many token bytes."""
+    from growgpt.dumps import TEXT_PER_COMPRESSED, TOKENS_PER_COMPRESSED
+
+    out = {
+        "download": int(compressed_bytes),
+        "extracted": int(compressed_bytes * TEXT_PER_COMPRESSED),
+        "tokens": int(compressed_bytes * TOKENS_PER_COMPRESSED),
+    }
+    out["total"] = sum(out.values())
+    return out
+
+
+CHECKPOINT_OVERHEAD_BYTES = 256 * 2**10  # config, RNG states, zip records (measured 10-110 KiB)
+
+
+def checkpoint_bytes(n_params: int, with_optimizer: bool = True) -> dict[str, int]:
+    """Disk for a run folder's checkpoints, for a model with n_params parameters (all of them, as
+    `model_params` counts): ckpt.pt holds fp32 weights plus AdamW's two fp32 moments (12 bytes per
+    parameter; 4 without the optimizer), best.pt the weights only (4 bytes per parameter). peak adds
+    the temporary file `atomic_save` writes before it replaces ckpt.pt."""
+    ckpt = (12 if with_optimizer else 4) * n_params + CHECKPOINT_OVERHEAD_BYTES
+    best = 4 * n_params + CHECKPOINT_OVERHEAD_BYTES
+    return {"ckpt": ckpt, "best": best, "total": ckpt + best, "peak": 2 * ckpt + best}
+
+
+PYTHON_BASELINE_BYTES = 100 * 2**20  # interpreter, numpy, pyarrow for prepare (measured ~30 MB + imports)
+TOKENIZER_BYTES = 64 * 2**20  # tiktoken's GPT-2 ranks (measured ~56 MB)
+PY_TOKEN_BYTES = 32  # one id in the Python list tiktoken returns: pointer + int object (measured 31)
+
+
+def ram_bytes_prepare(chars_per_token: float = 4.6, bytes_per_char: int = 1) -> dict[str, int]:
+    """Host RAM of `growgpt prepare`: bounded by its shuffle buffer (prepare.BUFFER_BYTES characters
+    of documents), never by the corpus. The buffer holds each document's text and its split key (up
+    to the text's UTF-8 bytes); when it is flushed, tiktoken returns Python lists of ints (~32 bytes
+    per token). chars_per_token: 4.6 for English Wikipedia, ~1 for Greek or other non-Latin scripts;
+    bytes_per_char: 1 for ASCII, 2 or 4 for texts that Python stores wider."""
+    from growgpt.prepare import BUFFER_BYTES
+
+    out = {
+        "buffer": 2 * BUFFER_BYTES * bytes_per_char,  # str + key bytes
+        "token_lists": int(BUFFER_BYTES / chars_per_token * PY_TOKEN_BYTES),
+        "tokenizer": TOKENIZER_BYTES,
+        "python": PYTHON_BASELINE_BYTES,
+    }
+    out["total"] = sum(out.values())
+    return out
+
+
+def ram_bytes_loader(batch_size: int, block_size: int, device: str = "cuda") -> int:
+    """Host RAM per micro-batch of the training loader: the (B, T + 1) int64 windows, x and y as
+    int64, and their pinned copies for the transfer on CUDA. Token shards are memory-mapped: the OS
+    page cache holds what is read and gives it back under pressure, so they are not counted."""
+    rows = batch_size * (block_size + 1) * 8
+    xy = 2 * batch_size * block_size * 8
+    return rows + xy + (xy if _device_type(device) == "cuda" else 0)
+
+
+# --- a measured probe ----------------------------------------------------------------------------
+
+def probe_iter_seconds(n_layer: int, n_head: int, n_embd: int, block_size: int, vocab_size: int, batch_size: int,
+                       device: str = "cpu", dtype: str = "float32", bias: bool = True, dropout: float = 0.0,
+                       compile: bool = False, steps: int = 3) -> float:
+    """Seconds for one micro-batch training step (forward, backward, AdamW), measured: build the
+    GPT on device, run 1 warm-up step (which includes compilation when compile=True) and `steps`
+    timed ones on random tokens, bf16/fp16 autocast and the fused AdamW on CUDA as in Trainer. An
+    iteration of the run costs about gradient_accumulation_steps times this (the optimizer step is
+    counted per micro-batch here, a small overestimate). The global RNG state is left untouched."""
+    import torch
+
+    from growgpt.hardware import pick_runtime
+    from growgpt.model import GPT, GPTConfig
+
+    rt = pick_runtime(device, dtype)
+    cuda = rt.device_type == "cuda"
+    config = GPTConfig(block_size=block_size, vocab_size=padded_vocab_size(vocab_size), n_layer=n_layer,
+                       n_head=n_head, n_embd=n_embd, dropout=dropout, bias=bias)
+    autocast = (torch.autocast(device_type=rt.device_type, dtype=rt.torch_dtype) if rt.dtype != "float32"
+                else contextlib.nullcontext())
+    tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    rng_devices = [torch.device(rt.device).index or 0] if cuda else []
+    try:
+        with torch.random.fork_rng(devices=rng_devices):
+            if cuda:
+                torch.backends.cuda.matmul.allow_tf32 = True
+                torch.backends.cudnn.allow_tf32 = True
+            torch.manual_seed(0)
+            raw = GPT(config).to(rt.device)
+            model = torch.compile(raw) if compile else raw
+            optimizer = raw.configure_optimizer(0.1, 1e-4, (0.9, 0.95), rt.device_type)
+            scaler = torch.amp.GradScaler(rt.device_type, enabled=(rt.dtype == "float16"))
+            x = torch.randint(0, vocab_size, (batch_size, block_size), device=rt.device)
+            y = torch.randint(0, vocab_size, (batch_size, block_size), device=rt.device)
+
+            def step() -> None:
+                with autocast:
+                    loss = model(x, y)[1]
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(raw.parameters(), 1.0)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+
+            def sync() -> None:
+                if cuda:
+                    torch.cuda.synchronize(rt.device)
+
+            step()
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(max(1, steps)):
+                step()
+            sync()
+            return (time.perf_counter() - t0) / max(1, steps)
+    except torch.cuda.OutOfMemoryError:
+        raise UserError(f"probe: out of memory at batch_size={batch_size}, block_size={block_size} on "
+                        f"{rt.device}: lower batch_size") from None
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+        if cuda:
+            torch.cuda.empty_cache()
+
+
+# --- formatting -----------------------------------------------------------------------------------
+
+def format_bytes(n: float) -> str:
+    """Binary units: 0 B, 1023 B, 1.5 KiB, 12.0 GiB."""
+    sign = "-" if n < 0 else ""
+    n = abs(n)
+    if n < 1024:
+        return f"{sign}{int(n)} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        n /= 1024
+        if n < 1024 or unit == "PiB":
+            return f"{sign}{n:.1f} {unit}"
+    raise AssertionError("unreachable")

@@ -1,0 +1,426 @@
+"""`growgpt grow PLAN.toml --workdir W`: run a stage plan end to end, safe to re-run.
+
+Each stage: fetch its parts (or take local dump files) -> extract -> prepare (only parts not yet
+tokenized) -> train -> evaluate on every part's val set -> record -> report. The workspace:
+
+    W/raw/            downloaded dump files (fetch)
+    W/text/           one Parquet file + manifest per dump file (extract)
+    W/tokens/PART/    token shards per dump file, train and val (prepare); the corpus
+    W/run/stages/S/   stage S's run folder: ckpt.pt (its final state once done), metrics.jsonl
+    W/run/baseline/jump/   the optional from-scratch baseline
+    W/run/grow.json   results: per-stage losses on each part, tokens, time, samples
+    W/run/report.md, report.html, loss_curves.png
+
+How a stage continues the one before (the trade-offs)
+-----------------------------------------------------
+Stage k starts from stage k-1's final checkpoint, copied into its own folder: model, AdamW moments,
+iteration counter and RNG states carry over; the best val loss is reset because the val set is
+now another one. Its learning rate follows a schedule of its own — linear warmup from ~0 to the
+stage's learning_rate, cosine decay to min_lr over the stage's iters — counted from the stage's
+first iteration (TrainConfig.schedule_start). Re-warming and re-decaying with replay of the old parts
+is what Ibrahim et al. 2024 (arXiv 2403.08763) found matches re-training on the union; nanoGPT's
+resume would instead keep the old, fully decayed schedule, so new data would be learned at min_lr.
+The stage's batches mix its parts (growgpt.data): by size ("proportional", the default), uniform
+over parts, or with `new_fraction` of the rows for the parts the stage adds. Batches are a pure
+function of (seed, iteration), so a stage interrupted mid-way and re-run resumes exactly.
+
+Idempotence: a stage is done once grow.json records it with the same signature (the plan up to
+that stage); a re-run skips it. A stage folder whose recorded signature differs from the plan's
+(the plan was edited) is cleared and redone, and so is every later stage. Fetch, extract and prepare
+each skip finished work on their own.
+
+Matrix: a stage is evaluated on every part that is prepared when it ends; parts that arrive later are
+scored on earlier stages' final checkpoints at the end of the run, so every row of the report covers
+every part, and "union" is always the union of all parts of the plan.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+from growgpt import checkpoint as ckpt_io
+from growgpt.errors import UserError
+from growgpt.fsutil import atomic_write_json
+from growgpt.plan import Plan, Stage, check_parts_exist, load_plan
+
+RESULTS = "grow.json"
+STAGE_MARK = "stage.json"
+
+
+def _log(verbose: bool, message: str) -> None:
+    if verbose:
+        print(f"[grow] {message}", flush=True)
+
+
+class Workspace:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.raw, self.text, self.tokens, self.run = (self.root / n for n in ("raw", "text", "tokens", "run"))
+
+    def stage_dir(self, name: str) -> Path:
+        return self.run / "stages" / name
+
+
+# --------------------------------------------------------------------------------------------
+# Parts: where their dump files come from, and getting them to token shards
+
+
+class Sources:
+    """Plan part number -> dump files, and their compressed sizes, for local files or a dump."""
+
+    def __init__(self, plan: Plan, ws: Workspace) -> None:
+        self.plan, self.ws = plan, ws
+        self.listing = None
+        if plan.data.files:
+            for group in plan.data.files:
+                for f in group:
+                    if not f.is_file():
+                        raise UserError(f"[data] files of {plan.path}: {f} does not exist")
+            self.available = list(range(1, len(plan.data.files) + 1))
+        else:
+            from growgpt.dumps import DEFAULT_MIRROR, list_parts
+
+            self.listing = list_parts(plan.data.wiki, plan.data.date, mirror=plan.data.mirror or DEFAULT_MIRROR,
+                                      multistream=plan.data.multistream)
+            self.available = [p.number for p in self.listing.parts]
+
+    def compressed_bytes(self, part: int) -> int:
+        if self.listing is None:
+            return sum(f.stat().st_size for f in self.plan.data.files[part - 1])
+        return self.listing.part(part).size or 0
+
+    def download_bytes(self, part: int) -> int:
+        if self.listing is None:
+            return 0
+        return sum((f.size or 0) for f in self.listing.part(part).files
+                   if not (self.ws.raw / f.name).is_file())
+
+    def files(self, part: int, progress: bool) -> list[Path]:
+        """The part's dump files on local disk (downloading them first for a dump)."""
+        if self.listing is None:
+            return list(self.plan.data.files[part - 1])
+        from growgpt.dumps import DEFAULT_MIRROR, fetch
+
+        d = self.plan.data
+        paths = fetch(d.wiki, self.listing.date, [part], self.ws.raw, mirror=d.mirror or DEFAULT_MIRROR,
+                      multistream=d.multistream, progress=progress)
+        return [p for p in paths if "index" not in p.name]
+
+
+def _stems(files: list[Path]) -> list[str]:
+    from growgpt.extract import part_stem
+
+    return [part_stem(f.name) for f in files]
+
+
+def ensure_parts(plan: Plan, ws: Workspace, sources: Sources, parts: list[int], progress: bool,
+                 verbose: bool) -> dict[int, list[str]]:
+    """fetch -> extract -> prepare the given plan parts; returns part number -> corpus part names."""
+    from growgpt.extract import extract
+    from growgpt.prepare import prepare_parts
+
+    files = {part: sources.files(part, progress) for part in parts}
+    stems = {part: _stems(paths) for part, paths in files.items()}
+    todo = [str(f) for part in parts for f in files[part]]
+    options = {} if plan.data.min_chars < 0 else {"min_chars": plan.data.min_chars}
+    _log(verbose, f"extract parts {', '.join(map(str, parts))} -> {ws.text}")
+    extract(todo, str(ws.text), progress=progress, **options)
+    wanted = [s for part in parts for s in stems[part]]
+    for m in prepare_parts(ws.text, ws.tokens, tokenizer=plan.data.tokenizer, val_fraction=plan.data.val_fraction,
+                           seed=plan.data.split_seed, progress=progress, parts=wanted):
+        _log(verbose, f"tokens {m['part']}: {'unchanged' if m['skipped'] else 'tokenized'}, "
+                      f"train {m['splits']['train']['tokens']:,}, val {m['splits']['val']['tokens']:,}")
+    return stems
+
+
+def prepared_parts(plan: Plan, ws: Workspace, sources: Sources) -> dict[int, list[str]]:
+    """Plan parts whose every dump file already has token shards."""
+    from growgpt.data import corpus_parts
+
+    have = set(corpus_parts(ws.tokens))
+    out = {}
+    for part in plan.all_parts:
+        if sources.listing is None:
+            stems = _stems(plan.data.files[part - 1])
+        else:
+            stems = _stems([Path(f.name) for f in sources.listing.part(part).files if not f.is_index])
+        if stems and all(s in have for s in stems):
+            out[part] = stems
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Disk check
+
+
+def model_params(model: dict, vocab_size: int = 50304) -> int:
+    """Parameters of the GPT a [model] table describes (GPT-2 vocab padded; tied embeddings)."""
+    c, layers, bias = model["n_embd"], model["n_layer"], model.get("bias", True)
+    per_layer = 12 * c * c + (13 * c if bias else 4 * c)  # qkv, proj, 2 MLP matrices (+ biases), 2 LayerNorms
+    return vocab_size * c + model["block_size"] * c + layers * per_layer + (2 * c if bias else c)
+
+
+def check_disk(plan: Plan, ws: Workspace, sources: Sources, stage: Stage, new_parts: list[int]) -> None:
+    from growgpt.dumps import TEXT_PER_COMPRESSED, TOKENS_PER_COMPRESSED, free_bytes
+
+    compressed = sum(sources.compressed_bytes(p) for p in new_parts)
+    download = sum(sources.download_bytes(p) for p in new_parts)
+    derived = compressed * (TEXT_PER_COMPRESSED + TOKENS_PER_COMPRESSED)
+    n_params = model_params(plan.model)
+    checkpoints = n_params * (12 + 4)  # ckpt.pt: fp32 weights + 2 AdamW moments; best.pt: weights
+    need = download + derived + checkpoints
+    ws.root.mkdir(parents=True, exist_ok=True)
+    free = free_bytes(ws.root)
+    if need > free:
+        gb = lambda n: f"{n / 1e9:.2f} GB"  # noqa: E731
+        raise UserError(f"not enough disk for stage '{stage.name}' on {ws.root}: need {gb(need)} "
+                        f"({gb(download)} download + {gb(derived)} text and tokens + {gb(checkpoints)} checkpoints), "
+                        f"free {gb(free)}")
+
+
+# --------------------------------------------------------------------------------------------
+# Training a stage
+
+
+def _stage_settings(plan: Plan, ws: Workspace, stage: Stage, stems: list[str], new_stems: list[str],
+                    start: int, out_dir: Path) -> dict:
+    train = dict(plan.train)
+    settings = {**plan.model, **train}
+    settings.update(
+        dataset=str(ws.tokens), parts=",".join(stems), out_dir=str(out_dir),
+        learning_rate=stage.learning_rate, warmup_iters=stage.warmup_iters,
+        min_lr=stage.min_lr if stage.min_lr is not None else train.get("min_lr", stage.learning_rate / 10),
+        replay=stage.replay, new_parts=",".join(new_stems) if stage.new_fraction > 0 else "",
+        new_fraction=stage.new_fraction, max_iters=start + stage.iters, lr_decay_iters=stage.iters,
+        schedule_start=start, always_save_checkpoint=True,
+        eval_interval=train.get("eval_interval", max(1, stage.iters // 5)),
+    )
+    return settings
+
+
+def _start_from(previous_ckpt: Path, target: Path) -> None:
+    """Seed a stage folder with the previous stage's final state; a fresh best val loss."""
+    state = ckpt_io.load(previous_ckpt)
+    state["best_val_loss"] = float("inf")
+    ckpt_io.atomic_save(state, target)
+
+
+def run_training(settings: dict, out_dir: Path, signature: str, init_from: str, previous_ckpt: Path | None,
+                 verbose: bool) -> dict:
+    from growgpt.config import load_config
+    from growgpt.train import train
+
+    mark = out_dir / STAGE_MARK
+    if out_dir.exists():
+        try:
+            recorded = json.loads(mark.read_text())["signature"]
+        except (OSError, ValueError, KeyError):
+            recorded = None
+        if recorded != signature:
+            shutil.rmtree(out_dir)  # the plan changed: this folder holds another stage's state
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(mark, {"signature": signature})
+    checkpoint = out_dir / ckpt_io.CHECKPOINT
+    if checkpoint.is_file():
+        settings["init_from"] = "resume"
+    elif previous_ckpt is not None:
+        _start_from(previous_ckpt, checkpoint)
+        settings["init_from"] = "resume"
+    else:
+        settings["init_from"] = init_from
+    cfg = load_config(base=settings)
+    result = train(cfg, verbose=verbose)
+    return {"cfg": cfg, **result}
+
+
+def run_stats(out_dir: Path, cfg, start: int, end: int) -> dict:
+    from growgpt.metrics import read_metrics
+
+    records = [r for r in read_metrics(out_dir) if r.get("kind") == "train" and start <= r["iter"] < end]
+    tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
+    seconds = sum(r["ms_per_iter"] for r in records) / 1000 * cfg.log_interval
+    rates = sorted(r["tokens_per_s"] for r in records)
+    mfus = sorted(r["mfu"] for r in records if r.get("mfu") is not None)
+    return {"tokens": (end - start) * tokens_per_iter, "seconds": round(seconds, 2),
+            "tokens_per_s": rates[len(rates) // 2] if rates else None,
+            "mfu": mfus[len(mfus) // 2] if mfus else None}
+
+
+def _evaluate(plan: Plan, ws: Workspace, checkpoint: Path, parts: dict[int, list[str]], union: list[str],
+              stage_union: list[str], device: str) -> dict:
+    from growgpt.evaluate import evaluate_parts
+
+    unions = {"union": union}
+    if stage_union:
+        unions["stage_union"] = stage_union
+    ev = evaluate_parts(checkpoint, ws.tokens, {str(p): s for p, s in parts.items()}, unions,
+                        batches=plan.eval.batches, batch_size=plan.eval.batch_size or plan.train.get("batch_size", 12),
+                        seed=plan.eval.seed, device=device)
+    ev["union_parts"] = sorted(union)
+    return ev
+
+
+def _samples(plan: Plan, run_dir: Path, device: str) -> list[dict]:
+    from growgpt.sample import sample
+
+    out = []
+    for prompt in plan.eval.prompts:
+        text = sample(str(run_dir), start=prompt, num_samples=1, max_new_tokens=plan.eval.max_new_tokens,
+                      temperature=plan.eval.temperature, top_k=plan.eval.top_k, seed=plan.eval.seed, device=device,
+                      checkpoint="last")[0]
+        out.append({"prompt": prompt, "text": text})
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The whole plan
+
+
+def _load_results(ws: Workspace, plan: Plan) -> dict:
+    path = ws.run / RESULTS
+    if path.is_file():
+        try:
+            results = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(results, dict) and isinstance(results.get("stages"), list):
+                return results
+        except ValueError:
+            pass
+    return {"title": plan.title, "plan": str(plan.path), "parts": [], "stages": [], "baseline": None}
+
+
+def _save_results(ws: Workspace, results: dict) -> None:
+    ws.run.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(ws.run / RESULTS, results)
+
+
+def grow(plan_path: str | Path, workdir: str | Path, baseline: str | None = None, progress: bool = True,
+         verbose: bool = True) -> dict:
+    """Run every stage of the plan that is not done yet; return the results (grow.json)."""
+    plan = load_plan(plan_path)
+    if baseline not in (None, "jump"):
+        raise UserError(f"--baseline must be 'jump', got {baseline!r}")
+    ws = Workspace(workdir)
+    sources = Sources(plan, ws)
+    check_parts_exist(plan, sources.available)
+    device = plan.train.get("device", "auto")
+    results = _load_results(ws, plan)
+    results["title"], results["parts"] = plan.title, [str(p) for p in plan.all_parts]
+
+    done: list[dict] = []
+    for index, stage in enumerate(plan.stages):
+        signature = plan.stage_signature(index)
+        recorded = next((s for s in results["stages"] if s["name"] == stage.name), None)
+        if recorded and recorded.get("signature") == signature and len(done) == index:
+            done.append(recorded)
+            _log(verbose, f"stage '{stage.name}' already done: skipped")
+            continue
+        results["stages"] = done[:]  # later entries describe stages that will be redone
+        results["baseline"] = None
+        _save_results(ws, results)
+        previous = done[-1] if done else None
+        seen = set(previous["parts_trained"]) if previous else set()
+        new_parts = [p for p in stage.parts if str(p) not in seen]
+        _log(verbose, f"stage '{stage.name}': parts {stage.parts} ({'new: ' + str(new_parts) if new_parts else 'no new parts'}), "
+                      f"{stage.iters} iters at lr {stage.learning_rate:g}")
+        check_disk(plan, ws, sources, stage, [p for p in stage.parts if p not in prepared_parts(plan, ws, sources)])
+        stems = ensure_parts(plan, ws, sources, stage.parts, progress, verbose)
+        stage_stems = [s for p in stage.parts for s in stems[p]]
+        new_stems = [s for p in new_parts for s in stems[p]]
+        start = previous["end_iter"] if previous else 0
+        out_dir = ws.stage_dir(stage.name)
+        settings = _stage_settings(plan, ws, stage, stage_stems, new_stems, start, out_dir)
+        prev_ckpt = ws.run / previous["run_dir"] / ckpt_io.CHECKPOINT if previous else None
+        outcome = run_training(settings, out_dir, signature, stage.init_from, prev_ckpt, verbose)
+        end = start + stage.iters
+        available = prepared_parts(plan, ws, sources)
+        all_stems = [s for p in plan.all_parts for s in available.get(p, [])]
+        entry = {
+            "name": stage.name, "signature": signature, "parts": [str(p) for p in stage.parts],
+            "new_parts": [str(p) for p in new_parts],
+            "parts_trained": sorted(seen | {str(p) for p in stage.parts}, key=int),
+            "start_iter": start, "end_iter": end, "learning_rate": stage.learning_rate,
+            "warmup_iters": stage.warmup_iters, "replay": stage.replay, "new_fraction": stage.new_fraction,
+            "run_dir": str(out_dir.relative_to(ws.run)),
+            **run_stats(out_dir, outcome["cfg"], start, end),
+            "eval": _evaluate(plan, ws, out_dir / ckpt_io.CHECKPOINT, available, all_stems, stage_stems, device),
+            "samples": _samples(plan, out_dir, device),
+        }
+        done.append(entry)
+        results["stages"] = done[:]
+        _save_results(ws, results)
+        union = entry["eval"]["union"]["loss"]
+        _log(verbose, f"stage '{stage.name}' done: union val loss {union:.4f} (ppl {math.exp(min(union, 50)):.1f})")
+
+    if baseline == "jump":
+        results["baseline"] = _run_jump(plan, ws, sources, results, device, progress, verbose)
+        _save_results(ws, results)
+    _fill_matrix(plan, ws, sources, results, device)
+    _save_results(ws, results)
+    from growgpt.report import write_report
+
+    paths = write_report(ws.run)
+    _log(verbose, f"report: {paths['markdown']} and {paths['html']}")
+    return results
+
+
+def _run_jump(plan: Plan, ws: Workspace, sources: Sources, results: dict, device: str, progress: bool,
+              verbose: bool) -> dict:
+    """From scratch on the last stage's parts, for as many iterations as all stages together."""
+    last, first = plan.stages[-1], plan.stages[0]
+    total = sum(s.iters for s in plan.stages)
+    jump = Stage(name="jump", parts=last.parts, iters=total, learning_rate=first.learning_rate,
+                 warmup_iters=first.warmup_iters, min_lr=first.min_lr, replay="proportional",
+                 init_from=first.init_from)
+    signature = plan.stage_signature(len(plan.stages) - 1) + "-jump"
+    recorded = results.get("baseline")
+    if recorded and recorded.get("signature") == signature:
+        return recorded
+    stems = ensure_parts(plan, ws, sources, jump.parts, progress, verbose)
+    jump_stems = [s for p in jump.parts for s in stems[p]]
+    out_dir = ws.run / "baseline" / "jump"
+    _log(verbose, f"baseline 'jump': from scratch on parts {jump.parts}, {total} iters")
+    settings = _stage_settings(plan, ws, jump, jump_stems, [], 0, out_dir)
+    outcome = run_training(settings, out_dir, signature, jump.init_from, None, verbose)
+    available = prepared_parts(plan, ws, sources)
+    all_stems = [s for p in plan.all_parts for s in available.get(p, [])]
+    return {"name": "jump", "signature": signature, "parts": [str(p) for p in jump.parts], "start_iter": 0,
+            "end_iter": total, "learning_rate": jump.learning_rate, "warmup_iters": jump.warmup_iters,
+            "replay": "proportional", "run_dir": str(out_dir.relative_to(ws.run)),
+            **run_stats(out_dir, outcome["cfg"], 0, total),
+            "eval": _evaluate(plan, ws, out_dir / ckpt_io.CHECKPOINT, available, all_stems, jump_stems, device),
+            "samples": _samples(plan, out_dir, device)}
+
+
+def _fill_matrix(plan: Plan, ws: Workspace, sources: Sources, results: dict, device: str) -> None:
+    """Score earlier stages on parts that were prepared after they ran, and on the full union."""
+    from growgpt.evaluate import evaluate_parts
+
+    available = prepared_parts(plan, ws, sources)
+    all_stems = sorted(s for p in plan.all_parts for s in available.get(p, []))
+    entries = results["stages"] + ([results["baseline"]] if results.get("baseline") else [])
+    for entry in entries:
+        ev = entry["eval"]
+        missing = {str(p): s for p, s in available.items() if str(p) not in ev["parts"]}
+        unions = {"union": all_stems} if ev.get("union_parts") != all_stems else {}
+        if not missing and not unions:
+            continue
+        extra = evaluate_parts(ws.run / entry["run_dir"] / ckpt_io.CHECKPOINT, ws.tokens, missing, unions,
+                               batches=plan.eval.batches,
+                               batch_size=plan.eval.batch_size or plan.train.get("batch_size", 12),
+                               seed=plan.eval.seed, device=device)
+        ev["parts"].update(extra["parts"])
+        ev["parts"] = {k: ev["parts"][k] for k in sorted(ev["parts"], key=int)}
+        if "union" in extra:
+            ev["union"], ev["union_parts"] = extra["union"], all_stems
+
+
+def plan_summary(plan: Plan) -> str:
+    lines = [f"plan {plan.path}: {len(plan.stages)} stage(s), parts {plan.all_parts}"]
+    for s in plan.stages:
+        lines.append(f"  {s.name}: parts {s.parts}, {s.iters} iters, lr {s.learning_rate:g}, warmup {s.warmup_iters}, "
+                     f"replay {s.replay}" + (f", new_fraction {s.new_fraction}" if s.new_fraction else ""))
+    return "\n".join(lines)
+
