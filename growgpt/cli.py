@@ -92,6 +92,18 @@ def _cmd_grow(args: argparse.Namespace) -> None:
           f"{last['eval']['union']['loss']:.4f}; report in {args.workdir}/run/report.md")
 
 
+def _cmd_estimate(args: argparse.Namespace) -> None:
+    from growgpt.estimate import estimate_plan, format_estimate
+
+    memory = int(args.memory_gb * 2**30) if args.memory_gb else None
+    if args.gpu:
+        from growgpt.estimate import device_memory
+
+        memory = device_memory(args.gpu)
+    print(format_estimate(estimate_plan(args.plan, args.workdir, device=args.device, memory=memory,
+                                        probe=not args.no_probe, baseline=args.baseline == "jump")))
+
+
 def _cmd_report(args: argparse.Namespace) -> None:
     from growgpt.report import write_report
 
@@ -174,6 +186,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also train from scratch on the last stage's parts with the same total iterations")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_grow)
+
+    p = sub.add_parser("estimate", help="disk, memory, VRAM and time a plan needs, before anything runs")
+    p.add_argument("plan", metavar="PLAN.toml")
+    p.add_argument("--workdir", default=None, metavar="DIR")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="estimate for this device (default: the plan's)")
+    p.add_argument("--gpu", default=None, help='estimate against this card, e.g. "RTX 4070" (12 GB) or "H100"')
+    p.add_argument("--memory-gb", type=float, default=None, help="device memory to fit into, in GiB")
+    p.add_argument("--baseline", choices=("jump",), default=None, help="include the from-scratch baseline")
+    p.add_argument("--no-probe", action="store_true", help="skip the measured timing probe")
+    p.set_defaults(func=_cmd_estimate)
 
     p = sub.add_parser("report", help="write the Markdown/HTML report of a grow run")
     p.add_argument("run", metavar="RUN_DIR", help="the run folder of a grow workdir (WORKDIR/run)")

@@ -44,6 +44,7 @@ gradient_accumulation_steps = 1
 device = "cpu"
 compile = false
 eval_iters = 8
+eval_interval = 50
 log_interval = 10
 weight_decay = 0.1
 beta2 = 0.99

@@ -444,3 +444,120 @@ def format_bytes(n: float) -> str:
         if n < 1024 or unit == "PiB":
             return f"{sign}{n:.1f} {unit}"
     raise AssertionError("unreachable")
+
+
+# --------------------------------------------------------------------------------------------
+# A whole grow plan: `growgpt estimate PLAN.toml`
+
+
+def estimate_plan(plan_path, workdir=None, device: str | None = None, probe: bool = True,
+                  memory: int | None = None, baseline: bool = False) -> dict:
+    """Per stage and in total, before anything runs: disk (download, text, tokens, checkpoints),
+    RAM (prepare, loader), VRAM for the model at the plan's batch against the device's memory with
+    the largest batch that fits, and time from a short measured probe on this machine."""
+    from pathlib import Path
+
+    from growgpt.grow import Sources, Workspace
+    from growgpt.plan import check_parts_exist, load_plan
+
+    plan = load_plan(plan_path)
+    ws = Workspace(workdir or Path(plan_path).parent / "work")
+    sources = Sources(plan, ws)
+    check_parts_exist(plan, sources.available)
+    m, t = plan.model, plan.train
+    dev = device or t.get("device", "auto")
+    if dev == "auto":
+        import torch
+
+        dev = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = t.get("dtype", "auto")
+    if dtype == "auto":
+        dtype = "bfloat16" if dev == "cuda" else "float32"
+    batch, accum = t.get("batch_size", 12), t.get("gradient_accumulation_steps", 40)
+    shape = dict(n_layer=m["n_layer"], n_head=m["n_head"], n_embd=m["n_embd"], block_size=m["block_size"],
+                 vocab_size=50257)
+    bias, dropout = m.get("bias", True), m.get("dropout", 0.0)
+    n_params = model_params(**shape, bias=bias)
+    vram = vram_bytes(**shape, batch_size=batch, dtype=dtype, bias=bias, dropout=dropout, device=dev)
+    if memory is None and dev == "cuda":
+        try:
+            memory = device_memory()
+        except Exception:  # no live device: leave the comparison out
+            memory = None
+    fit = None
+    if memory:
+        try:
+            fit_shape = {k: v for k, v in shape.items() if k != "block_size"}
+            fit = fit_batch(memory, batch * accum * m["block_size"], block_size=m["block_size"], **fit_shape,
+                            bias=bias, dropout=dropout, dtype=dtype, device=dev)
+        except UserError as e:
+            fit = str(e)
+    seconds_per_micro = (probe_iter_seconds(**shape, batch_size=batch, device=dev, dtype=dtype, bias=bias,
+                                            dropout=dropout, steps=2) if probe else None)
+    ckpt = checkpoint_bytes(n_params)
+    stages, seen = [], set()
+    for stage in plan.stages:
+        new = [p for p in stage.parts if p not in seen]
+        seen |= set(stage.parts)
+        compressed = sum(sources.compressed_bytes(p) for p in new)
+        disk = disk_bytes(compressed)
+        if sources.listing is None:
+            disk["total"] -= disk["download"]
+            disk["download"] = 0  # local files: nothing to download
+        iters = stage.iters
+        stages.append({
+            "name": stage.name, "parts": stage.parts, "new_parts": new, "iters": iters,
+            "tokens": iters * batch * accum * m["block_size"],
+            "disk": {**disk, "checkpoints": ckpt["total"]},
+            "seconds": seconds_per_micro * accum * iters if seconds_per_micro else None,
+        })
+    if baseline:
+        total_iters = sum(s.iters for s in plan.stages)
+        stages.append({"name": "jump", "parts": plan.stages[-1].parts, "new_parts": [], "iters": total_iters,
+                       "tokens": total_iters * batch * accum * m["block_size"],
+                       "disk": {"download": 0, "extracted": 0, "tokens": 0, "total": 0,
+                                "checkpoints": ckpt["total"]},
+                       "seconds": seconds_per_micro * accum * total_iters if seconds_per_micro else None})
+    disk_total = sum(s["disk"]["total"] + s["disk"]["checkpoints"] for s in stages)
+    return {"device": dev, "dtype": dtype, "params": n_params, "batch_size": batch,
+            "gradient_accumulation_steps": accum, "vram": vram, "memory": memory, "fit": fit,
+            "ram_prepare": ram_bytes_prepare()["total"],
+            "ram_loader": ram_bytes_loader(batch, m["block_size"], dev), "seconds_per_micro_batch": seconds_per_micro,
+            "stages": stages, "disk_total": disk_total,
+            "seconds_total": sum(s["seconds"] for s in stages) if seconds_per_micro else None}
+
+
+def format_estimate(e: dict) -> str:
+    def dur(s):
+        if s is None:
+            return "–"
+        return f"{s / 3600:.1f} h" if s >= 3600 else (f"{s / 60:.1f} min" if s >= 60 else f"{s:.0f} s")
+
+    lines = [f"model: {e['params'] / 1e6:.1f}M parameters; device {e['device']} ({e['dtype']}), "
+             f"batch_size {e['batch_size']} x gradient_accumulation_steps {e['gradient_accumulation_steps']}",
+             f"{'stage':<14s}{'parts':<12s}{'new':<10s}{'iters':>8s}{'tokens':>12s}{'download':>11s}"
+             f"{'text':>10s}{'tokens':>10s}{'ckpts':>10s}{'time':>10s}"]
+    for s in e["stages"]:
+        d = s["disk"]
+        lines.append(f"{s['name']:<14s}{str(s['parts']):<12s}{str(s['new_parts']):<10s}{s['iters']:>8,d}"
+                     f"{s['tokens']:>12,d}{format_bytes(d['download']):>11s}{format_bytes(d['extracted']):>10s}"
+                     f"{format_bytes(d['tokens']):>10s}{format_bytes(d['checkpoints']):>10s}{dur(s['seconds']):>10s}")
+    lines.append(f"total disk {format_bytes(e['disk_total'])}, total time {dur(e['seconds_total'])} "
+                 f"(probe: {e['seconds_per_micro_batch'] or 0:.3f} s per micro-batch on this machine)")
+    v = e["vram"]
+    where = "GPU memory" if e["device"] == "cuda" else "memory"
+    lines.append(f"{where} for training: {format_bytes(v['total'])} (weights {format_bytes(v['params'])}, grads "
+                 f"{format_bytes(v['grads'])}, AdamW {format_bytes(v['adamw'])}, activations "
+                 f"{format_bytes(v['activations'])}, logits {format_bytes(v['logits'])})"
+                 + (f" + CUDA context {format_bytes(v['cuda_context'])}" if e["device"] == "cuda" else ""))
+    if e["memory"]:
+        need = v.get("total_on_card", v["total"])
+        verdict = "fits" if need <= e["memory"] else "does NOT fit"
+        lines.append(f"device memory {format_bytes(e['memory'])}: {verdict}")
+        if isinstance(e["fit"], tuple):
+            lines.append(f"largest that fits: batch_size = {e['fit'][0]}, gradient_accumulation_steps = {e['fit'][1]} "
+                         "(same tokens per step)")
+        elif e["fit"]:
+            lines.append(str(e["fit"]))
+    lines.append(f"RAM: prepare ~{format_bytes(e['ram_prepare'] or 0)}, data loader ~{format_bytes(e['ram_loader'])}")
+    return "\n".join(lines)

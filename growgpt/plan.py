@@ -134,8 +134,13 @@ def load_plan(path: str | Path) -> Plan:
         if key not in model:
             raise UserError(f"[model] of {path} must set '{key}'")
     train = dict(raw.get("train", {}))
-    _check_keys(train, TRAIN_KEYS, "[train]", path,
-                hint=" (model shape goes in [model]; schedule keys go in each [[stage]])")
+    for key in train:
+        if key in MODEL_KEYS:
+            raise UserError(f"unknown key '{key}' in [train] of {path}: the model shape goes in [model]")
+        if key in GROW_OWNED:
+            raise UserError(f"unknown key '{key}' in [train] of {path}: grow sets it for each stage "
+                            "(learning_rate, warmup_iters, replay, new_fraction go in each [[stage]])")
+    _check_keys(train, TRAIN_KEYS, "[train]", path)
     data = _load_data(raw.get("data", {}), path)
     ev = _load_eval(raw.get("eval", {}), path)
     stages = _load_stages(raw.get("stage", []), path)
