@@ -10,7 +10,7 @@ Namespace-0 pages that are not redirects (a `<redirect>` element, or wikitext th
 `#REDIRECT [[...]]` or a localised form of it), cleaned by `growgpt.wikitext.wikitext_to_text`.
 Then, each counted in the manifest: disambiguation pages (lists of links), pages with nothing left
 after cleaning (list-only pages), pages shorter than `min_chars` characters, and exact duplicates
-(same text once whitespace is normalised) of an article written before, in the same part or in
+(same text apart from whitespace) of an article written before, in the same part or in
 another part of the same out_dir. Parts are written one after another in page-range order
 (`-pSTARTpEND`, then name), so the earlier part keeps the article whatever the number of processes;
 and a part already finished by an earlier run is never rewritten, so when parts are added to a
@@ -38,7 +38,8 @@ How it reads, and why so
 ------------------------
 * The XML parser is the stdlib's expat (pyexpat), driven directly: measured on the enwiki sample,
   it parses at ~330 MB/s against ~240 MB/s for `ElementTree.iterparse` and ~460 MB/s for lxml,
-  while stdlib bz2 decompresses ~30 MB/s of XML and the cleaner does ~27 MB/s, per core. Parsing
+  while stdlib bz2 decompresses ~30 MB/s of XML and the cleaner does ~27 MB/s, per core (on a
+  slower 2-core VM: ~11 and ~18 MB/s, and the parser's share the same). Parsing
   is a few per cent of the time whichever is used, so lxml is not worth a dependency; driving
   expat directly gives the guards below and exact byte offsets for errors. Tags are matched by
   local name, so every export schema (0.3 to 0.11) reads the same; schema 0.3 has no <ns>, so the
@@ -59,17 +60,21 @@ How it reads, and why so
   module and the cleaner, not pyarrow; and forking a process that runs pyarrow threads is unsafe),
   so a script calling `extract` needs the usual `if __name__ == "__main__":` guard.
   Where the time goes (bench/extract_speed.py, 104 MB of enwiki XML): ~3 CPU s bz2, ~4 CPU s
-  cleaning, ~1 CPU s the rest; WikiExtractor 3.1.0 spends 15-19 CPU s on the same file.
-* stdlib bz2 rather than `indexed_bzip2`: the latter decompresses 1.6x faster per core, but on a
-  corrupt block it returned more bytes than the file holds before raising, and aborted the
-  interpreter at exit; the error handling below needs a decompressor that fails cleanly.
+  cleaning, ~1 CPU s the rest; WikiExtractor 3.1.0 spends 15-19 CPU s on the same file. On a
+  slower 2-core VM: ~9 CPU s bz2, ~7 parsing and cleaning, ~2 the rest, against ~49 CPU s for
+  WikiExtractor (~41 with --no-templates). Every reader pays the same bz2, so on 2 cores growgpt
+  runs at about the speed of bz2 + parsing alone in one process, ~3x WikiExtractor's.
+* stdlib bz2 rather than `indexed_bzip2`: the latter decompresses up to 1.6x faster per core (no
+  faster on the 2-core VM), but on a corrupt block it returned more bytes than the file holds
+  before raising, and aborted the interpreter at exit; the error handling below needs a
+  decompressor that fails cleanly.
 * Memory stays flat (measured: ~150-180 MB in this process, ~40 MB per worker): pages are handled
   one at a time as expat reports them, chunks in flight are bounded, and Parquet is written in
   row groups of ~16 MB of text, each result going to Arrow at once (a Python str with one
   non-Latin-1 character takes 2-4 bytes for every character). What grows with the input is the
-  duplicate filter: 8 bytes per article written (a 64-bit BLAKE2 hash of the whitespace-normalised
-  text; ~55 MB for all of English Wikipedia; the chance of any false duplicate among 7 million
-  articles is about 1 in a million). Re-runs rebuild it by hashing the finished parts' text.
+  duplicate filter: 8 bytes per article written (a 64-bit BLAKE2 hash of the text without its
+  whitespace; ~55 MB for all of English Wikipedia; the chance of any false duplicate among 7
+  million articles is about 1 in a million). Re-runs rebuild it by hashing the finished parts' text.
 * Damage: every failure is a UserError naming the file; a corrupt or truncated bz2 file also gets
   the compressed byte offset of the bzip2 block that failed (found by a bit-level search for the
   block magic before the point where decompression failed). The pages before the damage are
@@ -147,10 +152,17 @@ def _warn(message: str) -> None:
 # Documents and their hashes
 
 
+_ASCII_SPACE = b" \t\n\r\x0b\x0c"
+
+
 def text_hash(text: str) -> int:
-    """64-bit hash of `text` with runs of whitespace collapsed: the duplicate filter's key."""
-    norm = " ".join(text.split())
-    return int.from_bytes(hashlib.blake2b(norm.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+    """64-bit hash of `text` with its whitespace left out: the duplicate filter's key, so texts
+    that differ only in spacing or line breaks are duplicates. Deleting the ASCII whitespace from
+    the UTF-8 bytes (one C loop) is 4x faster than `" ".join(text.split())`, which makes an object
+    per word. Two articles that differ only in where a space falls ("a b" / "ab") count as
+    duplicates too: for texts of hundreds of characters, that is the same text."""
+    data = text.encode("utf-8", "surrogatepass").translate(None, _ASCII_SPACE)
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
 class _SeenHashes:

@@ -242,3 +242,23 @@ def test_plan_loads_typed_stages(tmp_path):
     plan = load_plan(write_plan(tmp_path, PLAN.replace('warmup_iters = 4', 'warmup_iters = 4\nnew_fraction = 0.5')))
     assert [s.name for s in plan.stages] == ["s1", "s2"] and plan.stages[1].new_fraction == 0.5
     assert plan.all_parts == [1, 2, 3] and plan.stage_signature(0) != plan.stage_signature(1)
+
+
+def test_grow_fetches_parts_from_a_dump_mirror(tmp_path):
+    """wiki/date plans: list the dump on a (local) mirror, fetch only the stage's parts, verify, train."""
+    import hashlib
+
+    mirror = tmp_path / "mirror"
+    raw = write_dump_parts(mirror / "testwiki" / "20250101")
+    files = {p.name: {"size": p.stat().st_size, "url": f"/testwiki/20250101/{p.name}",
+                      "sha1": hashlib.sha1(p.read_bytes()).hexdigest(), "md5": hashlib.md5(p.read_bytes()).hexdigest()}
+             for p in raw}
+    (mirror / "testwiki" / "20250101" / "dumpstatus.json").write_text(json.dumps(
+        {"jobs": {"articlesdump": {"status": "done", "files": files}}, "version": "0.8"}))
+    one_stage = PLAN.split("[[stage]]")[0] + "[[stage]]" + PLAN.split("[[stage]]")[1]
+    body = one_stage.replace("files = {files}", f'wiki = "testwiki"\ndate = "20250101"\nmirror = "{mirror}"')
+    plan = tmp_path / "plan.toml"
+    plan.write_text(body)
+    results = grow(plan, tmp_path / "work", progress=False, verbose=False)
+    assert sorted(p.name for p in (tmp_path / "work" / "raw").glob("*.bz2")) == [raw[0].name]  # part 1 only
+    assert results["parts"] == ["1"] and results["stages"][0]["eval"]["parts"]["1"]["loss"] > 0
