@@ -50,3 +50,39 @@ def test_user_errors_are_one_line(tmp_path):
     assert_one_line_error(growgpt("prepare", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "d")),
                           r"missing.txt")
     assert_one_line_error(growgpt("sample", "--run", str(tmp_path / "nope")), r"run folder not found")
+
+
+def test_dump_extract_and_grow_commands(tmp_path):
+    import hashlib
+    import json
+
+    from test_grow import write_dump_parts
+
+    day = tmp_path / "mirror" / "testwiki" / "20250101"
+    raw = write_dump_parts(day)
+    files = {p.name: {"size": p.stat().st_size, "url": "", "sha1": hashlib.sha1(p.read_bytes()).hexdigest()}
+             for p in raw}
+    (day / "dumpstatus.json").write_text(json.dumps({"jobs": {"articlesdump": {"status": "done", "files": files}}}))
+    mirror = str(tmp_path / "mirror")
+    proc = growgpt("dumps", "list", "--wiki", "testwiki", "--date", "20250101", "--mirror", mirror)
+    assert proc.returncode == 0, proc.stderr
+    assert all(p.name in proc.stdout for p in raw) and "p10p35" in proc.stdout
+    proc = growgpt("fetch", "--wiki", "testwiki", "--date", "20250101", "--parts", "1-2", "--to",
+                   str(tmp_path / "raw"), "--mirror", mirror, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "raw").glob("*.bz2")) == sorted(p.name for p in raw[:2])
+    assert_one_line_error(growgpt("fetch", "--wiki", "testwiki", "--date", "20250101", "--parts", "9", "--to",
+                                  str(tmp_path / "raw"), "--mirror", mirror), r"part.*9.*available parts: 1-3")
+    proc = growgpt("extract", *[str(p) for p in (tmp_path / "raw").glob("*.bz2")], "--out", str(tmp_path / "text"),
+                   "--processes", "1", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    proc = growgpt("prepare", str(tmp_path / "text"), "--out", str(tmp_path / "tokens"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("tokenized") == 2
+    proc = growgpt("prepare", str(tmp_path / "text"), "--out", str(tmp_path / "tokens"))
+    assert proc.stdout.count("already tokenized, unchanged") == 2
+    assert_one_line_error(growgpt("extract", str(tmp_path / "nope.xml.bz2"), "--out", str(tmp_path / "t2")), r"nope\.xml\.bz2")
+    assert_one_line_error(growgpt("grow", str(tmp_path / "plan.toml"), "--workdir", str(tmp_path / "w")),
+                          r"plan file not found")
+    (tmp_path / "bad.toml").write_text("[model]\nn_layer = 1\n")
+    assert_one_line_error(growgpt("estimate", str(tmp_path / "bad.toml")), r"\[model\] of .*bad.toml must set 'n_head'")
