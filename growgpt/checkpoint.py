@@ -122,3 +122,56 @@ def restore_rng_state(state: dict) -> None:
 
 def _tuple_deep(x):
     return tuple(_tuple_deep(i) for i in x) if isinstance(x, (list, tuple)) else x
+
+
+# --- safetensors: the run's weights in the format that is safe to share -----------------------------
+
+SAFETENSORS = "model.safetensors"
+
+
+def export_safetensors(state: dict, path: str | Path) -> None:
+    """Write a checkpoint's weights as safetensors, with the model shape and tokenizer as metadata,
+    so the file alone is enough to sample. The tied lm_head weight is stored once (as the token
+    embedding) and re-tied on load: safetensors refuses tensors that share memory."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from growgpt.fsutil import commit, temp_path
+
+    path = Path(path)
+    tensors = {k: v.detach().contiguous() for k, v in state["model"].items() if k != "lm_head.weight"}
+    metadata = {"format": "growgpt-weights", "model_args": json.dumps(state["model_args"]),
+                "tokenizer": json.dumps(state["tokenizer"]), "iter_num": str(state.get("iter_num", ""))}
+    tmp = temp_path(path)
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        commit(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def load_safetensors(path: str | Path) -> dict:
+    """A weights-only checkpoint dict ({"model", "model_args", "tokenizer"}) from export_safetensors."""
+    import json
+
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"weights file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UserError(f"{path} is not a readable safetensors file ({e})") from None
+    if metadata.get("format") != "growgpt-weights":
+        raise UserError(f"{path} has no growgpt metadata (model shape, tokenizer): use a file written by "
+                        "growgpt train, or init_from to load GPT-2 weights")
+    tensors["lm_head.weight"] = tensors["transformer.wte.weight"]
+    return {"model": tensors, "model_args": json.loads(metadata["model_args"]),
+            "tokenizer": json.loads(metadata["tokenizer"])}

@@ -326,11 +326,14 @@ CHECKPOINT_OVERHEAD_BYTES = 256 * 2**10  # config, RNG states, zip records (meas
 def checkpoint_bytes(n_params: int, with_optimizer: bool = True) -> dict[str, int]:
     """Disk for a run folder's checkpoints, for a model with n_params parameters (all of them, as
     `model_params` counts): ckpt.pt holds fp32 weights plus AdamW's two fp32 moments (12 bytes per
-    parameter; 4 without the optimizer), best.pt the weights only (4 bytes per parameter). peak adds
-    the temporary file `atomic_save` writes before it replaces ckpt.pt."""
+    parameter; 4 without the optimizer), best.pt the weights only (4 bytes per parameter), and
+    model.safetensors the weights once more, without the tied copy of the embedding. peak adds the
+    temporary file `atomic_save` writes before it replaces ckpt.pt."""
     ckpt = (12 if with_optimizer else 4) * n_params + CHECKPOINT_OVERHEAD_BYTES
     best = 4 * n_params + CHECKPOINT_OVERHEAD_BYTES
-    return {"ckpt": ckpt, "best": best, "total": ckpt + best, "peak": 2 * ckpt + best}
+    weights = 4 * n_params + CHECKPOINT_OVERHEAD_BYTES  # + the JSON header
+    return {"ckpt": ckpt, "best": best, "safetensors": weights, "total": ckpt + best + weights,
+            "peak": 2 * ckpt + best + weights}
 
 
 PYTHON_BASELINE_BYTES = 100 * 2**20  # interpreter, numpy, pyarrow for prepare (measured ~30 MB + imports)

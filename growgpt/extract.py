@@ -667,64 +667,69 @@ def _sequential_tasks(part: "_Part", opts: dict, sha1) -> Iterator[_Task]:
         compressed = _sniff_compression(path, f.read(8))
         f.seek(0)
         raw = _decompress(path, f, 0, part.size, sha1) if compressed else _plain(f, sha1)
-        buf = bytearray()
-        header = None
-        xml_offset = 0
-        damage = None
-        try:
-            first = b""
-            for data in raw:  # the first bytes decide the encoding
-                first += data
-                if len(first) >= 1024:
-                    break
-            encoding = _encoding(path, first)
+        yield from _cut(part, path, compressed, raw, f, opts)
 
-            def stream():
-                yield first
-                yield from raw
 
-            chunks = _transcode(path, stream(), encoding) if encoding else stream()
-            offsets_of = ("decompressed XML" if compressed else "XML") + (" re-encoded as UTF-8" if encoding else "")
-            offsets_of = "" if offsets_of == "XML" else offsets_of
-            check = _HeaderCheck(path, offsets_of)
-            searched = 0  # buf[:searched] holds no <page> / no </page> worth cutting at
-            for data in chunks:
-                buf += data
-                if header is None:
-                    i = buf.find(b"<page>", max(searched - 6, 0))
-                    check.feed(bytes(buf[searched:i if i >= 0 else len(buf)]))
-                    if i < 0:
-                        searched = len(buf)
-                        continue
-                    check.done()
-                    header = bytes(buf[:i])
-                    del buf[:i]
-                    xml_offset = i
-                    searched = 0
-                while len(buf) >= CHUNK_XML_BYTES and len(buf) > searched:
-                    j = buf.rfind(b"</page>", max(searched - 7, 0))
-                    searched = len(buf)
-                    if j < 0:
-                        break  # one huge page: keep reading until it ends
-                    cut = j + 7
-                    body = bytes(buf[:cut])
-                    del buf[:cut]
-                    searched = len(buf)  # what is left has no </page>: the last one was cut at
-                    yield _Task(path, header, body=body, xml_offset=xml_offset, comp_end=f.tell(), offsets_of=offsets_of,
-                                **opts)
-                    xml_offset += cut
-        except _Abort as e:
+def _cut(part: "_Part", path: str, compressed: bool, raw: Iterator[bytes], f, opts: dict) -> Iterator[_Task]:
+    """The tasks of a sequentially read part: its XML cut at `</page>` into ~CHUNK_XML_BYTES chunks."""
+    buf = bytearray()
+    header = None
+    xml_offset = 0
+    damage = None
+    try:
+        first = b""
+        for data in raw:  # the first bytes decide the encoding
+            first += data
+            if len(first) >= 1024:
+                break
+        encoding = _encoding(path, first)
+
+        def stream():
+            yield first
+            yield from raw
+
+        chunks = _transcode(path, stream(), encoding) if encoding else stream()
+        offsets_of = ("decompressed XML" if compressed else "XML") + (" re-encoded as UTF-8" if encoding else "")
+        offsets_of = "" if offsets_of == "XML" else offsets_of
+        check = _HeaderCheck(path, offsets_of)
+        searched = 0  # buf[:searched] holds no <page> / no </page> worth cutting at
+        for data in chunks:
+            buf += data
             if header is None:
-                raise UserError(f"{e}; no page could be read before it") from None
-            damage = str(e)
-        if header is None:  # no pages at all: the whole document is "header"
-            check.done()
-            header, buf, xml_offset = bytes(buf), bytearray(), len(buf)
-        if damage is not None:  # keep the whole pages read before the damage
-            j = buf.rfind(b"</page>")
-            del buf[j + 7 if j >= 0 else 0:]
-        yield _Task(path, header, body=bytes(buf), xml_offset=xml_offset, comp_end=part.size, damage=damage,
-                    offsets_of=offsets_of, **opts)
+                i = buf.find(b"<page>", max(searched - 6, 0))
+                check.feed(bytes(buf[searched:i if i >= 0 else len(buf)]))
+                if i < 0:
+                    searched = len(buf)
+                    continue
+                check.done()
+                header = bytes(buf[:i])
+                del buf[:i]
+                xml_offset = i
+                searched = 0
+            while len(buf) >= CHUNK_XML_BYTES and len(buf) > searched:
+                j = buf.rfind(b"</page>", max(searched - 7, 0))
+                searched = len(buf)
+                if j < 0:
+                    break  # one huge page: keep reading until it ends
+                cut = j + 7
+                body = bytes(buf[:cut])
+                del buf[:cut]
+                searched = len(buf)  # what is left has no </page>: the last one was cut at
+                yield _Task(path, header, body=body, xml_offset=xml_offset, comp_end=f.tell(), offsets_of=offsets_of,
+                            **opts)
+                xml_offset += cut
+    except _Abort as e:
+        if header is None:
+            raise UserError(f"{e}; no page could be read before it") from None
+        damage = str(e)
+    if header is None:  # no pages at all: the whole document is "header"
+        check.done()
+        header, buf, xml_offset = bytes(buf), bytearray(), len(buf)
+    if damage is not None:  # keep the whole pages read before the damage
+        j = buf.rfind(b"</page>")
+        del buf[j + 7 if j >= 0 else 0:]
+    yield _Task(path, header, body=bytes(buf), xml_offset=xml_offset, comp_end=part.size, damage=damage,
+                offsets_of=offsets_of, **opts)
 
 
 def _plain(f, sha1) -> Iterator[bytes]:

@@ -170,7 +170,7 @@ def check_disk(plan: Plan, ws: Workspace, sources: Sources, stage: Stage, new_pa
     download = sum(sources.download_bytes(p) for p in new_parts)
     derived = compressed * (TEXT_PER_COMPRESSED + TOKENS_PER_COMPRESSED)
     n_params = model_params(plan.model)
-    checkpoints = n_params * (12 + 4)  # ckpt.pt: fp32 weights + 2 AdamW moments; best.pt: weights
+    checkpoints = n_params * (12 + 4 + 4)  # ckpt.pt: weights + 2 AdamW moments; best.pt, model.safetensors
     need = download + derived + checkpoints
     ws.root.mkdir(parents=True, exist_ok=True)
     free = free_bytes(ws.root)

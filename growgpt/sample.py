@@ -1,8 +1,8 @@
 """Text from a trained checkpoint: temperature + top-k sampling, reproducible with a seed.
 
 The checkpoint records its tokenizer, so no dataset is needed to sample. Loading goes through
-`torch.load(weights_only=True)` (see `checkpoint`), or a .safetensors file of weights beside which a
-checkpoint of the same run records the model's shape and tokenizer.
+`torch.load(weights_only=True)` (see `checkpoint`), or the run's `model.safetensors` (written at the
+end of training; its metadata records the model's shape and tokenizer).
 """
 
 from __future__ import annotations
@@ -19,7 +19,10 @@ from growgpt.tokenizer import from_spec
 
 
 def load_model(checkpoint_path: Path, device: str = "cpu") -> tuple[GPT, dict]:
-    state = ckpt_io.load(checkpoint_path)
+    if Path(checkpoint_path).suffix == ".safetensors":
+        state = ckpt_io.load_safetensors(checkpoint_path)
+    else:
+        state = ckpt_io.load(checkpoint_path)
     model = GPT(GPTConfig(**state["model_args"]))
     try:
         model.load_state_dict(state["model"])

@@ -298,6 +298,14 @@ class Trainer:
         if improved:
             ckpt_io.atomic_save(self._checkpoint(with_optimizer=False), self.out_dir / ckpt_io.BEST)
 
+    def export_weights(self) -> None:
+        """model.safetensors: the best weights (else the last), for sharing and sampling."""
+        if not self.dist.is_main or self.cfg.eval_only:
+            return
+        best = self.out_dir / ckpt_io.BEST
+        state = ckpt_io.load(best) if best.is_file() else self._checkpoint(with_optimizer=False)
+        ckpt_io.export_safetensors(state, self.out_dir / ckpt_io.SAFETENSORS)
+
     # --- the loop ---------------------------------------------------------------------------------
 
     def _diverged(self, nonfinite: torch.Tensor) -> bool:
@@ -385,6 +393,7 @@ class Trainer:
                     mfu_text = f", mfu {100 * mfu:.1f}%" if mfu is not None else ""
                     print(f"iter {self.iter_num - 1}: loss {loss_value:.4f}, lr {lr:.2e}, {dt * 1000:.1f} ms/iter, "
                           f"{tokens_per_s:,.0f} tok/s{mfu_text}")
+        self.export_weights()
         return {"iter_num": self.iter_num, "best_val_loss": self.best_val_loss, "last_eval": losses,
                 "out_dir": str(self.out_dir)}
 

@@ -242,11 +242,14 @@ def test_disk_and_checkpoint_estimates(tmp_path):
             "rng": ckpt_io.capture_rng_state(), "model_args": model.config.to_dict()}
     ckpt_io.atomic_save(full, tmp_path / "ckpt.pt")
     ckpt_io.atomic_save({**full, "optimizer": None, "rng": None}, tmp_path / "best.pt")
+    ckpt_io.export_safetensors({**full, "tokenizer": {"name": "gpt2"}}, tmp_path / "model.safetensors")
     sizes = est.checkpoint_bytes(n)
     for name, key in (("ckpt.pt", "ckpt"), ("best.pt", "best")):
         actual = (tmp_path / name).stat().st_size
         assert actual <= sizes[key] <= actual + est.CHECKPOINT_OVERHEAD_BYTES, (name, actual, sizes[key])
-    assert sizes["total"] == sizes["ckpt"] + sizes["best"] and sizes["peak"] > sizes["total"]
+    actual = (tmp_path / "model.safetensors").stat().st_size  # the tied lm_head is not stored twice
+    assert actual <= sizes["safetensors"] <= actual + est.CHECKPOINT_OVERHEAD_BYTES
+    assert sizes["total"] == sizes["ckpt"] + sizes["best"] + sizes["safetensors"] and sizes["peak"] > sizes["total"]
     assert est.checkpoint_bytes(n, with_optimizer=False)["ckpt"] == sizes["best"]
 
 

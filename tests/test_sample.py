@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from growgpt.config import load_config
@@ -46,3 +48,14 @@ def test_sample_errors(trained_run, tmp_path):
         sample(str(tmp_path / "empty"), device="cpu")
     with pytest.raises(UserError, match=r"not in the char vocabulary"):
         sample(str(trained_run), start="\u2603 snowman", device="cpu")
+
+
+def test_sampling_from_the_exported_safetensors_equals_the_checkpoint(trained_run):
+    from growgpt.checkpoint import SAFETENSORS
+
+    weights = Path(trained_run) / SAFETENSORS
+    assert weights.is_file()
+    a = sample(str(trained_run), start="The ", num_samples=2, max_new_tokens=20, seed=3, device="cpu", checkpoint="best")
+    b = sample(str(trained_run), start="The ", num_samples=2, max_new_tokens=20, seed=3, device="cpu",
+               checkpoint=str(weights))
+    assert a == b
