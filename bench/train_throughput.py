@@ -19,10 +19,8 @@ machine hits every row alike; best and median of the timed steps):
   nanoGPT (--nanogpt)  the same bare step on nanoGPT's own GPT (PATH/model.py).
   ... compiled         (--compile) the same with torch.compile (inductor; compile time is reported
                        separately and not counted).
-  ... + mallopt        growgpt Trainer again after telling glibc not to give large blocks back to the
-                       kernel (M_MMAP_MAX=0, M_TRIM_THRESHOLD=-1). Without it every (B*T, vocab)
-                       logits-sized tensor (~0.8 GB here) is a fresh mmap whose pages are faulted in
-                       and zeroed by the kernel on every step. Runs last: the setting is per process.
+  Note: the first Trainer applies growgpt.hardware.keep_freed_cpu_memory() (glibc keeps freed big
+  blocks instead of unmapping them; see NOTES.md), process-wide, so every row runs with it.
 
 Achieved FLOP/s = model.flops_per_token() (6N + 12*L*C*T, as nanoGPT/PaLM) x tokens per step / time;
 "% peak" divides that by the best fp32 matmul rate measured here (best of several sizes, measured
@@ -33,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import datetime
 import importlib.util
 import io
@@ -222,17 +219,6 @@ def nanogpt_row(name: str, path: Path, data_dir: Path, compile_model: bool) -> R
 
 # --- glibc malloc -------------------------------------------------------------------------------------
 
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
-
-
-def keep_large_blocks() -> bool:
-    """Make glibc serve big tensors from the heap and keep freed memory (no per-step page faults)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        # -1 disables trimming; a finite threshold (an int, so < 2 GiB) is exceeded here at every step end
-        return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, -1))
-    except (OSError, AttributeError):
-        return False
 
 
 # --- timing -------------------------------------------------------------------------------------------
@@ -279,7 +265,6 @@ def main() -> None:
     ap.add_argument("--bf16", action="store_true",
                     help="also time the Trainer with dtype=bfloat16 (autocast; %% of the bf16 matmul peak)")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
-    ap.add_argument("--no-mallopt", action="store_true", help="skip the '+ mallopt' rows")
     ap.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = ap.parse_args()
     if args.iters < 1 or args.warmup < 0:
@@ -331,18 +316,9 @@ def main() -> None:
             rows.append(reference_row("reference loop, compiled", data_dir, True))
             if args.nanogpt:
                 rows.append(nanogpt_row("nanoGPT GPT, compiled", args.nanogpt, data_dir, True))
-        run_rows(rows, args.warmup, args.iters, "default malloc")
+        run_rows(rows, args.warmup, args.iters, "steps")
         for r in rows:
             r.step = None  # free the models before the next phase
-        if not args.no_mallopt:
-            if keep_large_blocks():
-                tuned = trainers(" + mallopt", "-m")
-                run_rows(tuned, args.warmup, args.iters, "mallopt")
-                for r in tuned:
-                    r.step = None
-                rows += tuned
-            else:
-                print("  (mallopt unavailable: not glibc; the '+ mallopt' rows are skipped)")
         for r in rows:
             if "compiled" in r.name and r.warmup_s:
                 r.note = f"compile + 1st step {r.warmup_s[0]:.0f} s"

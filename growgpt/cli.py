@@ -221,5 +221,5 @@ def main(argv: list[str] | None = None) -> None:
         print(prefix + str(e).replace("\n", " "), file=sys.stderr)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        print("growgpt: interrupted; finished checkpoints are intact", file=sys.stderr)
+        print("growgpt: interrupted; finished work (parts, shards, checkpoints) is kept, a re-run goes on", file=sys.stderr)
         sys.exit(130)

@@ -68,13 +68,17 @@ How it reads, and why so
   faster on the 2-core VM), but on a corrupt block it returned more bytes than the file holds
   before raising, and aborted the interpreter at exit; the error handling below needs a
   decompressor that fails cleanly.
-* Memory stays flat (measured: ~150-180 MB in this process, ~40 MB per worker): pages are handled
-  one at a time as expat reports them, chunks in flight are bounded, and Parquet is written in
-  row groups of ~16 MB of text, each result going to Arrow at once (a Python str with one
-  non-Latin-1 character takes 2-4 bytes for every character). What grows with the input is the
-  duplicate filter: 8 bytes per article written (a 64-bit BLAKE2 hash of the text without its
-  whitespace; ~55 MB for all of English Wikipedia; the chance of any false duplicate among 7
-  million articles is about 1 in a million). Re-runs rebuild it by hashing the finished parts' text.
+* Memory stays flat (measured on 104 and 207 MB of XML: ~115-170 MB in this process, ~40 MB per
+  worker): pages are handled one at a time as expat reports them, chunks in flight are bounded,
+  and Parquet is written in row groups of ~16 MB of text. A worker sends its chunk's texts as one
+  UTF-8 buffer with offsets, the layout of an Arrow string column, which this process wraps
+  without a copy: no Python str per article here (one holding a single non-Latin-1 character
+  takes 2-4 bytes for every character), and no decoding and re-encoding, which would make this
+  process, the one that cannot be parallelised, the limit on many cores. What grows with the
+  input is the duplicate filter: 8 bytes per article written (a 64-bit BLAKE2 hash of the text
+  without its whitespace; ~55 MB for all of English Wikipedia; the chance of any false duplicate
+  among 7 million articles is about 1 in a million). Re-runs rebuild it by hashing the finished
+  parts' texts as stored.
 * Damage: every failure is a UserError naming the file; a corrupt or truncated bz2 file also gets
   the compressed byte offset of the bzip2 block that failed (found by a bit-level search for the
   block magic before the point where decompression failed). The pages before the damage are
@@ -92,6 +96,7 @@ from __future__ import annotations
 import bz2
 import codecs
 import errno
+from array import array
 import hashlib
 import json
 import os
@@ -155,14 +160,15 @@ def _warn(message: str) -> None:
 _ASCII_SPACE = b" \t\n\r\x0b\x0c"
 
 
-def text_hash(text: str) -> int:
-    """64-bit hash of `text` with its whitespace left out: the duplicate filter's key, so texts
-    that differ only in spacing or line breaks are duplicates. Deleting the ASCII whitespace from
-    the UTF-8 bytes (one C loop) is 4x faster than `" ".join(text.split())`, which makes an object
-    per word. Two articles that differ only in where a space falls ("a b" / "ab") count as
-    duplicates too: for texts of hundreds of characters, that is the same text."""
-    data = text.encode("utf-8", "surrogatepass").translate(None, _ASCII_SPACE)
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+def text_hash(text: str | bytes) -> int:
+    """64-bit hash of `text` (or its UTF-8 bytes) with its whitespace left out: the duplicate
+    filter's key, so texts that differ only in spacing or line breaks are duplicates. Deleting the
+    ASCII whitespace from the UTF-8 bytes (one C loop) is 4x faster than `" ".join(text.split())`,
+    which makes an object per word. Two articles that differ only in where a space falls
+    ("a b" / "ab") count as duplicates too: for texts of hundreds of characters, that is the same
+    text."""
+    data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data.translate(None, _ASCII_SPACE), digest_size=8).digest(), "little")
 
 
 class _SeenHashes:
@@ -222,7 +228,12 @@ class _Task:
 
 @dataclass
 class _Result:
-    docs: list = field(default_factory=list)  # (id, revid, title, url, text, hash) in file order
+    docs: list = field(default_factory=list)  # (id, revid, title, url, characters, hash) in file order
+    # the documents' texts as one UTF-8 buffer and the int32 offsets of their starts and ends: the
+    # layout of an Arrow string column, which this process takes over without a copy (no decoding
+    # into Python strs when unpickled, no encoding again for Arrow)
+    texts: bytes = b""
+    offsets: bytes = b""
     counts: dict = field(default_factory=dict)
     root_closed: bool = False
     error: str | None = None  # damage found in this task's data; its pages before that are in docs
@@ -367,6 +378,9 @@ class _PageParser:
         self.clean = wikitext_to_text
         self.is_disambiguation = is_disambiguation
         self.result = _Result(counts=_counts())
+        self._texts: list[bytes] = []
+        self._text_size = 0
+        self._text_ends = array("i", [0])
         self.base = ""
         self._prefix: str | None = None
         self.namespaces: dict[str, int] = {}
@@ -452,7 +466,8 @@ class _PageParser:
             counts["redirects"] += 1
             return
         if self.clean is None:  # measuring what everything but the cleaning costs
-            self.result.docs.append((self.page_id, self.revid, title, "", "", 0))
+            self.result.docs.append((self.page_id, self.revid, title, "", 0, 0))
+            self._text_ends.append(self._text_size)
             return
         if self.is_disambiguation(text, title):
             counts["disambiguation"] += 1
@@ -464,7 +479,11 @@ class _PageParser:
         if len(clean) < self.task.min_chars:
             counts["too_short"] += 1
             return
-        self.result.docs.append((self.page_id, self.revid, title, self._url(), clean, text_hash(clean)))
+        data = clean.encode("utf-8", "replace")  # (a lone surrogate, never seen, becomes "?")
+        self._texts.append(data)
+        self._text_size += len(data)
+        self._text_ends.append(self._text_size)
+        self.result.docs.append((self.page_id, self.revid, title, self._url(), len(clean), text_hash(data)))
 
     def _url(self) -> str:
         if self._prefix is None:
@@ -478,6 +497,9 @@ class _PageParser:
         self.parser.Parse(data, final)
 
     def close(self) -> None:
+        # int32 offsets: a chunk's text is a few MB (MediaWiki caps a page at 2 MB)
+        self.result.texts, self.result.offsets = b"".join(self._texts), self._text_ends.tobytes()
+        self._texts = []
         # the parser holds bound methods of self: a reference cycle that would keep each chunk's
         # parser (with its 1 MB text buffer) and pages alive until the cyclic GC gets round to it,
         # which measured as +7 MB per chunk, up to ~100 MB, before a collection
@@ -999,21 +1021,26 @@ class _PartWriter:
 
         for k, v in result.counts.items():
             self.counts[k] += v
-        cols: list[list] = [[] for _ in COLUMNS]
+        cols: list[list] = [[], [], [], []]  # id, revid, title, url
+        keep = []
         for doc in result.docs:
-            if not self.seen.add(doc[5]):
+            new = self.seen.add(doc[5])
+            keep.append(new)
+            if not new:
                 self.duplicates += 1
                 continue
             for col, value in zip(cols, doc):
                 col.append(value)
-            self.chars += len(doc[4])
+            self.chars += doc[4]
         self.written += len(cols[0])
         self.root_closed = result.root_closed  # what the last chunk says counts
         if cols[0]:
-            # to Arrow at once: its UTF-8 is ~1 byte a character, where a Python str holding one
-            # non-Latin-1 character takes 2 or 4 bytes for every character
-            batch = pa.RecordBatch.from_arrays([pa.array(c, type=t) for c, t in zip(cols, self.schema.types)],
-                                               schema=self.schema)
+            # the texts arrive as an Arrow string column's buffers: taken over as they are
+            texts = pa.StringArray.from_buffers(len(keep), pa.py_buffer(result.offsets), pa.py_buffer(result.texts))
+            if not all(keep):
+                texts = texts.filter(pa.array(keep))
+            arrays = [pa.array(c, type=t) for c, t in zip(cols, self.schema.types)] + [texts]
+            batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
             self.batches.append(batch)
             self.buffered += batch.nbytes
         if self.buffered >= ROW_GROUP_BYTES:
@@ -1088,13 +1115,16 @@ class _PartWriter:
 
 
 def _load_hashes(parquet: Path, seen: _SeenHashes) -> None:
+    """Add the hashes of a finished part's texts: of their UTF-8 bytes as stored, which are the
+    bytes hashed when the part was written (a zero-copy cast to binary; no decoding)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         pf = pq.ParquetFile(parquet)
         for batch in pf.iter_batches(columns=["text"], batch_size=64):  # articles can be MBs: few at a time
-            for text in batch.column(0).to_pylist():
-                seen.add(text_hash(text or ""))
+            for data in batch.column(0).cast(pa.binary()).to_pylist():
+                seen.add(text_hash(data or b""))
     except (OSError, ValueError) as e:
         raise UserError(f"cannot read {parquet} (a finished part, for the duplicate filter): {e}; "
                         f"delete it and its manifest to redo it") from None

@@ -302,6 +302,20 @@ def test_duplicates_within_and_across_parts_earlier_part_wins(tmp_path):
     assert table(out, ma).column("id").to_pylist() == [3] and ma["filtered"]["duplicate"] == 2
 
 
+def test_duplicate_key_ignores_whitespace_and_matches_the_stored_bytes():
+    text = "Caf\u00e9 \u2014 \u4e2d\u6587 text.\n\nSecond  paragraph."
+    assert ex.text_hash(text) == ex.text_hash(text.encode()) == ex.text_hash(" Caf\u00e9\t\u2014\u4e2d\u6587 text. Second paragraph.")
+    assert ex.text_hash(text) != ex.text_hash(text.replace("Second", "Third"))
+    # a worker's texts arrive as one UTF-8 buffer + int32 offsets (an Arrow string column's layout)
+    task = ex._Task("x.xml", b"", body=dump([(1, "A", LONG), (2, "B", "Tiny."), (3, "\u00c9", OTHER + " \u4e2d")]).encode())
+    result = ex._run_task(task)
+    texts = pa.StringArray.from_buffers(len(result.docs), pa.py_buffer(result.offsets), pa.py_buffer(result.texts))
+    texts.validate(full=True)
+    assert [d[0] for d in result.docs] == [1, 3] and texts.to_pylist()[1].endswith("\u4e2d")
+    assert [d[4] for d in result.docs] == [len(t) for t in texts.to_pylist()]
+    assert [d[5] for d in result.docs] == [ex.text_hash(t) for t in texts.to_pylist()]
+
+
 def test_filters_are_counted(tmp_path):
     src = tmp_path / "f.xml"
     src.write_text(dump([(1, "Fine", LONG), (2, "Stub", "Tiny."), (3, "Mercury (disambiguation)", "'''Mercury''' may be:\n* [[Mercury (planet)]]"),
