@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="a small grow plan on a real enwiki excerpt, tiny GPT on the CPU (a few minutes)")
     p.add_argument("--workdir", default="growgpt-demo")
     p.add_argument("--dump", default=None, help="any Wikipedia dump file (default: the enwiki excerpt in gensim)")
-    p.add_argument("--iters", type=int, default=300, help="stage 1 iterations (stage 2 gets half)")
+    p.add_argument("--iters", type=int, default=240, help="stage 1 iterations (stage 2 gets half)")
     p.add_argument("--no-baseline", action="store_true", help="skip the from-scratch 'jump' comparison")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_demo)

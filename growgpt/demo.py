@@ -39,12 +39,12 @@ files = {files}
 tokenizer = "gpt2"
 
 [train]
-batch_size = 16
+batch_size = 12
 gradient_accumulation_steps = 1
 device = "cpu"
 compile = false
 eval_iters = 8
-eval_interval = 50
+eval_interval = 100
 log_interval = 10
 weight_decay = 0.1
 beta2 = 0.99
@@ -131,7 +131,7 @@ def split_dump(dump: Path, out_dir: Path, parts: int = PARTS, prefix: str = "dem
     return paths
 
 
-def run_demo(workdir: str | Path = "growgpt-demo", dump: str | Path | None = None, iters: int = 300,
+def run_demo(workdir: str | Path = "growgpt-demo", dump: str | Path | None = None, iters: int = 240,
              baseline: bool = True, progress: bool = True, verbose: bool = True) -> dict:
     from growgpt.grow import grow
 
