@@ -2,6 +2,7 @@
 """Training throughput of growgpt on CPU, against the CPU's measured fp32 matmul peak.
 
     python bench/train_throughput.py [--iters N] [--warmup N] [--compile] [--nanogpt PATH] [--threads N]
+    python bench/train_throughput.py --gpu [--gpu-batch 16] [--gpu-accum 4]    # GPT-2 124M MFU on a GPU
 
 The model is the issue's: n_layer=4, n_head=4, n_embd=256, block_size=256, batch_size=16,
 gradient_accumulation_steps=1, GPT-2 vocabulary (50257, padded to 50304), dropout 0, fp32, device cpu.
@@ -256,8 +257,54 @@ def print_table(rows: list[Row], peaks: dict[str, float]) -> None:
               + (f"  {r.note}" if r.note else ""))
 
 
+GPU_MODEL = dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, dropout=0.0, bias=True)  # GPT-2 124M
+
+
+def gpu_main(args) -> None:
+    """--gpu: the issue's GPU target, GPT-2 124M at block 1024, bf16 autocast, torch.compile, fused
+    AdamW, through the real Trainer; MFU against the card's dense bf16 peak (growgpt.hardware table)."""
+    from growgpt.config import load_config
+    from growgpt.train import Trainer, lr_at
+
+    if not torch.cuda.is_available():
+        raise SystemExit("--gpu needs CUDA")
+    name = torch.cuda.get_device_name(0)
+    with tempfile.TemporaryDirectory(prefix="growgpt-bench-") as tmp:
+        data_dir = Path(tmp) / "data"
+        data_dir.mkdir()
+        write_dataset(data_dir, train_tokens=20_000_000, val_tokens=1_000_000)
+        cfg = load_config(base=dict(
+            dataset=str(data_dir), out_dir=str(Path(tmp) / "out"), device="cuda", dtype="bfloat16",
+            compile=not args.no_compile, max_iters=10**6, eval_interval=10**6, eval_iters=1, log_interval=1,
+            learning_rate=6e-4, warmup_iters=10, lr_decay_iters=10**6, seed=SEED, batch_size=args.gpu_batch,
+            gradient_accumulation_steps=args.gpu_accum, **GPU_MODEL))
+        trainer = Trainer(cfg, verbose=False)
+        flops = trainer.raw_model.flops_per_token() * trainer.tokens_per_iter
+        times = []
+        for i in range(args.warmup + args.iters + 2):  # compile happens in the first steps
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            trainer.train_step(lr_at(trainer.iter_num, cfg)).item()
+            trainer.iter_num += 1
+            torch.cuda.synchronize()
+            times.append(time.perf_counter() - t)
+        timed = sorted(times[args.warmup + 2:])
+        best, median = timed[0], timed[len(timed) // 2]
+        print(f"device {name}, peak {trainer.peak / 1e12:.0f} TFLOP/s ({trainer.peak_source}); GPT-2 124M, block 1024, "
+              f"batch {args.gpu_batch} x accum {args.gpu_accum}, bf16, compile={not args.no_compile}")
+        print(f"first steps (compile) {times[0]:.1f} s; ms/iter best {best * 1e3:.0f}, median {median * 1e3:.0f}; "
+              f"tokens/s {trainer.tokens_per_iter / median:,.0f}; MFU best {100 * flops / best / trainer.peak:.1f} %, "
+              f"median {100 * flops / median / trainer.peak:.1f} % (target >= 50 % on H100); "
+              f"max memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+    print(f"rerun: {shlex.join(['python', 'bench/train_throughput.py', *sys.argv[1:]])}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--gpu", action="store_true", help="the GPU target instead: GPT-2 124M, block 1024, bf16, compile")
+    ap.add_argument("--gpu-batch", type=int, default=16, help="--gpu micro batch (default 16)")
+    ap.add_argument("--gpu-accum", type=int, default=4, help="--gpu gradient accumulation steps (default 4)")
+    ap.add_argument("--no-compile", action="store_true", help="--gpu without torch.compile")
     ap.add_argument("--iters", type=int, default=4, help="timed steps per row (default 4)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed steps per row first (default 1)")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile'd variants (slow to compile)")
@@ -269,6 +316,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.iters < 1 or args.warmup < 0:
         ap.error("--iters must be >= 1 and --warmup >= 0")
+    if args.gpu:
+        return gpu_main(args)
     if args.nanogpt is not None and not (args.nanogpt / "model.py").is_file():
         ap.error(f"--nanogpt {args.nanogpt}: no model.py there")
     if args.threads:
