@@ -21,20 +21,10 @@ from typing import Any
 import torch
 
 from growgpt.errors import UserError
+from growgpt.fsutil import fsync_dir as _fsync_dir
 
 CHECKPOINT = "ckpt.pt"  # latest: what init_from=resume continues from
 BEST = "best.pt"  # best validation loss so far: model weights only, for sampling
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows: directories cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:

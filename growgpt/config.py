@@ -148,6 +148,16 @@ def _coerce(key: str, value: Any, source: str, from_text: bool = False) -> Any:
     return value
 
 
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file as a dict; a missing or malformed file is a one-line UserError naming it."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{what} not found: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{what} {path} is not valid TOML: {e}") from None
+
+
 def _check_key(key: str, source: str) -> None:
     if key not in _FIELDS:
         close = difflib.get_close_matches(key, _FIELDS, n=1)
@@ -175,12 +185,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         values[key] = _coerce(key, value, "settings")
     if path is not None:
         path = Path(path)
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserError(f"config file not found: {path}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"config file {path} is not valid TOML: {e}") from None
+        raw = read_toml(path, "config file")
         for key, value in _flatten(raw, str(path)).items():
             _check_key(key, str(path))
             values[key] = _coerce(key, value, str(path))

@@ -110,6 +110,7 @@ from typing import Iterator
 from urllib.parse import quote, urlsplit
 
 from growgpt.errors import UserError
+from growgpt.fsutil import fsync_dir as _fsync_dir
 
 DEFAULT_MIN_CHARS = 100  # justified in the module docstring
 MANIFEST_FORMAT = "growgpt-extract/1"
@@ -945,17 +946,6 @@ def _finished(part: _Part, options: dict) -> dict | None:
     if m.get("source_mtime_ns") != part.mtime_ns and m.get("source_sha1") != _sha1(part.path):
         return None  # same size but other content (a re-download): redo
     return m
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_json(path: Path, obj: dict) -> None:

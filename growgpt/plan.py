@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from growgpt.config import TrainConfig, tomllib
+from growgpt.config import TrainConfig, read_toml
 from growgpt.errors import UserError
 
 MODEL_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "bias")
@@ -121,12 +121,7 @@ def _typed(value: Any, kind: type, key: str, where: str, source: Path) -> Any:
 
 def load_plan(path: str | Path) -> Plan:
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"plan file not found: {path}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"plan file {path} is not valid TOML: {e}") from None
+    raw = read_toml(path, "plan file")
     _check_keys(raw, ("title", "model", "data", "train", "eval", "stage"), "the top level", path)
     model = dict(raw.get("model", {}))
     _check_keys(model, MODEL_KEYS, "[model]", path)
