@@ -141,7 +141,8 @@ _DROP_ELEMENTS = (
     "pre", "score", "graph", "mapframe", "maplink", "templatedata", "imagemap", "hiero", "inputbox",
     "categorytree", "includeonly", "indicator", "charinsert", "nowiki",
 )
-_ELEMENT_OPEN = re.compile(r"<(%s)\b([^<>]*?)(/?)>" % "|".join(_DROP_ELEMENTS), re.I)
+# Greedy attributes, self-closing told by their last character: a lazy `[^<>]*?(/?)>` is 2x slower.
+_ELEMENT_OPEN = re.compile(r"<(%s)\b([^<>]*)>" % "|".join(_DROP_ELEMENTS), re.I)
 _ELEMENT_CLOSE = {n: re.compile(r"</%s\s*>" % n, re.I) for n in _DROP_ELEMENTS}
 _ELEMENT_REOPEN = {n: re.compile(r"<%s\b[^<>]*?(?<!/)>" % n, re.I) for n in _DROP_ELEMENTS}
 # Markup characters inside <nowiki> become numeric entities; the final unescape turns them back.
@@ -170,7 +171,7 @@ def _strip_elements(s: str) -> str:
         out.append(s[pos : m.start()])
         name = m.group(1).lower()
         pos = m.end()
-        if m.group(3) or name in unclosed:  # <ref name=x/>, or an opening tag that is never closed
+        if m.group(2).endswith("/") or name in unclosed:  # <ref name=x/>, or a tag never closed
             continue
         close = closes.get(name)
         if close is None or close.start() < pos:  # reusing it keeps many unclosed tags linear
@@ -179,7 +180,8 @@ def _strip_elements(s: str) -> str:
                 unclosed.add(name)
                 continue
             closes[name] = close
-        if _ELEMENT_REOPEN[name].search(s, pos, close.start()):
+        # (most elements hold no "<" at all: a memchr saves the regex)
+        if s.find("<", pos, close.start()) >= 0 and _ELEMENT_REOPEN[name].search(s, pos, close.start()):
             continue  # reopened before it closes: this tag is the unclosed one; drop just the tag
         if name == "nowiki":
             out.append(s[pos : close.start()].translate(_NOWIKI_ESCAPE))
@@ -220,7 +222,10 @@ def _drop_sections(s: str) -> str:
 # Pass 3: templates and tables
 
 _PARAM = re.compile(r"\{\{\{([^{}|]*)(?:\|([^{}]*))?\}\}\}")  # {{{1|default}}} -> default
-_TOKEN = re.compile(r"\{\{|\}\}|\{\||\|\}")
+# The tokens of the scan. Not found with a regex (`\{\{|\}\}|\{\||\|\}` has no literal to jump to,
+# so the engine tests every character, and the `|` of every template argument): every token holds
+# a brace, and `str.find` jumps to the next brace with memchr, 4x faster. See `_token_scanner`.
+_TOKENS = ("{{", "}}", "{|", "|}")
 _TEMPLATE_NAME = re.compile(r"[^{}|\[\]]{0,200}")
 _NAME_ON_LINE = re.compile(r"[^{}|\[\]\n]*")
 # Internal markers are ASCII control characters, which XML 1.0 (so every dump) cannot contain:
@@ -268,6 +273,36 @@ def _split_args(body: str) -> tuple[list[str], dict[str, str]]:
     return positional, named
 
 
+def _token_scanner(s: str):
+    """A generator: send it a position, get back (start, token) of the first `{{`, `}}`, `{|` or
+    `|}` at or after it, (-1, "") when there is none: what `_TOKENS` as a regex alternation would
+    search. Positions sent must not decrease (start a new scanner to go back). The next `{` and `}`
+    found stay valid until passed, so each part of the text is searched once: linear."""
+    pos = yield
+    o = s.find("{", pos)  # the first "{" at or after pos (-1: none left)
+    c = s.find("}", pos)  # the first "}" at or after pos
+    n = len(s)
+    while True:
+        if 0 <= o < pos:
+            o = s.find("{", pos)
+        if 0 <= c < pos:
+            c = s.find("}", pos)
+        if o >= 0 and (o < c or c < 0):  # a "{" first: "{{" or "{|" there, or look on
+            if o + 1 < n and s[o + 1] in "{|":
+                pos = yield o, s[o : o + 2]
+            else:
+                o = s.find("{", o + 1)
+        elif c >= 0:  # a "}" first: "|}" ending there (the leftmost), "}}" starting there, or on
+            if c > pos and s[c - 1] == "|":
+                pos = yield c - 1, "|}"
+            elif c + 1 < n and s[c + 1] == "}":
+                pos = yield c, "}}"
+            else:
+                c = s.find("}", c + 1)
+        else:
+            pos = yield -1, ""
+
+
 def _expand(s: str, title: str, keep_tables: bool) -> str:
     """One bracket-depth scan over template and table tokens, innermost first.
 
@@ -284,20 +319,23 @@ def _expand(s: str, title: str, keep_tables: bool) -> str:
     ignored: set[int] = set()
     dropping = pos = 0
     n = len(s)
+    tokens = _token_scanner(s)
+    next(tokens)
     while True:
-        m = _TOKEN.search(s, pos)
-        if m is None:
+        i, tok = tokens.send(pos)
+        if i < 0:
             if not stack:
                 out.append("" if dropping else s[pos:])
                 break
             ignored.update(frame[3] for frame in stack)
             del out[stack[0][1] :]
             pos, stack, dropping = stack[0][3], [], 0
+            tokens = _token_scanner(s)  # going back: a fresh scanner
+            next(tokens)
             continue
-        i, tok = m.start(), m.group()
         if not dropping:
             out.append(s[pos:i])
-        pos = m.end()
+        pos = i + 2
         if tok == "{{":
             if ignored and i in ignored:  # an unclosed template: drop `{{` and its name only
                 pos = _NAME_ON_LINE.match(s, pos).end()
@@ -707,8 +745,11 @@ _ENTITY = re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F
 _EMPTY_PARENS = re.compile(r"\([\s,;:.·–—-]*\)")
 _EMPTY_WIDE_PARENS = re.compile(r"（[\s,;:.·–—、，；-]*）")  # CJK full-width: separately, "(" is 10x faster
 _PAREN_OPEN_DEBRIS = re.compile(r"\([ \t]*[,;:][ \t,;:]*")
-# Only from the first mark of a run ("; , )"), so that a long run without ")" is scanned once.
-_PAREN_CLOSE_DEBRIS = re.compile(r"[,;:](?<![,;:][,;:])(?<![,;:] [,;:])[ ,;:]*\)")
+# "; , )" -> ")": from the first mark of a run of marks and spaces that ends at ")". Run on the
+# REVERSED text, where the pattern starts with the literal ")": the engine then jumps from one ")"
+# to the next, instead of trying the pattern at every comma of the text (5x faster, reversals
+# included; the result is the same, as each ")" owns the run just before it).
+_PAREN_CLOSE_DEBRIS_REV = re.compile(r"\)[ ,;:]*[,;:]")
 _SPACES = re.compile(r"  +")
 _COMMA_RUN = re.compile(r",(?:[ \t]*,)+")
 _WORDLESS = re.compile(r"[\W_]*")
@@ -717,6 +758,14 @@ _WORDLESS = re.compile(r"[\W_]*")
 _DEBRIS_LINE = re.compile(r"\n(?:\||!(?=[ \n]|$)|![^\n]*!!|(?:[^\w\n\x02]|_)+(?=\n|$))[^\n]*")
 _BLANK_RUN = re.compile(r"\n\n\n+")  # not \n{3,}: a literal start lets the engine skip ahead, 17x faster
 _LEFTOVER = re.compile(r"\{\{|\}\}|\[\[|\]\]|\{\||\|\}")
+
+
+def _has_leftover(s: str) -> bool:
+    """`_LEFTOVER.search(s) is not None`, 50x faster on clean text: one-character `in` tests are
+    memchr, while the regex, with no literal to jump to, tests every character."""
+    return (("{" in s and ("{{" in s or "{|" in s)) or ("}" in s and ("}}" in s or "|}" in s))
+            or ("[" in s and "[[" in s) or ("]" in s and "]]" in s))
+
 _NO_BRACKETS = str.maketrans("", "", "{}[]")
 # The whole run of "<" (so none can close up on "ref"); the lookbehind makes it start only at the
 # run's first "<", which keeps a long run of "<" linear.
@@ -803,7 +852,7 @@ def wikitext_to_text(wikitext: str, title: str = "", *, keep_tables: bool = Fals
     if "(" in s:
         s = _EMPTY_PARENS.sub("", s)
         s = _PAREN_OPEN_DEBRIS.sub("(", s)
-        s = _PAREN_CLOSE_DEBRIS.sub(")", s)
+        s = _PAREN_CLOSE_DEBRIS_REV.sub(")", s[::-1])[::-1]
         if "  " in s:
             s = _SPACES.sub(" ", s)
     if "（" in s:
@@ -823,11 +872,11 @@ def _scrub(s: str) -> str:
     <nowiki>); its tokens are deleted. Deleting can join new pairs ("{[[{"), so it repeats, and
     input built to defeat that loses all its braces and brackets instead: still linear."""
     for _ in range(3):
-        if not _LEFTOVER.search(s):
+        if not _has_leftover(s):
             break
         s = _SPACES.sub(" ", _LEFTOVER.sub("", s))
     else:
-        if _LEFTOVER.search(s):
+        if _has_leftover(s):
             s = s.translate(_NO_BRACKETS)
     if "<" in s:
         s = _REF_LEAK.sub("", s)  # "&lt;ref&gt;" written out in the source, or "<<ref>ref>"

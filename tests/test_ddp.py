@@ -41,4 +41,4 @@ def test_ddp_two_processes_match_single_process(tiny_settings, tmp_path):
         assert x == pytest.approx(y, abs=2e-3)
     assert a[-1][2] < a[0][2] - 0.5  # and it did learn
     # Only rank 0 writes.
-    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == ["best.pt", "ckpt.pt", "metrics.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == ["best.pt", "ckpt.pt", "metrics.jsonl", "model.safetensors"]
