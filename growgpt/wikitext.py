@@ -658,7 +658,13 @@ _UNCLOSED_NS_LINK = re.compile(r"\[\[[ \t]*(?:%s)[ \t]*:[^\n]*" % _NS_ALTERNATIO
 
 
 def _link(m: re.Match) -> str:
-    target, label = m.group(1).strip(), m.group(2)
+    target, label = m.groups()
+    if ":" not in target:  # the common case, [[target]] or [[target|label]], the quick way
+        if label is None:
+            return target.strip().lstrip("#").replace("_", " ")
+        if label and not label.isspace():  # isspace() is False for "": this is label.strip() != ""
+            return label
+    target = target.strip()
     if target.startswith(":"):  # [[:Category:X]] is a visible link, shown here without "Category:"
         target = target[1:].lstrip()
         prefix, colon, rest = target.partition(":")

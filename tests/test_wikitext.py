@@ -437,3 +437,49 @@ def test_generated_junk_never_crashes_or_leaks_markup(junk, keep_tables):
 def test_any_text_never_crashes(text):
     assert isinstance(wikitext_to_text(text), str)
     assert isinstance(is_disambiguation(text, text[:20]), bool)
+
+
+# --- the fast paths match what they replace -----------------------------------------------------
+# Each speed-up in growgpt.wikitext replaced a plain regex; these keep the plain regex as the
+# reference and check the fast version against it on generated text.
+
+from growgpt import wikitext as _wt  # noqa: E402
+
+_TOKEN_REGEX = re.compile(r"\{\{|\}\}|\{\||\|\}")
+_PAREN_CLOSE_DEBRIS_REGEX = re.compile(r"[,;:](?<![,;:][,;:])(?<![,;:] [,;:])[ ,;:]*\)")
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=st.text(alphabet="{}|a\n ", max_size=40), steps=st.lists(st.integers(0, 3), max_size=40))
+def test_token_scanner_finds_what_the_token_regex_finds(text, steps):
+    scanner = _wt._token_scanner(text)
+    next(scanner)
+    pos = 0
+    for step in steps + [0] * (len(text) + 2):
+        pos = min(len(text), pos + step)
+        m = _TOKEN_REGEX.search(text, pos)
+        found = scanner.send(pos)
+        assert found == ((m.start(), m.group()) if m else (-1, ""))
+        if found[0] < 0:
+            break
+        pos = found[0] + 1 + (step > 0)  # the scan resumes after a token, or inside `|}}`
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=st.text(alphabet=" ,;:()a\n", max_size=40))
+def test_reversed_paren_debris_regex_matches_the_forward_one(text):
+    assert (_wt._PAREN_CLOSE_DEBRIS_REV.sub(")", text[::-1])[::-1]
+            == _PAREN_CLOSE_DEBRIS_REGEX.sub(")", text))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=st.text(alphabet="{}[]|a", max_size=12))
+def test_has_leftover_matches_the_leftover_regex(text):
+    assert _wt._has_leftover(text) == bool(_wt._LEFTOVER.search(text))
+
+
+def test_plain_links_take_the_quick_path_with_the_same_text():
+    assert clean("a [[ New_York ]] b") == "a New York b"
+    assert clean("see [[#History]] and [[Foo (bar)|]]") == "see History and Foo"
+    assert clean("x [[Foo| ]] y") == "x Foo y"  # a blank label is the pipe trick too
+    assert clean("x [[Foo|the foo]] y [[Category:Bar]]") == "x the foo y"
