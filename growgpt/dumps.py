@@ -494,6 +494,12 @@ def fetch(wiki: str, date: str, parts: str | list[int], to_dir: str | Path, mirr
     """Download `parts` of dump `wiki`/`date` into `to_dir`; the paths of every requested file
     (multistream: with their index files), including those already there from earlier runs."""
     listing = list_parts(wiki, date, mirror, multistream)
+    job = _JOBS[multistream]
+    state = listing.jobs.get(job)
+    if state is not None and state != "done":
+        # A running job's files can still be growing or lack checksums: nothing could be verified.
+        raise UserError(f"the {job} job of {wiki} {listing.date} is '{state}', not done: its files may be incomplete; "
+                        "wait for it or fetch an earlier --date (`growgpt dumps list` shows the status)")
     for w in listing.warnings:
         print(f"warning: {w}", file=sys.stderr)
     numbers = parse_parts(parts, [p.number for p in listing.parts])

@@ -196,6 +196,9 @@ def test_job_not_done_warns(tmp_path):
     _make_dump(tmp_path, WIKI, DATE, status="in-progress")
     listing = dumps.list_parts(WIKI, DATE, mirror=str(tmp_path))
     assert listing.jobs["articlesdump"] == "in-progress"
+    with pytest.raises(UserError, match=r"articlesdump job of .* is 'in-progress', not done"):
+        dumps.fetch(WIKI, DATE, "1", tmp_path / "raw", mirror=str(tmp_path), progress=False)
+    assert not (tmp_path / "raw").exists() or not any((tmp_path / "raw").iterdir())
     assert len(listing.warnings) == 1 and "articlesdump" in listing.warnings[0]
     assert "warning:" in dumps.format_listing(listing)
 
