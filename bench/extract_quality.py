@@ -34,6 +34,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from growgpt.wikitext import MARKUP_LEAKS as LEAKS  # the same checks as the tests
 from growgpt.wikitext import wikitext_to_text
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "wikidumps"
@@ -49,20 +50,6 @@ EN_NAMESPACES = {-2: "Media", -1: "Special", 0: "", 1: "Talk", 2: "User", 3: "Us
                  13: "Help talk", 14: "Category", 15: "Category talk", 100: "Portal",
                  828: "Module"}
 
-LEAKS = {
-    "{{": re.compile(r"\{\{"),
-    "}}": re.compile(r"\}\}"),
-    "[[": re.compile(r"\[\["),
-    "]]": re.compile(r"\]\]"),
-    "{|": re.compile(r"\{\|"),
-    "|}": re.compile(r"\|\}"),
-    "<ref": re.compile(r"<ref", re.I),
-    "&ent;": re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});"),
-    "Cat/File": re.compile(r"^[ \t]*(?:Category|File|Image|Media|Catégorie|Fichier|Κατηγορία|"
-                           r"Αρχείο|Εικόνα|Категория|Файл|Картинка)[ \t]*:", re.M | re.I),
-    "==": re.compile(r"^[ \t]*==.*==[ \t]*$", re.M),
-    "debris": re.compile(r"\([ \t]*(?:[,;:][ \t]*)*\)"),
-}
 
 
 def local(tag: str) -> str:

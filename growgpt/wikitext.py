@@ -921,3 +921,26 @@ def is_disambiguation(wikitext: str, title: str = "") -> bool:
     if "__DISAMBIG__" in wikitext:
         return True
     return "{{" in wikitext and _DISAMBIG_TEMPLATE.search(wikitext) is not None
+
+
+# What must never be left in a cleaned document: the checks of bench/extract_quality.py and of the
+# tests, kept here so that both measure the same thing.
+MARKUP_LEAKS = {
+    "{{": re.compile(r"\{\{"),
+    "}}": re.compile(r"\}\}"),
+    "[[": re.compile(r"\[\["),
+    "]]": re.compile(r"\]\]"),
+    "{|": re.compile(r"\{\|"),
+    "|}": re.compile(r"\|\}"),
+    "<ref": re.compile(r"<ref", re.I),
+    "&ent;": re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});"),
+    "Cat/File": re.compile(r"^[ \t]*(?:Category|File|Image|Media|Catégorie|Fichier|Κατηγορία|"
+                           r"Αρχείο|Εικόνα|Категория|Файл|Картинка)[ \t]*:", re.M | re.I),
+    "==": re.compile(r"^[ \t]*==.*==[ \t]*$", re.M),
+    "debris": re.compile(r"\([ \t]*(?:[,;:][ \t]*)*\)"),  # what a removed template leaves: "()", "(;)"
+}
+
+
+def markup_leaks(text: str) -> list[str]:
+    """Names of the MARKUP_LEAKS found in text (empty for a clean document)."""
+    return [name for name, rx in MARKUP_LEAKS.items() if rx.search(text)]

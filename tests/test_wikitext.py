@@ -11,29 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from growgpt.wikitext import is_disambiguation, wikitext_to_text
+from growgpt.wikitext import markup_leaks, is_disambiguation, wikitext_to_text
 
 DUMPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "wikidumps"
 ENWIKI = DUMPS / "gensim" / "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 
-# What must never be left in a document (the same checks as bench/extract_quality.py).
-LEAKS = {
-    "{{": re.compile(r"\{\{"),
-    "}}": re.compile(r"\}\}"),
-    "[[": re.compile(r"\[\["),
-    "]]": re.compile(r"\]\]"),
-    "{|": re.compile(r"\{\|"),
-    "|}": re.compile(r"\|\}"),
-    "<ref": re.compile(r"<ref", re.I),
-    "entity": re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});"),
-    "Category/File line": re.compile(r"^[ \t]*(?:Category|File|Image)[ \t]*:", re.M | re.I),
-    "== heading ==": re.compile(r"^[ \t]*==.*==[ \t]*$", re.M),
-    "debris": re.compile(r"\([ \t]*(?:[,;:][ \t]*)*\)"),
-}
-
-
 def leaks(text: str) -> list[str]:
-    return [name for name, rx in LEAKS.items() if rx.search(text)]
+    return markup_leaks(text)
 
 
 def clean(wikitext: str, **kw) -> str:
