@@ -180,7 +180,6 @@ class TokenData:
         self.tokenizer_spec = first["tokenizer"]
         self.vocab_size = int(first["vocab_size"])
         weights = mixture_weights(self.parts, replay, list(new_parts or []), new_fraction)
-        self.weights = {p.name: w / sum(weights) for p, w in zip(self.parts, weights)}
         self.train = MixtureSplit("train", [p.train for p in self.parts], weights)
         self.val = MixtureSplit("val", [p.val for p in self.parts], [float(p.val.tokens) for p in self.parts])
 

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 from growgpt.errors import UserError
+from growgpt.fsutil import atomic_write_bytes
 
 GENSIM_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 PARTS = 3
@@ -121,11 +122,9 @@ def split_dump(dump: Path, out_dir: Path, parts: int = PARTS, prefix: str = "dem
         size += len(page)
     paths = []
     for number, group in enumerate(groups, 1):
-        ids = [int(_ID.search(p).group(1)) for p in group if _ID.search(p)]
+        ids = [int(m.group(1)) for m in map(_ID.search, group) if m]
         name = f"{prefix}-pages-articles{number}.xml-p{min(ids)}p{max(ids)}.bz2"
         xml = header + b"\n  ".join(group) + b"\n</mediawiki>\n"
-        from growgpt.fsutil import atomic_write_bytes
-
         atomic_write_bytes(out_dir / name, bz2.compress(xml, 9))
         paths.append(out_dir / name)
     return paths
@@ -144,8 +143,6 @@ def run_demo(workdir: str | Path = "growgpt-demo", dump: str | Path | None = Non
     if not plan.is_file():
         text = DEMO_PLAN.format(files="[" + ", ".join(f'"raw/{p.name}"' for p in parts) + "]",
                                 iters1=iters, iters2=max(iters // 2, 21), plan=plan, workdir=workdir)
-        from growgpt.fsutil import atomic_write_bytes
-
         atomic_write_bytes(plan, text.encode())
     results = grow(plan, workdir, baseline="jump" if baseline else None, progress=progress, verbose=verbose)
     if verbose:

@@ -45,8 +45,8 @@ from growgpt import checkpoint as ckpt_io
 from growgpt.errors import UserError
 from growgpt.fsutil import atomic_write_json
 from growgpt.plan import Plan, Stage, check_parts_exist, load_plan
+from growgpt.report import GROW_FILE as RESULTS  # the file the report reads
 
-RESULTS = "grow.json"
 STAGE_MARK = "stage.json"
 
 
@@ -156,21 +156,17 @@ def prepared_parts(plan: Plan, ws: Workspace, sources: Sources) -> dict[int, lis
 # Disk check
 
 
-def model_params(model: dict, vocab_size: int = 50304) -> int:
-    """Parameters of the GPT a [model] table describes (GPT-2 vocab padded; tied embeddings)."""
-    c, layers, bias = model["n_embd"], model["n_layer"], model.get("bias", True)
-    per_layer = 12 * c * c + (13 * c if bias else 4 * c)  # qkv, proj, 2 MLP matrices (+ biases), 2 LayerNorms
-    return vocab_size * c + model["block_size"] * c + layers * per_layer + (2 * c if bias else c)
-
-
 def check_disk(plan: Plan, ws: Workspace, sources: Sources, stage: Stage, new_parts: list[int]) -> None:
-    from growgpt.dumps import TEXT_PER_COMPRESSED, TOKENS_PER_COMPRESSED, free_bytes
+    from growgpt.dumps import free_bytes
+    from growgpt.estimate import checkpoint_bytes, disk_bytes, model_params
 
     compressed = sum(sources.compressed_bytes(p) for p in new_parts)
-    download = sum(sources.download_bytes(p) for p in new_parts)
-    derived = compressed * (TEXT_PER_COMPRESSED + TOKENS_PER_COMPRESSED)
-    n_params = model_params(plan.model)
-    checkpoints = n_params * (12 + 4 + 4)  # ckpt.pt: weights + 2 AdamW moments; best.pt, model.safetensors
+    download = sum(sources.download_bytes(p) for p in new_parts)  # only files not on disk yet
+    disk = disk_bytes(compressed)
+    derived = disk["extracted"] + disk["tokens"]
+    m = plan.model
+    n_params = model_params(m["n_layer"], m["n_head"], m["n_embd"], m["block_size"], 50257, m.get("bias", True))
+    checkpoints = checkpoint_bytes(n_params)["total"]  # ckpt.pt, best.pt, model.safetensors
     need = download + derived + checkpoints
     ws.root.mkdir(parents=True, exist_ok=True)
     free = free_bytes(ws.root)
@@ -249,6 +245,10 @@ def run_stats(out_dir: Path, cfg, start: int, end: int) -> dict:
             "mfu": mfus[len(mfus) // 2] if mfus else None}
 
 
+def _eval_batch_size(plan: Plan) -> int:
+    return plan.eval.batch_size or plan.train.get("batch_size", 12)  # 12: TrainConfig's default
+
+
 def _evaluate(plan: Plan, ws: Workspace, checkpoint: Path, parts: dict[int, list[str]], union: list[str],
               stage_union: list[str], device: str) -> dict:
     from growgpt.evaluate import evaluate_parts
@@ -257,8 +257,8 @@ def _evaluate(plan: Plan, ws: Workspace, checkpoint: Path, parts: dict[int, list
     if stage_union:
         unions["stage_union"] = stage_union
     ev = evaluate_parts(checkpoint, ws.tokens, {str(p): s for p, s in parts.items()}, unions,
-                        batches=plan.eval.batches, batch_size=plan.eval.batch_size or plan.train.get("batch_size", 12),
-                        seed=plan.eval.seed, device=device)
+                        batches=plan.eval.batches, batch_size=_eval_batch_size(plan), seed=plan.eval.seed,
+                        device=device)
     ev["union_parts"] = sorted(union)
     return ev
 
@@ -408,8 +408,7 @@ def _fill_matrix(plan: Plan, ws: Workspace, sources: Sources, results: dict, dev
         if not missing and not unions:
             continue
         extra = evaluate_parts(ws.run / entry["run_dir"] / ckpt_io.CHECKPOINT, ws.tokens, missing, unions,
-                               batches=plan.eval.batches,
-                               batch_size=plan.eval.batch_size or plan.train.get("batch_size", 12),
+                               batches=plan.eval.batches, batch_size=_eval_batch_size(plan),
                                seed=plan.eval.seed, device=device)
         ev["parts"].update(extra["parts"])
         ev["parts"] = {k: ev["parts"][k] for k in sorted(ev["parts"], key=int)}
