@@ -53,21 +53,35 @@ How it reads, and why so
   `</page>`.
 * Parallelism: with a multistream dump and its index (`...-multistream-index...` beside it), the
   file is split at bz2 stream offsets and each worker reads, decompresses and parses its own byte
-  range. Any other file is decompressed here (stdlib bz2) and cut at `</page>` boundaries into
-  ~2 MB chunks that the workers parse and clean. Results come back in file order (at most
-  2 x processes + 2 chunks in flight) and are written by this process alone, so the output does
-  not depend on the number of processes. Workers are started with "spawn" (they import only this
-  module and the cleaner, not pyarrow; and forking a process that runs pyarrow threads is unsafe),
-  so a script calling `extract` needs the usual `if __name__ == "__main__":` guard.
+  range. A single-stream bz2 file (what most people download) is split at bzip2 *block*
+  boundaries instead: every ~900 kB of XML is a block that decompresses on its own, and blocks
+  start with a 48-bit magic that is not byte-aligned. This process finds them with a bit-level
+  search (`bytes.find` over the 8 alignments, ~0.25 s for 29 MB) and checks everything between
+  them: each stream's header, end-of-stream marker and CRC (the CRC combines the blocks' CRCs, so
+  a boundary found by chance inside a block, once in 2^48 bits, makes it fail), and that the last
+  stream ends the file. Workers decompress a few blocks each (each wrapped as a one-block stream)
+  and parse the whole pages among them; the page or two cut by each task boundary come back as
+  bytes and are joined and parsed here. Anything unusual (damage, truncation, bytes after the last
+  stream, a false boundary) drops what was read of the part and reads it again sequentially, so
+  errors, offsets and kept pages are exactly those of the sequential reader. That reader, used
+  for plain XML, other encodings, small files and --processes 1, decompresses here (stdlib bz2)
+  and cuts the XML at `</page>` into ~2 MB chunks that the workers parse and clean. Results come
+  back in file order (at most 2 x processes + 2 chunks in flight) and are written by this
+  process alone, so the output does not depend on the number of processes or the way the file
+  was read (tested byte for byte). Workers are started with "spawn" (they import only this
+  module and the cleaner, not pyarrow; and forking a process that runs pyarrow threads is
+  unsafe), so a script calling `extract` needs the usual `if __name__ == "__main__":` guard.
   Where the time goes (bench/extract_speed.py, 104 MB of enwiki XML): ~3 CPU s bz2, ~4 CPU s
   cleaning, ~1 CPU s the rest; WikiExtractor 3.1.0 spends 15-19 CPU s on the same file. On a
   slower 2-core VM: ~9 CPU s bz2, ~7 parsing and cleaning, ~2 the rest, against ~49 CPU s for
-  WikiExtractor (~41 with --no-templates). Every reader pays the same bz2, so on 2 cores growgpt
-  runs at about the speed of bz2 + parsing alone in one process, ~3x WikiExtractor's.
+  WikiExtractor (~41 with --no-templates). Every reader pays the same bz2; when this process
+  decompressed single-stream files itself, that one core of bz2 capped them at 2.5-2.9x
+  WikiExtractor on 2 cores; split by blocks they run as fast as multistream files.
 * stdlib bz2 rather than `indexed_bzip2`: the latter decompresses up to 1.6x faster per core (no
   faster on the 2-core VM), but on a corrupt block it returned more bytes than the file holds
   before raising, and aborted the interpreter at exit; the error handling below needs a
-  decompressor that fails cleanly.
+  decompressor that fails cleanly. Its parallel mode, tried for single-stream files, was no
+  faster on 2 cores than the block split here, which costs no more CPU than reading serially.
 * Memory stays flat (measured on 104 and 207 MB of XML: ~115-170 MB in this process, ~40 MB per
   worker): pages are handled one at a time as expat reports them, chunks in flight are bounded,
   and Parquet is written in row groups of ~16 MB of text. A worker sends its chunk's texts as one
@@ -121,10 +135,13 @@ COLUMNS = ("id", "revid", "title", "url", "text")
 CHUNK_XML_BYTES = 2 << 20
 CHUNK_COMPRESSED_BYTES = 512 << 10  # multistream: ~4x that of XML
 READ_BYTES = 32 << 10  # compressed bytes fed to bz2 at a time: an error is located within this
+SCAN_BYTES = 1 << 20  # compressed bytes searched for bzip2 block boundaries at a time (8 MB: +15 % RSS)
+BLOCKS_MIN_BYTES = 1 << 20  # smaller bz2 files are read sequentially, not split into blocks
 ROW_GROUP_BYTES = 16 << 20  # Parquet row groups: ~16 MB of text each, the most buffered here
 
 _BZ2_MAGIC = b"BZh"
 _BLOCK_MAGIC = 0x314159265359  # start of every bzip2 block (bit-aligned, not byte-aligned)
+_EOS_MAGIC = 0x177245385090  # end of a bzip2 stream, followed by its 32-bit CRC (bit-aligned too)
 _COMPRESSED = {  # formats people download dumps in that this module does not read
     b"\x1f\x8b": "gzip", b"7z\xbc\xaf\x27\x1c": "7z", b"\xfd7zXZ\x00": "xz",
     b"\x28\xb5\x2f\xfd": "zstd", b"PK\x03\x04": "zip",
@@ -201,6 +218,15 @@ class _SeenHashes:
             self._merge()
         return True
 
+    def forget(self, hashes: array) -> None:
+        """Remove `hashes` (what a part being read again had added)."""
+        if not hashes:
+            return
+        self._recent.difference_update(hashes)
+        if self._sorted.size:
+            np = self._np
+            self._sorted = self._sorted[~np.isin(self._sorted, np.frombuffer(hashes, dtype=np.uint64))]
+
     def _merge(self) -> None:
         np = self._np
         fresh = np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent))
@@ -218,6 +244,7 @@ class _Task:
     header: bytes  # everything before the first <page>: XML declaration, root tag, <siteinfo>
     body: bytes | None = None  # whole pages (and maybe the closing root tag), already decompressed
     comp_range: tuple[int, int] | None = None  # or: multistream byte range the worker reads itself
+    blocks: tuple[tuple[int, int], ...] | None = None  # or: bzip2 blocks (start, end bit) to decompress
     xml_offset: int = 0  # where `body` starts in the decompressed XML (for error messages)
     comp_end: int = 0  # compressed bytes of the file done once this task is (for progress)
     offsets_of: str = ""  # what byte offsets in messages count: "" (the file), "decompressed XML", ...
@@ -239,6 +266,14 @@ class _Result:
     root_closed: bool = False
     error: str | None = None  # damage found in this task's data; its pages before that are in docs
     comp_end: int = 0
+    # a task of bzip2 blocks: its decompressed XML (xml_size bytes) is cut after the first and the
+    # last </page>; `docs` are the pages between, and the bytes around them (`head`, `tail`) are
+    # joined with the neighbouring tasks' by the main process
+    head: bytes = b""
+    tail: bytes = b""
+    xml_size: int = 0
+    cut: bool = False  # there was a </page> to cut at (else `head` is all of the XML)
+    retry: str | None = None  # a block did not decompress: the file is read again sequentially
 
 
 class _Abort(Exception):
@@ -253,6 +288,54 @@ def _counts() -> dict:
 # bz2 with offsets
 
 
+def _magic_patterns(magic: int) -> list[tuple[bytes, int, int, int, bytes]]:
+    """For each of the 8 bit alignments of a 48-bit magic: (the bytes it fully covers, where they
+    start in the pattern, the alignment, the unused bits of the last byte, the whole pattern)."""
+    out = []
+    for shift in range(8):  # the magic starts `shift` bits into a byte
+        if shift == 0:  # byte-aligned: 6 whole bytes
+            pattern = magic.to_bytes(6, "big")
+            out.append((pattern, 0, 0, 0, pattern))
+        else:  # 7 bytes, the first and last only partly the magic's
+            pattern = (magic << (8 - shift)).to_bytes(7, "big")
+            out.append((pattern[1:-1], 1, shift, 8 - shift, pattern))
+    return out
+
+
+_MAGICS = [(kind, _magic_patterns(m)) for kind, m in (("block", _BLOCK_MAGIC), ("eos", _EOS_MAGIC))]
+
+
+def _find_marks(data: bytes, lo: int, hi: int) -> list[tuple[int, str]]:
+    """(bit offset in `data`, "block" | "eos") of every bzip2 block magic and end-of-stream magic
+    whose first byte is in data[lo:hi], sorted. The 48-bit magics are not byte-aligned: each of the
+    8 alignments is searched for by its fully covered bytes (a C-speed `bytes.find`), then the
+    partly covered edge bytes are checked. Random data matches by chance once in 2^48 bit
+    positions: callers check what they find (the stream CRC, decompression)."""
+    marks = []
+    for kind, patterns in _MAGICS:
+        for core, core_at, shift, tail_bits, pattern in patterns:
+            head_mask = 0xFF >> shift
+            tail_mask = (0xFF << tail_bits) & 0xFF
+            j = data.find(core, lo + core_at)
+            while j >= 0:
+                i = j - core_at
+                if i >= hi:
+                    break
+                end = i + len(pattern)
+                if (end <= len(data) and (not core_at or (data[i] & head_mask) == pattern[0])
+                        and (not tail_bits or (data[end - 1] & tail_mask) == pattern[-1])):
+                    marks.append((i * 8 + shift, kind))
+                j = data.find(core, j + 1)
+    marks.sort()
+    return marks
+
+
+def _bits(data: bytes, start: int, end: int) -> int:
+    """Bits [start, end) of `data` as an unsigned integer (big-endian bit order, as bzip2 writes)."""
+    lo, hi = start // 8, (end + 7) // 8
+    return (int.from_bytes(data[lo:hi], "big") >> (hi * 8 - end)) & ((1 << (end - start)) - 1)
+
+
 def _find_block_start(path: str, before: int, floor: int) -> int:
     """Byte offset of the last bzip2 block header starting at or before byte `before` (bit-level
     search for the 48-bit block magic), or `floor` (the stream's start) if none is found."""
@@ -260,32 +343,8 @@ def _find_block_start(path: str, before: int, floor: int) -> int:
     with open(path, "rb") as f:
         f.seek(lo)
         data = f.read(before - lo + 8)
-    best = -1
-    for shift in range(8):  # magic starting `shift` bits into a byte
-        nbytes = (shift + 48 + 7) // 8
-        value = _BLOCK_MAGIC << (nbytes * 8 - shift - 48)
-        pattern = value.to_bytes(nbytes, "big")
-        head_mask = 0xFF >> shift
-        tail_bits = (nbytes * 8 - shift - 48)
-        tail_mask = (0xFF << tail_bits) & 0xFF
-        core = pattern[1:-1] if nbytes > 6 else pattern
-        start = 1 if nbytes > 6 else 0
-        end = len(data)
-        while True:
-            j = data.rfind(core, 0, end)
-            if j < 0:
-                break
-            i = j - start
-            end = j + len(core) - 1
-            if i < 0 or i + nbytes > len(data):
-                continue
-            if nbytes > 6 and ((data[i] & head_mask) != pattern[0] or (data[i + nbytes - 1] & tail_mask) != pattern[-1]):
-                continue
-            if lo + i > before:
-                continue
-            best = max(best, lo + i)
-            break
-    return best if best >= 0 else floor
+    starts = [lo + bit // 8 for bit, kind in _find_marks(data, 0, before - lo + 1) if kind == "block"]
+    return starts[-1] if starts else floor
 
 
 def _decompress(path: str, f, start: int, end: int, sha1=None, index_says: bool = False) -> Iterator[bytes]:
@@ -528,24 +587,28 @@ def _int(s: str) -> int | None:
 
 def _run_task(task: _Task) -> _Result:
     """Parse one chunk of pages (for a multistream range, read and decompress it first)."""
+    if task.comp_range is None:
+        return _parse(task, task.body or b"", None, task.damage)
     damage = None
-    where = None
-    if task.comp_range is not None:
-        pieces = []
-        try:
-            with open(task.path, "rb") as f:
-                pieces.extend(_decompress(task.path, f, *task.comp_range, index_says=True))
-        except _Abort as e:
-            damage = str(e)
-        except OSError as e:
-            damage = f"cannot read {task.path}: {e.strerror or e}"
-        body = b"".join(pieces)
-        del pieces
-        if damage is not None:  # keep the whole pages decompressed before the damage
-            body = body[: body.rfind(b"</page>") + 7] if b"</page>" in body else b""
-        where = task.comp_range[0]
-    else:
-        body = task.body or b""
+    pieces = []
+    try:
+        with open(task.path, "rb") as f:
+            pieces.extend(_decompress(task.path, f, *task.comp_range, index_says=True))
+    except _Abort as e:
+        damage = str(e)
+    except OSError as e:
+        damage = f"cannot read {task.path}: {e.strerror or e}"
+    body = b"".join(pieces)
+    del pieces
+    if damage is not None:  # keep the whole pages decompressed before the damage
+        body = body[: body.rfind(b"</page>") + 7] if b"</page>" in body else b""
+    return _parse(task, body, f"the bz2 stream(s) from compressed byte {task.comp_range[0]:,}", damage)
+
+
+def _parse(task: _Task, body: bytes, where: str | None, damage: str | None) -> _Result:
+    """The documents of `body` (whole pages; the last chunk of a file also has the root's end),
+    parsed after the file's header. `where`: what body is, for messages, when offsets in it do not
+    count from the start of the file's XML (task.xml_offset)."""
     pp = _PageParser(task)
     result = pp.result
     result.comp_end = task.comp_end
@@ -561,18 +624,50 @@ def _run_task(task: _Task) -> _Result:
         if where is None:
             result.error = _xml_error_message(task.path, e, task.xml_offset + off, task.offsets_of)
         else:
-            result.error = (f"{task.path} is not well-formed XML in the bz2 stream(s) from compressed byte {where:,} "
-                            f"(byte {off:,} of their data): {expat.ErrorString(e.code)}")
+            result.error = (f"{task.path} is not well-formed XML in {where} (byte {off:,} of their data): "
+                            f"{expat.ErrorString(e.code)}")
         return result  # the pages before the error were whole and are kept
     finally:
         pp.close()
     result.root_closed = depth == 0
-    damage = damage or task.damage
     if damage is not None:
         result.error = damage
     elif depth > 1:  # only possible in the last chunk: the file stops inside a page
         result.error = (f"{task.path} is truncated: it ends inside <{pp.stack[-1]}> at byte "
                         f"{task.xml_offset + len(body):,}{' of the ' + task.offsets_of if task.offsets_of else ''}")
+    return result
+
+
+def _wrap_block(data: bytes, start: int, end: int) -> bytes:
+    """The bzip2 block in bits [start, end) of `data`, as a bzip2 stream of its own: a header, the
+    block shifted to a byte boundary, an end-of-stream marker, and the stream CRC, which for one
+    block is the block's CRC (the 32 bits after its magic). Level 9 fits blocks of any level."""
+    nbits = end - start
+    crc = _bits(data, start + 48, start + 80)
+    stream = (((_bits(data, start, end) << 48) | _EOS_MAGIC) << 32) | crc
+    total = nbits + 80
+    pad = -total % 8
+    return b"BZh9" + (stream << pad).to_bytes((total + pad) // 8, "big")
+
+
+def _run_block_task(task: _Task) -> _Result:
+    """Decompress bzip2 blocks of a single-stream file, then parse the whole pages among them."""
+    first, last = task.blocks[0][0], task.blocks[-1][1]
+    lo = first // 8
+    try:
+        with open(task.path, "rb") as f:
+            f.seek(lo)
+            data = f.read((last + 7) // 8 - lo)
+        xml = b"".join(bz2.decompress(_wrap_block(data, a - lo * 8, b - lo * 8)) for a, b in task.blocks)
+    except (OSError, ValueError, EOFError) as e:
+        return _Result(retry=f"{e}", comp_end=task.comp_end)
+    del data
+    i = xml.find(b"</page>")
+    if i < 0:  # inside one long page: all of it goes to the main process, which joins it on
+        return _Result(counts=_counts(), head=xml, xml_size=len(xml), comp_end=task.comp_end)
+    cut_head, cut_tail = i + 7, xml.rfind(b"</page>") + 7
+    result = _parse(task, xml[cut_head:cut_tail], f"the bzip2 blocks from compressed byte {lo:,}", None)
+    result.head, result.tail, result.xml_size, result.cut = xml[:cut_head], xml[cut_tail:], len(xml), True
     return result
 
 
@@ -853,6 +948,125 @@ def _multistream_tasks(part: "_Part", opts: dict) -> Iterator[_Task] | None:
 
 
 # ----------------------------------------------------------------------------------------------
+# Single-stream dumps in parallel: split at bzip2 block boundaries
+
+
+class _Restart(Exception):
+    """Reading a part's bzip2 blocks in parallel met something that only the sequential reader
+    handles exactly (damage, a truncation, bytes after the last stream, a block boundary found by
+    chance inside a block): the part is read again, from its start, sequentially."""
+
+    def __init__(self, part: "_Part", reason: str) -> None:
+        super().__init__(reason)
+        self.part = part
+
+
+def _scan_blocks(part: "_Part", f, sha1) -> Iterator[tuple[int, int]]:
+    """(start bit, end bit) of every bzip2 block in the file, in order, read from `f` a few MB at
+    a time as the blocks are wanted (hashing it on the way). What lies between the blocks is
+    checked: each stream's header, its end-of-stream marker and CRC (which combines its blocks'
+    CRCs, so a block boundary found by chance inside a block fails it), and that the last stream
+    ends the file. Raises _Restart on anything else."""
+    buf = b""
+    base = 0  # buf holds the file's bytes [base, base + len(buf))
+    searched = 0  # marks starting before this file offset are handled
+    stream_at = 0  # file offset of the next stream's "BZh" header, or -1 inside a stream
+    block = -1  # start bit of the block being read, or -1
+    combined = 0  # the stream CRC so far
+    eof = False
+    while not eof:
+        piece = f.read(SCAN_BYTES)
+        eof = not piece
+        sha1.update(piece)
+        keep = max(searched - 16, base)  # a stream's 4-byte header just before the next mark
+        buf = buf[keep - base:] + piece
+        base = keep
+        # a mark is matched once its 7 bytes are read, and read once its CRC (10 bytes on) is
+        limit = base + len(buf) - (0 if eof else 17)
+        if limit <= searched:
+            continue
+        for bit, kind in _find_marks(buf, searched - base, limit - base):
+            at = base * 8 + bit
+            if bit + 80 > len(buf) * 8:
+                raise _Restart(part, f"the file ends inside a bzip2 header at compressed byte {at // 8:,}")
+            crc = _bits(buf, bit + 48, bit + 80)
+            if stream_at >= 0:  # the first mark of a stream comes right after its header
+                h = stream_at - base
+                if at != stream_at * 8 + 32 or not (buf[h:h + 3] == _BZ2_MAGIC and 0x31 <= buf[h + 3] <= 0x39):
+                    raise _Restart(part, f"no bz2 stream header at compressed byte {stream_at:,}")
+                stream_at, combined = -1, 0
+            if block >= 0:
+                yield block, at
+                block = -1
+            if kind == "block":
+                block = at
+                combined = (((combined << 1) | (combined >> 31)) & 0xFFFFFFFF) ^ crc
+            elif crc != combined:
+                raise _Restart(part, f"the stream CRC at compressed byte {at // 8:,} does not match its blocks'")
+            else:
+                stream_at = (at + 80 + 7) // 8
+        searched = limit
+    end = base + len(buf)
+    if stream_at < 0:
+        raise _Restart(part, f"the last bz2 stream has no end marker before the end of the file (byte {end:,})")
+    if stream_at != end or end != part.size:
+        raise _Restart(part, f"{end - stream_at:,} bytes after the last bz2 stream")
+
+
+def _block_tasks(part: "_Part", opts: dict, sha1) -> tuple[bytes, Iterator[_Task]] | None:
+    """The part's header (everything before its first <page>) and tasks of whole bzip2 blocks
+    that the workers read, decompress and parse themselves; or None if the file is not a bz2
+    file of UTF-8 XML (those are read sequentially)."""
+    path = str(part.path)
+    header = bytearray()
+    with open(part.path, "rb") as f:
+        if not _sniff_compression(path, f.read(8)):
+            return None
+        reader = _decompress(path, f, 0, part.size)
+        try:
+            for data in reader:
+                header += data
+                if b"<page>" in header or len(header) > CHUNK_XML_BYTES:
+                    break
+        except _Abort:
+            return None  # the sequential reader says where
+        finally:
+            reader.close()
+    i = header.find(b"<page>")
+    if i < 0 or _encoding(path, bytes(header[:1024])):
+        return None
+    header = bytes(header[:i])
+    check = _HeaderCheck(path, "decompressed XML")
+    check.feed(header)
+    check.done()
+
+    def tasks():
+        with open(part.path, "rb") as f:
+            group: list[tuple[int, int]] = []
+            for block in _scan_blocks(part, f, sha1):
+                group.append(block)
+                if (block[1] - group[0][0]) // 8 >= CHUNK_COMPRESSED_BYTES:
+                    yield _Task(path, header, blocks=tuple(group), comp_end=(block[1] + 7) // 8, **opts)
+                    group = []
+            if group:
+                yield _Task(path, header, blocks=tuple(group), comp_end=part.size, **opts)
+
+    return header, tasks()
+
+
+@dataclass
+class _Stitch:
+    """The main process's side of a part read by bzip2 blocks: the task results arrive in file
+    order, each cut after its first and last </page>; the XML between one task's last </page> and
+    the next one's first (a page or two, split by the block boundary) is joined and parsed here."""
+    header: bytes
+    carry: bytes = b""  # XML after the last </page> seen so far
+    skip: int = 0  # bytes of `carry` that are the header (the first task's XML starts with it)
+    carry_at: int = 0  # where `carry` starts in the decompressed XML
+    xml_pos: int = 0  # where the next task's XML starts
+
+
+# ----------------------------------------------------------------------------------------------
 # Parts: planning, skipping finished ones, writing
 
 
@@ -1005,6 +1219,8 @@ class _PartWriter:
         self.batches: list = []
         self.buffered = 0  # bytes of Arrow data waiting for the next row group
         self.placed = False  # the Parquet file has been renamed into place
+        self.added = array("Q")  # hashes this part added to `seen`
+        self.stitch: _Stitch | None = None  # read by bzip2 blocks
 
     def add(self, result: _Result) -> None:
         import pyarrow as pa
@@ -1019,6 +1235,7 @@ class _PartWriter:
             if not new:
                 self.duplicates += 1
                 continue
+            self.added.append(doc[5])
             for col, value in zip(cols, doc):
                 col.append(value)
             self.chars += doc[4]
@@ -1045,12 +1262,15 @@ class _PartWriter:
         self.buffered = 0
 
     def abandon(self) -> None:
-        """Remove everything this part wrote (a disk full, an interrupt): no partial output stays.
-        Never raises: it runs while another error is on its way to the user."""
+        """Remove everything this part wrote (a disk full, an interrupt, a part read again): no
+        partial output stays, and the duplicate filter forgets its texts. Never raises: it runs
+        while another error is on its way to the user."""
         try:
             self.writer.close()
         except Exception:
             pass  # a full disk can fail the close too; the file goes anyway
+        self.seen.forget(self.added)
+        self.added = array("Q")
         for leftover in (self.tmp, *([self.part.parquet] if self.placed else []),
                          *self.part.out_dir.glob(self.part.manifest.name + f".tmp-{os.getpid()}")):
             try:
@@ -1215,11 +1435,14 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
     queue: collections.deque = collections.deque()  # (kind, part, payload) in file order
     done: list[dict] = []
     writer: _PartWriter | None = None
+    sequential: set[str] = set()  # parts whose reading by blocks had to be given up
 
-    def produce():
-        """Everything to do, in order: ('begin', part, (sha1, start time)), ('task', part, task),
-        ('end', part, None), or ('fail', part, (message, keep)) after which nothing more comes."""
-        for part in todo:
+    def produce(parts: list[_Part]):
+        """Everything to do, in order: ('begin', part, (sha1, start time)), then for a part read
+        by bzip2 blocks ('stitch', part, header) and ('blocks', part, task)s, else ('task', part,
+        task)s; then ('end', part, None). Or, after which nothing more comes: ('fail', part,
+        (message, keep)), or ('restart', part, reason) to read the part again sequentially."""
+        for part in parts:
             sha1 = hashlib.sha1()
             tasks = None
             yield ("begin", part, (sha1, time.perf_counter()))  # the part's time starts when its reading does
@@ -1228,14 +1451,43 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
                     tasks = _multistream_tasks(part, opts)
                     if tasks is not None:
                         yield ("hash-file", part, None)
+                kind = "task"
+                if (tasks is None and pool is not None and part.stem not in sequential
+                        and part.size >= BLOCKS_MIN_BYTES):
+                    by_blocks = _block_tasks(part, opts, sha1)
+                    if by_blocks is not None:
+                        header, tasks = by_blocks
+                        kind = "blocks"
+                        yield ("stitch", part, header)
                 if tasks is None:
                     tasks = _sequential_tasks(part, opts, sha1)
                 for task in tasks:
-                    yield ("task", part, task)
+                    yield (kind, part, task)
             except UserError as e:
                 yield ("fail", part, (str(e), False))
                 return
+            except _Restart as e:
+                yield ("restart", part, str(e))
+                return
             yield ("end", part, None)
+
+    def add(result: _Result) -> None:
+        writer.add(result)
+        if result.error is not None:
+            if writer.stitch is not None:  # the sequential reader words it, and keeps the pages before
+                raise _Restart(writer.part, result.error)
+            raise _PartFailed(result.error, True)
+
+    def add_fragment(part: _Part, final: bool) -> None:
+        """Parse the XML between two block tasks' whole pages (or, `final`, after the last)."""
+        st = writer.stitch
+        task = _Task(str(part.path), st.header, xml_offset=st.carry_at + st.skip, offsets_of="decompressed XML",
+                     **opts)
+        result = _parse(task, st.carry[st.skip:], None, None)
+        if not final:  # the root element's state is what the last chunk says
+            result.root_closed = writer.root_closed
+        add(result)
+        st.carry, st.skip = b"", 0
 
     def consume(item) -> None:
         nonlocal writer
@@ -1252,7 +1504,9 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
                 w.sha1 = h
             writer.sha1_thread = threading.Thread(target=hash_file, daemon=True)
             writer.sha1_thread.start()
-        elif kind == "task":
+        elif kind == "stitch":
+            writer.stitch = _Stitch(payload, skip=len(payload))
+        elif kind in ("task", "blocks"):
             try:
                 result = payload.result()
             except Exception as e:
@@ -1262,13 +1516,23 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
                     raise UserError(f"a worker process died while extracting {part.path} (killed, or out of memory?); "
                                     f"finished parts are kept, run again to continue") from None
                 raise
-            writer.add(result)
+            if kind == "blocks":
+                if result.retry is not None:
+                    raise _Restart(part, f"a bzip2 block did not decompress ({result.retry})")
+                st = writer.stitch
+                st.carry += result.head
+                if result.cut:  # the carried XML now ends with whole pages: they come before this task's
+                    add_fragment(part, final=False)
+                    st.carry, st.carry_at = result.tail, st.xml_pos + result.xml_size - len(result.tail)
+                st.xml_pos += result.xml_size
+                result.root_closed = writer.root_closed  # the last fragment says
+            add(result)
             if bar is not None:
                 bar.update(result.comp_end - writer_progress.get(part.stem, 0))
                 writer_progress[part.stem] = result.comp_end
-            if result.error is not None:
-                raise _PartFailed(result.error, True)
         elif kind == "end":
+            if writer.stitch is not None:
+                add_fragment(part, final=True)
             done.append(writer.finish())
             if bar is not None:
                 bar.update(part.size - writer_progress.get(part.stem, 0))
@@ -1276,30 +1540,51 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
             writer = None
         elif kind == "fail":
             raise _PartFailed(*payload)
+        elif kind == "restart":
+            raise _Restart(part, payload)
+
+    def cancel_queued() -> None:
+        for kind, _, payload in queue:
+            if kind in ("task", "blocks"):
+                payload.cancel()
+        queue.clear()
 
     writer_progress: dict[str, int] = {}
-    in_flight = 0
     try:
         try:
             try:
-                for kind, part, payload in produce():
-                    if kind == "task":
-                        payload = pool.submit(_run_task, payload) if pool is not None else _Inline(payload)
-                        in_flight += 1
-                    queue.append((kind, part, payload))
-                    while in_flight >= window or (pool is None and in_flight):
-                        item = queue.popleft()
-                        in_flight -= item[0] == "task"
-                        consume(item)
-                while queue:
-                    item = queue.popleft()
-                    in_flight -= item[0] == "task"
-                    consume(item)
+                items = produce(todo)
+                while True:
+                    in_flight = 0
+                    try:
+                        for kind, part, payload in items:
+                            if kind in ("task", "blocks"):
+                                if pool is None:
+                                    payload = _Inline(payload)
+                                else:
+                                    payload = pool.submit(_run_task if kind == "task" else _run_block_task, payload)
+                                in_flight += 1
+                            queue.append((kind, part, payload))
+                            while in_flight >= window or (pool is None and in_flight):
+                                item = queue.popleft()
+                                in_flight -= item[0] in ("task", "blocks")
+                                consume(item)
+                        while queue:
+                            item = queue.popleft()
+                            in_flight -= item[0] in ("task", "blocks")
+                            consume(item)
+                        break
+                    except _Restart as e:  # everything of this part is dropped and it is read again
+                        cancel_queued()
+                        if writer is not None:
+                            writer.abandon()
+                            writer = None
+                        if bar is not None:
+                            bar.update(-writer_progress.pop(e.part.stem, 0))
+                        sequential.add(e.part.stem)
+                        items = produce(todo[todo.index(e.part):])
             except _PartFailed as e:
-                for kind, _, payload in queue:
-                    if kind == "task":
-                        payload.cancel()
-                queue.clear()
+                cancel_queued()
                 if writer is None or not e.keep:
                     raise UserError(e.message) from None
                 manifest = writer.finish(error=e.message)  # may itself meet a full disk: handled below
@@ -1307,9 +1592,7 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
                 raise UserError(f"{e.message}; the {manifest['articles_written']:,} articles before it were written "
                                 f"to {out / manifest['parquet']}, marked incomplete (a re-run redoes this part)") from None
         except OSError as e:  # a disk full, a file that vanished: the user's to fix
-            for kind, _, payload in queue:
-                if kind == "task":
-                    payload.cancel()
+            cancel_queued()
             failed = writer
             writer = None
             if failed is not None:

@@ -510,3 +510,225 @@ def test_format_summary(extracted):
     assert f"{manifests[0]['articles_written']:,} articles" in lines[0] and "1 redirects" in lines[0]
     assert "INCOMPLETE" in ex.format_summary([dict(manifests[0], complete=False)])
     assert "skipped" in ex.format_summary([dict(manifests[0], skipped=True)])
+
+
+# ----------------------------------------------------------------------------------------------
+# Single-stream bz2 read in parallel by bzip2 blocks: the same output as the sequential reader,
+# and on anything unusual the same errors, because the part is then read again sequentially
+
+
+def block_dump(seed: int = 0, pages: int = 260, long_page: int = 120) -> bytes:
+    """~1.3 MB of XML: varied pages of random words, one of them ~300 KB (it spans several
+    100 kB bzip2 blocks), some redirects and duplicates; compressed at level 1, ~14 blocks."""
+    import random
+
+    rng = random.Random(seed)
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(3000)]
+    out = []
+    for pid in range(1, pages + 1):
+        n = 60_000 if pid == long_page else rng.randint(20, 1200)
+        text = " ".join(rng.choice(words) if rng.random() > 0.05 else f"[[{rng.choice(words)}]]" for _ in range(n))
+        text = "'''Bold''' " + text
+        if pid % 37 == 0:
+            text = "#REDIRECT [[Somewhere]]"
+        elif pid % 41 == 0:
+            text = out[-1][2]  # a duplicate of the page before
+        out.append((pid, f"Page {pid} {rng.choice(words)}", text))
+    return dump(out).encode()
+
+
+def blockwise(monkeypatch, task_bytes: int = 1) -> dict:
+    """Read every bz2 file by blocks (not only those >= 1 MB), tasks of blocks until `task_bytes`
+    compressed bytes (1: a block a task); counts the tasks handed out."""
+    monkeypatch.setattr(ex, "BLOCKS_MIN_BYTES", 0)
+    monkeypatch.setattr(ex, "CHUNK_COMPRESSED_BYTES", task_bytes)
+    seen = {"tasks": 0, "parts": 0}
+    block_tasks = ex._block_tasks
+
+    def counting(part, opts, sha1):
+        got = block_tasks(part, opts, sha1)
+        if got is None:
+            return None
+        seen["parts"] += 1
+
+        def tasks():
+            for t in got[1]:
+                seen["tasks"] += 1
+                yield t
+        return got[0], tasks()
+
+    monkeypatch.setattr(ex, "_block_tasks", counting)
+    return seen
+
+
+def both_ways(src: Path, tmp_path: Path, monkeypatch, task_bytes: int = 1):
+    """(manifest, table) or the UserError's message, sequentially and by blocks, and the counts."""
+    got = []
+    for procs in (1, 2):
+        out = tmp_path / f"out-{src.name}-{procs}"
+        seen = blockwise(monkeypatch, task_bytes) if procs == 2 else None
+        try:
+            [m] = extract([str(src)], str(out), processes=procs, progress=False)
+            got.append((without_timing(m), table(out, m)))
+        except UserError as e:
+            manifest = json.loads(next(out.glob("*.manifest.json")).read_text())
+            got.append((str(e).replace(str(out), "OUT"), without_timing(manifest), pq.read_table(next(out.glob("*.parquet")))))
+        monkeypatch.undo()
+    return got[0], got[1], seen
+
+
+@pytest.mark.parametrize("task_bytes", [1, 150_000])
+def test_blocks_in_parallel_equal_the_sequential_reader(tmp_path, monkeypatch, task_bytes):
+    xml = block_dump()
+    src = tmp_path / "big.xml.bz2"
+    src.write_bytes(bz2.compress(xml, compresslevel=1))
+    (m1, t1), (m2, t2), seen = both_ways(src, tmp_path, monkeypatch, task_bytes)
+    n_blocks = len([k for _, k in ex._find_marks(src.read_bytes(), 0, src.stat().st_size) if k == "block"])
+    assert n_blocks >= 12 and seen["parts"] == 1
+    assert seen["tasks"] == n_blocks if task_bytes == 1 else 3 < seen["tasks"] < n_blocks / 2
+    assert t2.equals(t1) and m2 == m1
+    assert m1["source_sha1"] == ex._sha1(src) and m1["filtered"]["duplicate"] > 0 and m1["redirects"] > 0
+    assert 60_000 < max(len(t) for t in t1.column("text").to_pylist())  # the long page went through whole
+
+
+def test_blocks_of_several_streams_equal_the_sequential_reader(tmp_path, monkeypatch):
+    xml = block_dump(seed=1)
+    cuts = [0, 1000, 400_000, 400_001, 777_777, len(xml)]  # streams split anywhere, even inside a tag
+    src = tmp_path / "streams.xml.bz2"
+    src.write_bytes(b"".join(bz2.compress(xml[a:b], compresslevel=1) for a, b in zip(cuts, cuts[1:])))
+    (m1, t1), (m2, t2), seen = both_ways(src, tmp_path, monkeypatch)
+    assert seen["tasks"] > 12 and t2.equals(t1) and m2 == m1 and m1["articles_written"] > 200
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "truncated", "not well-formed", "ends inside", "junk after",
+                                    "cut after a page"])
+def test_blocks_meeting_damage_give_the_sequential_readers_error_and_pages(tmp_path, monkeypatch, capsys, damage):
+    xml = block_dump(seed=2)
+    if damage == "cut after a page":
+        xml = xml[: xml.rindex(b"</page>") + 7]
+    elif damage == "ends inside":  # the bz2 stream is whole, the XML in it is not
+        xml = xml[: xml.rindex(b"<page>") + 500]
+    elif damage == "not well-formed":
+        middle = xml.index(b"</title>", len(xml) // 2)
+        xml = xml[:middle] + b"</titel>" + xml[middle + 8:]
+    data = bytearray(bz2.compress(xml, compresslevel=1))
+    if damage == "corrupt":
+        data[len(data) // 2: len(data) // 2 + 40] = bytes(40)
+    elif damage == "truncated":
+        del data[len(data) * 2 // 3:]
+    elif damage == "junk after":
+        data += b"this is not bz2\n" * 10
+    src = tmp_path / "damaged.xml.bz2"
+    src.write_bytes(data)
+    first, second, seen = both_ways(src, tmp_path, monkeypatch)
+    assert seen["parts"] == 1  # it was read by blocks, then again sequentially
+    if damage in ("corrupt", "truncated", "not well-formed", "ends inside"):
+        message, manifest, kept = second
+        assert (message, manifest) == first[:2] and kept.equals(first[2])
+        assert str(src) in message and damage in message and not manifest["complete"] and kept.num_rows > 50
+    else:
+        assert second[0] == first[0] and second[1].equals(first[1]) and second[0]["complete"]
+        warned = "after the last bz2 stream" if damage == "junk after" else "without </mediawiki>"
+        assert capsys.readouterr().err.count(warned) == 2  # once per run
+
+
+def test_a_false_block_boundary_is_caught_and_the_part_read_again(tmp_path, monkeypatch):
+    """Random data holds the 48-bit block magic once in 2^48 bits: a boundary found inside a block.
+    The stream CRC catches it in the main process, and a worker fails to decompress the halves."""
+    xml = block_dump(seed=3)
+    src = tmp_path / "false.xml.bz2"
+    src.write_bytes(bz2.compress(xml, compresslevel=1))
+    [expected] = extract([str(src)], str(tmp_path / "seq"), processes=1, progress=False)
+    expected_table = table(tmp_path / "seq", expected)
+    find_marks = ex._find_marks
+
+    def with_a_false_mark(data, lo, hi):  # one more "block" halfway into the fourth real one
+        marks = find_marks(data, lo, hi)
+        blocks = [bit for bit, kind in marks if kind == "block"]
+        if len(blocks) > 4:
+            marks = sorted(marks + [((blocks[3] + blocks[4]) // 2, "block")])
+        return marks
+
+    shifted = ex._scan_blocks
+
+    def with_a_wrong_end(part, f, sha1):  # the scan is right, but a task's block is cut short
+        for i, (a, b) in enumerate(shifted(part, f, sha1)):
+            yield (a, b - 8 if i == 5 else b)
+
+    for name, fake in (("_find_marks", with_a_false_mark), ("_scan_blocks", with_a_wrong_end)):
+        seen = blockwise(monkeypatch)
+        monkeypatch.setattr(ex, name, fake)
+        out = tmp_path / name
+        [m] = extract([str(src)], str(out), processes=2, progress=False)
+        monkeypatch.undo()
+        assert seen["tasks"] > 5
+        assert table(out, m).equals(expected_table)
+        assert without_timing(m) | {"source": None} == without_timing(expected) | {"source": None}
+        # the first reading's documents were forgotten by the duplicate filter: none is a duplicate
+        assert m["filtered"]["duplicate"] == expected["filtered"]["duplicate"]
+
+
+def test_block_marks_are_found_at_every_bit_alignment():
+    import random
+
+    rng = random.Random(5)
+    data = bytearray(rng.randbytes(4000))
+    planted = []
+    for i, bit in enumerate(200 + 1250 * i + i % 8 for i in range(24)):  # every alignment, 3 times
+        magic = ex._BLOCK_MAGIC if i % 3 else ex._EOS_MAGIC
+        for k in range(48):
+            byte, shift = divmod(bit + k, 8)
+            if magic >> (47 - k) & 1:
+                data[byte] |= 0x80 >> shift
+            else:
+                data[byte] &= ~(0x80 >> shift) & 0xFF
+        planted.append((bit, "block" if i % 3 else "eos"))
+    data = bytes(data)
+    brute = [(b, "block") for b in range(len(data) * 8 - 47) if ex._bits(data, b, b + 48) == ex._BLOCK_MAGIC]
+    brute += [(b, "eos") for b in range(len(data) * 8 - 47) if ex._bits(data, b, b + 48) == ex._EOS_MAGIC]
+    assert sorted(brute) == planted
+    assert {bit % 8 for bit, _ in planted} == set(range(8))
+    assert ex._find_marks(data, 0, len(data)) == planted
+    lo, hi = 1000, 3000
+    assert ex._find_marks(data, lo, hi) == [(b, k) for b, k in planted if lo <= b // 8 < hi]
+
+
+def test_seen_hashes_forget_what_a_restarted_part_added():
+    from array import array
+
+    seen = ex._SeenHashes()
+    for h in range(100):
+        seen.add(h)
+    seen._merge()
+    for h in range(100, 150):
+        seen.add(h)
+    seen.forget(array("Q", [5, 7, 120, 149]))
+    assert len(seen) == 146
+    assert all(seen.add(h) for h in (5, 7, 120, 149)) and not seen.add(6) and not seen.add(121)
+
+
+@pytest.mark.parametrize("scan_bytes", [7, 4096, 1 << 20])
+def test_block_scan_is_the_same_whatever_the_read_size(tmp_path, monkeypatch, scan_bytes):
+    xml = block_dump(seed=4, pages=120)
+    cuts = [0, 300_000, 300_001, len(xml)]
+    data = b"".join(bz2.compress(xml[a:b], compresslevel=1) for a, b in zip(cuts, cuts[1:]))
+    src = tmp_path / "scan.xml.bz2"
+    src.write_bytes(data)
+    marks = ex._find_marks(data, 0, len(data))
+    streams = [i for i in range(len(data)) if data.startswith(b"BZh1", i) and (i * 8 + 32, "block") in marks]
+    expected = [(a, b) for (a, kind), (b, _) in zip(marks, marks[1:]) if kind == "block"]
+    assert len(streams) == 3 and len(expected) > 8
+    monkeypatch.setattr(ex, "SCAN_BYTES", scan_bytes)
+    part = ex._plan([str(src)], tmp_path / "out")[0]
+    import hashlib
+
+    sha1 = hashlib.sha1()
+    with open(src, "rb") as f:
+        assert list(ex._scan_blocks(part, f, sha1)) == expected
+    assert sha1.hexdigest() == ex._sha1(src)
+    # a block boundary found by chance inside a block breaks the stream CRC
+    find_marks = ex._find_marks
+    monkeypatch.setattr(ex, "_find_marks", lambda d, lo, hi: sorted(
+        find_marks(d, lo, hi) + [(bit - 800, "block") for bit, k in find_marks(d, lo, hi) if k == "eos"]))
+    with open(src, "rb") as f, pytest.raises(ex._Restart, match="stream CRC"):
+        list(ex._scan_blocks(part, f, hashlib.sha1()))
