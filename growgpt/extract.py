@@ -962,7 +962,7 @@ class _Restart(Exception):
 
 
 def _scan_blocks(part: "_Part", f, sha1) -> Iterator[tuple[int, int]]:
-    """(start bit, end bit) of every bzip2 block in the file, in order, read from `f` a few MB at
+    """(start bit, end bit) of every bzip2 block in the file, in order, read from `f` SCAN_BYTES at
     a time as the blocks are wanted (hashing it on the way). What lies between the blocks is
     checked: each stream's header, its end-of-stream marker and CRC (which combines its blocks'
     CRCs, so a block boundary found by chance inside a block fails it), and that the last stream
