@@ -35,7 +35,9 @@ Repeats are interleaved, the fastest counts, and before each run the bench waits
 (the floor's CPU seconds for the same work vary 1.7x from one minute to the next, with nothing else
 running), so the best of one contender and the best of another can come from different speeds:
 the speed ratios are also printed round by round, each from runs made a minute or two apart,
-with their median, to show the spread. The targets are checked on the best runs.
+with their median, to show the spread. The targets are checked on the best runs; and the floor
+target once more, drift-free: the floor and growgpt with one process each, started together on
+the two cores, their CPU seconds compared (same machine speed for both).
 
 Run: python bench/extract_speed.py [--processes N] [--copies 17] [--large-copies 34] [--repeat 2]
      [--quiet-wait 60] [--workdir DIR]
@@ -247,6 +249,27 @@ def measure(cmd: list[str], cwd: Path | None = None) -> dict:
             "worker_mb": max(child_peak.values(), default=0) / 2**20, "stderr": err.read(), "others": others()}
 
 
+def same_time(cmds: list[list[str]]) -> list[dict]:
+    """Run `cmds` at once, one per core, and return each one's wall and CPU seconds (its own and
+    its workers', from wait4). Run together, they meet the same machine speed: their ratio of CPU
+    seconds for the same work does not drift with the VM's speed as runs made a minute apart do."""
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for cmd in cmds]
+    got: dict[int, dict] = {}
+    while len(got) < len(procs):
+        pid, status, ru = os.wait4(-1, 0)
+        got[pid] = {"seconds": time.perf_counter() - t0, "cpu": ru.ru_utime + ru.ru_stime,
+                    "rc": os.waitstatus_to_exitcode(status)}
+    out = []
+    for p in procs:
+        r = got[p.pid]
+        r["stderr"] = p.stderr.read().decode(errors="replace")
+        p.stderr.close()
+        p.returncode = r["rc"]
+        out.append(r)
+    return out
+
+
 def _ours(py: str, path: Path, out: Path, processes: int, clean: bool = True) -> list[str]:
     # the library call `growgpt extract` makes, without depending on how the CLI prints; with
     # clean=False every page is parsed but not cleaned: what the rest of the pipeline costs
@@ -428,6 +451,33 @@ def main() -> None:
                 parts.append(f"{kind}-stream {fmt(med)} ({', '.join(fmt(x) for x in each)})")
         if parts:
             print(f"  vs {label}: " + "; ".join(parts))
+    print()
+    # The drift-free check against the floor: one process each, run at the same time on the two
+    # cores, CPU seconds compared (both read the multistream file's streams the same way; growgpt
+    # also on the single-stream file, which with one process it decompresses itself).
+    if n >= 2 and args.repeat:
+        import statistics
+
+        print("\nsame time, one process each (floor CPU s / growgpt CPU s, for the same file):")
+        floor1 = [py, me, "--floor", str(files["multi"]), "1"]
+        for kind in ("single", "multi"):
+            ratios = []
+            for _ in range(args.repeat):
+                wait_quiet(args.quiet_wait)
+                shutil.rmtree(out, ignore_errors=True)
+                f, o = same_time([floor1, _ours(py, files[kind], out, 1)])
+                shutil.rmtree(out, ignore_errors=True)
+                if f["rc"] or o["rc"]:
+                    print(f"  {kind}: FAILED: {(f['stderr'] + o['stderr'])[-2000:]}")
+                    break
+                ratios.append(f["cpu"] / o["cpu"])
+                print(f"  {kind}: floor {f['cpu']:.1f} CPU s, growgpt {o['cpu']:.1f} CPU s: {100 * ratios[-1]:.0f} %",
+                      flush=True)
+            if ratios:
+                med = statistics.median(ratios)
+                verdicts.append((f"speed vs the floor, run at the same time (CPU s, 1 process each), {kind}-stream: "
+                                 f"{100 * med:.0f} % (median of {', '.join(f'{100 * r:.0f} %' for r in ratios)})",
+                                 med >= 0.6))
     print()
     for line, ok in verdicts:
         print(f"[{'PASS' if ok else 'MISS'}] {line}")
