@@ -713,6 +713,14 @@ class _HeaderCheck:
         if self.root is None:
             raise UserError(f"{self.path} is not an XML file (no root element)")
 
+    @classmethod
+    def whole(cls, path: str, header: bytes, offsets_of: str) -> None:
+        """Check a header read in one piece (a multistream file's first stream, the XML before a
+        single-stream file's first <page>)."""
+        check = cls(path, offsets_of)
+        check.feed(header)
+        check.done()
+
 
 def _sniff_compression(path: str, head: bytes) -> bool:
     """True for bz2; raises for formats that are not read; False for anything else (plain XML)."""
@@ -932,9 +940,7 @@ def _multistream_tasks(part: "_Part", opts: dict) -> Iterator[_Task] | None:
         _warn(f"multistream index {part.index}: the first stream of {path} is not just the header; reading the file "
               f"sequentially")
         return None
-    check = _HeaderCheck(path, "decompressed XML")
-    check.feed(header)
-    check.done()
+    _HeaderCheck.whole(path, header, "decompressed XML")
 
     def tasks():
         start = offsets[0]
@@ -1036,9 +1042,7 @@ def _block_tasks(part: "_Part", opts: dict, sha1) -> tuple[bytes, Iterator[_Task
     if i < 0 or _encoding(path, bytes(header[:1024])):
         return None
     header = bytes(header[:i])
-    check = _HeaderCheck(path, "decompressed XML")
-    check.feed(header)
-    check.done()
+    _HeaderCheck.whole(path, header, "decompressed XML")
 
     def tasks():
         with open(part.path, "rb") as f:
@@ -1403,6 +1407,9 @@ def extract(inputs: list[str], out_dir: str, processes: int | None = None, min_c
     return [manifests[p.stem] for p in parts]
 
 
+_WORK_KINDS = ("task", "blocks")  # queue items whose payload is a task's future
+
+
 def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: bool) -> list[dict]:
     import collections
     import threading
@@ -1506,7 +1513,7 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
             writer.sha1_thread.start()
         elif kind == "stitch":
             writer.stitch = _Stitch(payload, skip=len(payload))
-        elif kind in ("task", "blocks"):
+        elif kind in _WORK_KINDS:
             try:
                 result = payload.result()
             except Exception as e:
@@ -1545,7 +1552,7 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
 
     def cancel_queued() -> None:
         for kind, _, payload in queue:
-            if kind in ("task", "blocks"):
+            if kind in _WORK_KINDS:
                 payload.cancel()
         queue.clear()
 
@@ -1558,7 +1565,7 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
                     in_flight = 0
                     try:
                         for kind, part, payload in items:
-                            if kind in ("task", "blocks"):
+                            if kind in _WORK_KINDS:
                                 if pool is None:
                                     payload = _Inline(payload)
                                 else:
@@ -1567,11 +1574,11 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
                             queue.append((kind, part, payload))
                             while in_flight >= window or (pool is None and in_flight):
                                 item = queue.popleft()
-                                in_flight -= item[0] in ("task", "blocks")
+                                in_flight -= item[0] in _WORK_KINDS
                                 consume(item)
                         while queue:
                             item = queue.popleft()
-                            in_flight -= item[0] in ("task", "blocks")
+                            in_flight -= item[0] in _WORK_KINDS
                             consume(item)
                         break
                     except _Restart as e:  # everything of this part is dropped and it is read again
