@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import sys
-from dataclasses import dataclass, field, fields
+import tomllib
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 from growgpt.errors import UserError
 

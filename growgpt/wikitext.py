@@ -21,8 +21,9 @@ enwiki sample (5.7 MB of article wikitext, one core):
   template), trips on single braces inside templates, cannot render a template from its arguments,
   and is quadratic in the nesting depth. The scan is under a quarter of the cleaner's time anyway.
 * This module: a fixed sequence of passes, each a compiled regex or a `str.find` loop in C, never a
-  Python loop over characters: 25-30 MB/s per core on the samples (`bench/extract_quality.py`
-  prints it), and fewer leaks than WikiExtractor on every sample (same benchmark). The passes:
+  Python loop over characters: 15-30 MB/s per core on the samples, with this VM's speed
+  (`bench/extract_quality.py` prints it), and fewer leaks than WikiExtractor on every sample (same
+  benchmark). The passes:
 
 1. comments, then elements whose content is not prose (`<ref>`, `<math>`, `<gallery>`, code, ...)
    are cut by a find-the-closing-tag loop; `<nowiki>` content is entity-escaped so that no later
@@ -44,9 +45,15 @@ Regexes here are written to start with a literal character where possible (`\n=`
 with re.M): the engine then jumps between candidates with a fast search, 2-17x faster. Where no
 literal can lead, the text is searched otherwise: the template scan jumps between braces with
 `str.find` (memchr), the `; )` debris regex runs on the reversed text where it starts with `)`, and
-tests for a rare character (`"{" in s`) skip a regex that would find nothing. And every
-pass is linear in the input: quantifiers are bounded or cannot backtrack over the same run twice
-(tests feed 100k-fold repetitions of each construct).
+tests for a rare character (`"{" in s`) skip a regex that would find nothing. Every pass over the
+whole text costs 1-5 ms on the enwiki sample whether it finds anything or not, so passes are
+skipped whenever something cheaper says they would find nothing: a one-character test before a
+pair search (`"_" in s and "__" in s`), a count of what an earlier pass changed, the template scan
+noticing a `{{{`. Alternatives get a lookahead for their first letters, so the engine turns most
+candidates away with one test. And every pass is linear in the input: quantifiers are bounded or
+cannot backtrack over the same run twice (tests feed 100k-fold repetitions of each construct).
+Each fast path has a plain reference version in the tests (tests/test_wikitext.py, "the fast
+paths match what they replace").
 
 Trade-offs
 ----------
@@ -144,9 +151,13 @@ _DROP_ELEMENTS = (
     "pre", "score", "graph", "mapframe", "maplink", "templatedata", "imagemap", "hiero", "inputbox",
     "categorytree", "includeonly", "indicator", "charinsert", "nowiki",
 )
-# Greedy attributes, self-closing told by their last character: a lazy `[^<>]*?(/?)>` is 2x slower.
-_ELEMENT_OPEN = re.compile(r"<(%s)\b([^<>]*)>" % "|".join(_DROP_ELEMENTS), re.I)
+# An element's opening tag (name, attributes); or, without groups, a whole <ref ...>...</ref> with
+# no tag inside (most elements of an article), which `_strip_elements` then only steps over. Greedy
+# attributes, self-closing told by their last character: a lazy `[^<>]*?(/?)>` is 2x slower.
+_ELEMENT_OPEN = re.compile(r"<(?:ref(?:\s[^<>]*)?(?<!/)>[^<]*</ref\s*>|(%s)\b([^<>]*)>)"
+                           % "|".join(_DROP_ELEMENTS), re.I)
 _ELEMENT_CLOSE = {n: re.compile(r"</%s\s*>" % n, re.I) for n in _DROP_ELEMENTS}
+_CLOSE_TAG = {n: f"</{n}>" for n in _DROP_ELEMENTS}  # as usually written: a str.find, not a regex
 _ELEMENT_REOPEN = {n: re.compile(r"<%s\b[^<>]*?(?<!/)>" % n, re.I) for n in _DROP_ELEMENTS}
 # Markup characters inside <nowiki> become numeric entities; the final unescape turns them back.
 _NOWIKI_ESCAPE = str.maketrans({c: f"&#{ord(c)};" for c in "&<>[]{}|'=*#:;_~-"})
@@ -172,9 +183,18 @@ def _strip_elements(s: str) -> str:
     closes: dict[str, re.Match] = {}  # the next closing tag of each name, while still ahead
     while m := _ELEMENT_OPEN.search(s, pos):
         out.append(s[pos : m.start()])
-        name = m.group(1).lower()
         pos = m.end()
+        name = m.group(1)
+        if name is None:  # a whole <ref>: what the general case below would do with it
+            continue
+        name = name.lower()
         if m.group(2).endswith("/") or name in unclosed:  # <ref name=x/>, or a tag never closed
+            continue
+        i = s.find("<", pos)
+        if i >= 0 and s.startswith(_CLOSE_TAG[name], i):  # usually the first "<" closes the element
+            if name == "nowiki":
+                out.append(s[pos:i].translate(_NOWIKI_ESCAPE))
+            pos = i + len(_CLOSE_TAG[name])
             continue
         close = closes.get(name)
         if close is None or close.start() < pos:  # reusing it keeps many unclosed tags linear
@@ -309,7 +329,7 @@ def _token_scanner(s: str):
             pos = yield -1, ""
 
 
-def _expand(s: str, title: str, keep_tables: bool) -> str:
+def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
     """One bracket-depth scan over template and table tokens, innermost first.
 
     Frames on the stack are (kind, index in `out` where its content starts, dropped, source position,
@@ -317,9 +337,11 @@ def _expand(s: str, title: str, keep_tables: bool) -> str:
     If frames are still open at the end, their openings are marked and the scan is rerun from the
     outermost one with those openings ignored: pairs of the rerun are the same as before, so one
     rerun suffices, and nothing after an unclosed `{{` is lost.
+
+    Template parameters (`{{{1|default}}}`, in pages that copy a template's code) are substituted
+    first, when the scan meets a `{{{` (`params`: they have been): searching the text for `{{{`
+    beforehand would cost a pass over every article for the few that have them.
     """
-    if "{{{" in s:
-        s = _PARAM.sub(lambda m: m.group(2) or "", s)
     out: list[str] = []
     stack: list[tuple] = []
     ignored: set[int] = set()
@@ -343,6 +365,8 @@ def _expand(s: str, title: str, keep_tables: bool) -> str:
             out.append(s[pos:i])
         pos = i + 2
         if tok == "{{":
+            if not params and s.startswith("{", pos):  # "{{{": the scan sees every one (see below)
+                return _expand(_PARAM.sub(lambda m: m.group(2) or "", s), title, keep_tables, params=True)
             if ignored and i in ignored:  # an unclosed template: drop `{{` and its name only
                 pos = _NAME_ON_LINE.match(s, pos).end()
                 continue
@@ -373,7 +397,10 @@ def _expand(s: str, title: str, keep_tables: bool) -> str:
                 continue
             if i in ignored:  # an unclosed table: drop its attribute line, keep what follows
                 nl = s.find("\n", pos)
-                pos = n if nl < 0 else nl
+                nl = n if nl < 0 else nl
+                if not params and s.find("{{{", pos, nl) >= 0:  # the one place the scan skips
+                    return _expand(_PARAM.sub(lambda m: m.group(2) or "", s), title, keep_tables, params=True)
+                pos = nl
                 continue
             dropped = not keep_tables or bool(dropping)
             stack.append((_TABLE, len(out), dropped, i, None))
@@ -647,29 +674,27 @@ def _renderer(name: str) -> Callable[[str, str], str] | None:
 # Pass 4: links, quotes, tags, headings, lists
 
 # [http://x label] -> label. The label must start non-blank, or a long run of spaces would make the
-# regex backtrack quadratically.
-_EXT_LINK = re.compile(r"\[(?:https?:|ftp:|//|mailto:|news:|irc:|ircs:|gopher:|sftp:)[^\s\[\]<>\"]*"
-                       r"(?:[ \t]+([^\s\[\]][^\[\]\n]*)?)?\]", re.I)
+# regex backtrack quadratically. The lookahead (the schemes' first letters, any case under re.I)
+# turns away the "[" of every wiki link with one test instead of nine: 2x faster.
+_EXT_LINK = re.compile(r"\[(?=[hfmnigs/])(?:https?:|ftp:|//|mailto:|news:|irc:|ircs:|gopher:|sftp:)"
+                       r"[^\s\[\]<>\"]*(?:[ \t]+([^\s\[\]][^\[\]\n]*)?)?\]", re.I)
 # [[target|label]]; labels may hold single brackets but not another [[ or ]]. The link trail
-# ([[bank]]s) needs no handling: it is text that follows the label anyway.
-_LINK = re.compile(r"\[\[([^\[\]|\n]*)(?:\|([^\[\]\n]*(?:(?:\[(?!\[)|\](?!\]))[^\[\]\n]*)*))?\]\]")
+# ([[bank]]s) needs no handling: it is text that follows the label anyway. Possessive quantifiers
+# (*+: no backtracking, which could never lead to a match here) make this 20 % faster.
+_LINK = re.compile(r"\[\[([^\[\]|\n]*+)(?:\|([^\[\]\n]*+(?:(?:\[(?!\[)|\](?!\]))[^\[\]\n]*+)*+))?\]\]")
 
 
 # Image links are the one kind whose caption may run over several lines; one [[ that never closes
 # is cut to the end of its line (see `_UNCLOSED_NS_LINK`), so this cannot swallow paragraphs.
 _NS_ALTERNATION = "|".join(sorted(map(re.escape, _FILE_NS | _CATEGORY_NS), key=len, reverse=True))
-_FILE_LINK = re.compile(r"\[\[[ \t]*(?:%s)[ \t]*:[^\[\]]*(?:(?:\[(?!\[)|\](?!\]))[^\[\]]*)*\]\]"
+_FILE_LINK = re.compile(r"\[\[[ \t]*+(?:%s)[ \t]*+:[^\[\]]*+(?:(?:\[(?!\[)|\](?!\]))[^\[\]]*+)*+\]\]"
                         % _NS_ALTERNATION, re.I)
 _UNCLOSED_NS_LINK = re.compile(r"\[\[[ \t]*(?:%s)[ \t]*:[^\n]*" % _NS_ALTERNATION, re.I)
 
 
-def _link(m: re.Match) -> str:
-    target, label = m.groups()
-    if ":" not in target:  # the common case, [[target]] or [[target|label]], the quick way
-        if label is None:
-            return target.strip().lstrip("#").replace("_", " ")
-        if label and not label.isspace():  # isspace() is False for "": this is label.strip() != ""
-            return label
+def _link(target: str, label: str | None) -> str:
+    """What [[target|label]] shows (label None: [[target]]). The common cases are also inlined in
+    `_resolve_links`."""
     target = target.strip()
     if target.startswith(":"):  # [[:Category:X]] is a visible link, shown here without "Category:"
         target = target[1:].lstrip()
@@ -711,6 +736,24 @@ def _variant(m: re.Match) -> str:
     return text
 
 
+def _resolve_links(s: str) -> tuple[str, int]:
+    """`_LINK.subn(lambda m: _link(*m.groups()), s)`, 1.2-1.4x faster: `split` finds the links in
+    C (text, target, label, text, ...), and the two common kinds, [[target]] and [[target|label]]
+    with no namespace, are shown by an expression in a comprehension, not a call per link."""
+    parts = _LINK.split(s)
+    if len(parts) == 1:
+        return s, 0
+    shown = [
+        label if label and ":" not in target and not label.isspace()  # (isspace() is False for "")
+        else target.strip().lstrip("#").replace("_", " ") if label is None and ":" not in target
+        else _link(target, label)
+        for target, label in zip(parts[1::3], parts[2::3])
+    ]
+    parts[1::3] = shown
+    del parts[2::3]
+    return "".join(parts), len(shown)
+
+
 _MAX_LINK_NESTING = 8  # real pages nest 2 deep (a link in an image caption); deeper is junk, scrubbed
 
 
@@ -718,20 +761,27 @@ def _links(s: str) -> str:
     if "[" not in s:
         return s
     s = _EXT_LINK.sub(lambda m: m.group(1) or "", s)
+    left = "[[" in s  # kept up to date, so that each pass costs one search of the text, not three
     for _ in range(_MAX_LINK_NESTING):  # innermost first: each pass resolves one level of nesting
-        if "[[" not in s:
+        if not left:
             break
-        s, n = _LINK.subn(_link, s)
-        if "[[" in s:
+        s, n = _resolve_links(s)
+        left = "[" in s and "[[" in s  # (see below)
+        if left:
             s, n_files = _FILE_LINK.subn("", s)
-            n += n_files
+            if n_files:
+                n += n_files
+                left = "[" in s and "[[" in s
         if not n:
             break
-    if "[[" in s:
+    if left:
         s = _UNCLOSED_NS_LINK.sub("", s)
     return s
 
 
+# Bold and italic marks, as the three str.replace of 5, 3 and 2 quotes in turn would remove them
+# from a run: in one pass (the alternatives share a literal prefix, which the engine searches for)
+_QUOTES = re.compile(r"''(?:'''|'|)")
 _BLOCK_TAGS = ("br", "p", "div", "li", "ul", "ol", "dl", "dd", "dt", "tr", "table", "blockquote",
                "poem", "center", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "caption")
 _INLINE_TAGS = ("span", "small", "big", "sub", "sup", "b", "i", "u", "s", "strike", "del", "ins",
@@ -764,6 +814,11 @@ _PAREN_OPEN_DEBRIS = re.compile(r"\([ \t]*[,;:][ \t,;:]*")
 _PAREN_CLOSE_DEBRIS_REV = re.compile(r"\)[ ,;:]*[,;:]")
 _SPACES = re.compile(r"  +")
 _COMMA_RUN = re.compile(r",(?:[ \t]*,)+")
+_COMMA_PAIR = re.compile(r", ?,")  # ",," or ", ,": one search, not two
+# Regexes rather than str.replace, 1.4x faster: the regex engine's search for a literal looks for
+# its first character ("\n", "("), rarer than the " " that str.replace's search keys on (its last).
+_LINE_START_SPACE = re.compile(r"\n ")
+_OPEN_PAREN_SPACE = re.compile(r"\( ")
 _WORDLESS = re.compile(r"[\W_]*")
 # Lines that are left-over table rows or template arguments ("| x = 1", "! Header"), or only
 # punctuation ("—", "•", "(,)"): removed with their line break, so they do not split paragraphs.
@@ -787,7 +842,7 @@ _REF_LEAK = re.compile(r"<(?<!<<)<*(?=/?ref)", re.I)
 def _finish_lines(s: str) -> str:
     """Strip lines, drop punctuation-only and table-debris lines, drop headings of empty sections,
     collapse blank lines. Regexes over the whole text, and a Python loop over headings only."""
-    s = s.replace(" \n", "\n").replace("\n ", "\n")  # spaces are single by now
+    s = _LINE_START_SPACE.sub("\n", s.replace(" \n", "\n"))  # spaces are single by now
     s = _DEBRIS_LINE.sub("", s)
     if _HEADING_MARK in s:
         s = _headings(s)
@@ -797,26 +852,22 @@ def _finish_lines(s: str) -> str:
 def _headings(s: str) -> str:
     r"""Heading lines ("\x02==\x02Title") become "Title", or go when no text follows them
     before the next heading of their level or above (the section was all templates, images...)."""
-    heads = list(_HEADING_ROW.finditer(s))
-    ends = [m.start() for m in heads[1:]] + [len(s)]
-    keep = [False] * len(heads)
+    parts = _HEADING_ROW.split(s)  # text, marks, title, text, marks, title, ..., text
+    marks, titles, texts = parts[1::3], parts[2::3], parts[3::3]  # texts[i]: what follows heading i
+    shown = [""] * len(titles)
     seen = [False] * 7  # seen[l]: text lies ahead, before the next heading of level <= l
-    for i in range(len(heads) - 1, -1, -1):
-        level, title = len(heads[i].group(1)), heads[i].group(2)
-        if s[heads[i].end() : ends[i]].strip():
+    for i in range(len(titles) - 1, -1, -1):
+        if texts[i] and not texts[i].isspace():
             seen = [True] * 7
-        if _WORDLESS.fullmatch(title):
+        if _WORDLESS.fullmatch(titles[i]):
             continue  # a heading that was all template: not a heading at all
-        keep[i] = seen[level]
+        level = len(marks[i])
+        if seen[level]:
+            shown[i] = "\n" + titles[i].strip()
         seen[level:] = [False] * (7 - level)  # text beyond here is not under headings at or below
-    out, pos = [], 0
-    for m, k in zip(heads, keep):
-        out.append(s[pos : m.start()])
-        if k:
-            out.append("\n" + m.group(2).strip())
-        pos = m.end()
-    out.append(s[pos:])
-    return "".join(out)
+    parts[1::3] = shown
+    del parts[2::3]
+    return "".join(parts)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -841,39 +892,48 @@ def wikitext_to_text(wikitext: str, title: str = "", *, keep_tables: bool = Fals
     if "{" in s:
         s = _expand(s, title, keep_tables)
     s = _links(s)
-    if "-{" in s:
+    # Where a character is rare by now, testing for it first saves a search for the pair that
+    # holds it: one-character searches are memchr, pair searches look at every character.
+    if "{" in s and "-{" in s:
         s = _VARIANTS.sub(_variant, s)
     if "''" in s:
-        s = s.replace("'''''", "").replace("'''", "").replace("''", "")
+        s = _QUOTES.sub("", s)
     if "<" in s:
         s = _BLOCK_TAG.sub("\n", s)
         s = _INLINE_TAG.sub("", s)
-    if "__" in s:
+    if "_" in s and "__" in s:
         s = _MAGIC_WORD.sub("", s)
     if "=" in s:
-        s = _HEADING_LINE.sub("\n\x02\\1\x02\\2", s)  # see _headings
+        # see _headings (a lambda: re of Python 3.11 expands a template string in slower Python code)
+        s = _HEADING_LINE.sub(lambda m: "\n\x02" + m[1] + "\x02" + m[2], s)
     s = _LIST_MARKER.sub("\n", s)
     if "&" in s:
         s = html.unescape(s)
         if "&" in s and _ENTITY.search(s):  # double-escaped in the source (&amp;nbsp;)
             s = html.unescape(s)
-    s = s.replace(_PIPE, "|").replace("\u00ad", "")
+    if _PIPE in s:
+        s = s.replace(_PIPE, "|")
+    if "\u00ad" in s:
+        s = s.replace("\u00ad", "")
     if "\t" in s or "\u00a0" in s:
         s = s.replace("\t", " ").replace("\u00a0", " ")
     s = _SPACES.sub(" ", s)
     if "(" in s:
-        s = _EMPTY_PARENS.sub("", s)
-        s = _PAREN_OPEN_DEBRIS.sub("(", s)
-        s = _PAREN_CLOSE_DEBRIS_REV.sub(")", s[::-1])[::-1]
-        if "  " in s:
+        s, n_empty = _EMPTY_PARENS.subn("", s)
+        s, n_open = _PAREN_OPEN_DEBRIS.subn("(", s)
+        reverse, n_close = _PAREN_CLOSE_DEBRIS_REV.subn(")", s[::-1])
+        if n_close:
+            s = reverse[::-1]
+        if (n_empty or n_open or n_close) and "  " in s:  # (spaces were single before these)
             s = _SPACES.sub(" ", s)
     if "（" in s:
         s = _EMPTY_WIDE_PARENS.sub("", s)
-    if ",," in s or ", ," in s:  # "such as {{chem|A}}, {{chem|B}}, and" lost its items
+    if _COMMA_PAIR.search(s):  # "such as {{chem|A}}, {{chem|B}}, and" lost its items
         s = _COMMA_RUN.sub(",", s)
     # spaces a removed template left before punctuation ("Paris , France", "( born", "1950 )")
-    s = s.replace(" ,", ",").replace("( ", "(").replace(" )", ")").replace(" . ", ". ")
-    s = s.replace(" .\n", ".\n")
+    s = _OPEN_PAREN_SPACE.sub("(", s.replace(" ,", ",")).replace(" )", ")")
+    if " ." in s:
+        s = s.replace(" . ", ". ").replace(" .\n", ".\n")
     return _finish_lines(_scrub(s[:-2] + "." if s.endswith(" .") else s))
 
 
@@ -900,9 +960,10 @@ def _scrub(s: str) -> str:
 _DISAMBIG_TEMPLATE = re.compile(
     r"\{\{\s*(?:template\s*:\s*)?(?:"
     r"[^{}|:]{0,40}?(?:disambiguation|disambig|disamb|dis)"  # en: dab variants, hndis, geodis, ...
-    r"|dab|homonymie|patronymie|toponymie|begriffsklärung|desambiguación|desambiguação|"
-    r"disambigua|ujednoznacznienie|dp|förgrening|täsmennyssivu|неоднозначность|многозначность|"
-    r"пояснение|значения|неоднозначність|αποσαφήνιση|多義語|消歧义|消歧義|동음이의"
+    # (the lookahead: the names' first letters, so that most templates fail one test, not 22)
+    r"|(?=[dhptbufнмпзα多消동])(?:dab|homonymie|patronymie|toponymie|begriffsklärung|desambiguación|"
+    r"desambiguação|disambigua|ujednoznacznienie|dp|förgrening|täsmennyssivu|неоднозначность|"
+    r"многозначность|пояснение|значения|неоднозначність|αποσαφήνιση|多義語|消歧义|消歧義|동음이의)"
     r")\s*[|}]",
     re.I,
 )

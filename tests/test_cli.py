@@ -5,8 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 
 def growgpt(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "growgpt", *args], capture_output=True, text=True, cwd=cwd)

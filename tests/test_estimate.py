@@ -313,6 +313,6 @@ def test_estimate_matches_cuda_peak_of_a_training_step(shape):
     torch.cuda.synchronize()
     measured = torch.cuda.max_memory_allocated() - base
     predicted = est.vram_bytes(L, nh, C, T, V, B, dtype, bias, dropout, device="cuda")["total"]
-    del model, optimizer, x, y, loss, _
+    del model, optimizer, x, y, loss
     torch.cuda.empty_cache()
     assert abs(predicted - measured) <= 0.25 * measured, (predicted, measured)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bz2
 import json
-import os
 from pathlib import Path
 from xml.sax.saxutils import escape
 

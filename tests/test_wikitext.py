@@ -467,3 +467,83 @@ def test_plain_links_take_the_quick_path_with_the_same_text():
     assert clean("see [[#History]] and [[Foo (bar)|]]") == "see History and Foo"
     assert clean("x [[Foo| ]] y") == "x Foo y"  # a blank label is the pipe trick too
     assert clean("x [[Foo|the foo]] y [[Category:Bar]]") == "x the foo y"
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=st.text(alphabet="[]|a:#_ \nF", max_size=40))
+def test_resolve_links_matches_a_callback_per_link(text):
+    assert _wt._resolve_links(text) == _wt._LINK.subn(lambda m: _wt._link(*m.groups()), text)
+
+
+def _elements_the_general_way(text: str) -> str:
+    """`_strip_elements` with both of its shortcuts (a whole <ref> in the search regex, the
+    str.find for the closing tag) switched off: every element takes the general path."""
+    plain = re.compile(r"<(%s)\b([^<>]*)>" % "|".join(_wt._DROP_ELEMENTS), re.I)
+    saved = _wt._ELEMENT_OPEN, _wt._CLOSE_TAG
+    _wt._ELEMENT_OPEN, _wt._CLOSE_TAG = plain, {n: "\x00never" for n in _wt._DROP_ELEMENTS}
+    try:
+        return _wt._strip_elements(text)
+    finally:
+        _wt._ELEMENT_OPEN, _wt._CLOSE_TAG = saved
+
+
+ELEMENT_SOUP = st.lists(st.sampled_from([
+    "<ref>", "<ref name=x>", "<REF>", "<ref/>", "<ref name=y />", "<ref-x>", "</ref>", "</REF >", "</ref >",
+    "<nowiki>", "</nowiki>", "<math>", "</math>", "<references/>", "<span>", "<", ">", "/", "a", " ", "\n",
+]), max_size=25).map("".join)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=ELEMENT_SOUP)
+def test_element_shortcuts_change_nothing(text):
+    assert _wt._strip_elements(text) == _elements_the_general_way(text)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=st.lists(st.sampled_from(["{{{1|a}}}", "{{{", "}}}", "{{x|", "}}", "{|", "|}", "\n", "a", "|", "{",
+                                      "\n{| c={{{2|y}}}\n", "}"]), max_size=25).map("".join),
+       keep_tables=st.booleans())
+def test_template_parameters_substituted_on_the_way_as_if_first(text, keep_tables):
+    first = _wt._expand(_wt._PARAM.sub(lambda m: m.group(2) or "", text), "T", keep_tables, params=True)
+    assert _wt._expand(text, "T", keep_tables) == first
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=st.text(alphabet="'ab", max_size=30))
+def test_quote_regex_removes_what_three_replaces_remove(text):
+    Q5, Q3, Q2 = "'" * 5, "'" * 3, "'" * 2
+    assert _wt._QUOTES.sub("", text) == text.replace(Q5, "").replace(Q3, "").replace(Q2, "")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=st.text(alphabet=", a(\n", max_size=30))
+def test_space_and_comma_regexes_match_their_str_versions(text):
+    assert bool(_wt._COMMA_PAIR.search(text)) == (",," in text or ", ," in text)
+    assert _wt._OPEN_PAREN_SPACE.sub("(", text) == text.replace("( ", "(")
+    assert _wt._LINE_START_SPACE.sub("\n", text) == text.replace("\n ", "\n")
+
+
+_EXT_LINK_PLAIN = re.compile(_wt._EXT_LINK.pattern.replace("(?=[hfmnigs/])", ""), re.I)
+_DISAMBIG_PLAIN = re.compile(_wt._DISAMBIG_TEMPLATE.pattern.replace("(?=[dhptbufнмпзα多消동])", ""), re.I)
+
+
+@pytest.mark.parametrize("scheme", ["http:", "https:", "ftp:", "//", "mailto:", "news:", "irc:", "ircs:",
+                                    "gopher:", "sftp:"])
+def test_first_letter_lookaheads_turn_nothing_away(scheme):
+    """The lookaheads only skip what no alternative could match: checked for every first letter
+    (and its case variants under re.I, e.g. the long s and the Kelvin sign) up to U+3000."""
+    assert _EXT_LINK_PLAIN.pattern != _wt._EXT_LINK.pattern
+    for c in map(chr, range(0x20, 0x3000)):
+        text = f"[{c}{scheme[1:]}x y]"
+        assert bool(_wt._EXT_LINK.search(text)) == bool(_EXT_LINK_PLAIN.search(text)), text
+
+
+def test_disambiguation_lookahead_turns_nothing_away():
+    assert _DISAMBIG_PLAIN.pattern != _wt._DISAMBIG_TEMPLATE.pattern
+    words = ["dab", "homonymie", "patronymie", "toponymie", "begriffsklärung", "desambiguación", "dp",
+             "ujednoznacznienie", "förgrening", "täsmennyssivu", "неоднозначность", "многозначность", "пояснение",
+             "значения", "αποσαφήνιση", "多義語", "消歧义", "동음이의", "disambig", "hndis", "cite web"]
+    for word in words:
+        for c in map(chr, range(0x20, 0x3000)):
+            text = "{{" + c + word[1:] + "}}"
+            assert bool(_wt._DISAMBIG_TEMPLATE.search(text)) == bool(_DISAMBIG_PLAIN.search(text)), text
