@@ -36,8 +36,9 @@ Repeats are interleaved, the fastest counts, and before each run the bench waits
 running), so the best of one contender and the best of another can come from different speeds:
 the speed ratios are also printed round by round, each from runs made a minute or two apart,
 with their median, to show the spread. The targets are checked on the best runs; and the floor
-target once more, drift-free: the floor and growgpt's one-process extraction run in turns in one
-process, a fraction of a second each, on the same file, CPU seconds summed (`in_turns`). (Started
+target twice more: with N processes, each growgpt run right after a floor run ("back to back");
+and drift-free, the floor and growgpt's one-process extraction run in turns in one process, a
+fraction of a second each, on the same file, CPU seconds summed (`in_turns`). (Started
 together on the two cores instead, as this bench first did, they meet different speeds: pinned to
 one core each, the same bz2 work took 1.0 s on one and 1.5-1.7 s on the other, minute by minute.)
 Even in turns the ratio moves with the machine's state: bz2 gains more than Python code when the
@@ -537,6 +538,27 @@ def main() -> None:
                 verdicts.append((f"speed vs the floor, in turns in one process (CPU s), {kind}-stream: "
                                  f"{100 * med:.0f} % (median of {', '.join(f'{100 * r:.0f} %' for r in ratios)})",
                                  med >= 0.6))
+        # The N-process floor target once more, each growgpt run paired with a floor run made just
+        # before it (seconds apart, not minutes as in the rounds above): wall seconds compared.
+        print(f"\nback to back, {n} processes (floor seconds / growgpt seconds, the floor run just before):")
+        floor_n = [py, me, "--floor", str(files["multi"]), str(n)]
+        for kind in ("single", "multi"):
+            ratios = []
+            for _ in range(args.repeat):
+                wait_quiet(args.quiet_wait)
+                shutil.rmtree(out, ignore_errors=True)
+                f, o = measure(floor_n), measure(_ours(py, files[kind], out, n))
+                shutil.rmtree(out, ignore_errors=True)
+                if f["rc"] or o["rc"]:
+                    print(f"  {kind}: FAILED: {(f['stderr'] + o['stderr'])[-2000:]}")
+                    break
+                ratios.append(f["seconds"] / o["seconds"])
+                print(f"  {kind}: floor {f['seconds']:.1f} s, growgpt {o['seconds']:.1f} s: {100 * ratios[-1]:.0f} %",
+                      flush=True)
+            if ratios:
+                med = statistics.median(ratios)
+                verdicts.append((f"speed vs the {n}-process floor, back to back, {kind}-stream: {100 * med:.0f} % "
+                                 f"(median of {', '.join(f'{100 * r:.0f} %' for r in ratios)})", med >= 0.6))
     print()
     for line, ok in verdicts:
         print(f"[{'PASS' if ok else 'MISS'}] {line}")
