@@ -329,6 +329,10 @@ def _token_scanner(s: str):
             pos = yield -1, ""
 
 
+def _param_default(m: re.Match) -> str:
+    return m.group(2) or ""  # {{{1|default}}} -> default; {{{1}}} -> ""
+
+
 def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
     """One bracket-depth scan over template and table tokens, innermost first.
 
@@ -366,7 +370,7 @@ def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
         pos = i + 2
         if tok == "{{":
             if not params and s.startswith("{", pos):  # "{{{": the scan sees every one (see below)
-                return _expand(_PARAM.sub(lambda m: m.group(2) or "", s), title, keep_tables, params=True)
+                return _expand(_PARAM.sub(_param_default, s), title, keep_tables, params=True)
             if ignored and i in ignored:  # an unclosed template: drop `{{` and its name only
                 pos = _NAME_ON_LINE.match(s, pos).end()
                 continue
@@ -399,7 +403,7 @@ def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
                 nl = s.find("\n", pos)
                 nl = n if nl < 0 else nl
                 if not params and s.find("{{{", pos, nl) >= 0:  # the one place the scan skips
-                    return _expand(_PARAM.sub(lambda m: m.group(2) or "", s), title, keep_tables, params=True)
+                    return _expand(_PARAM.sub(_param_default, s), title, keep_tables, params=True)
                 pos = nl
                 continue
             dropped = not keep_tables or bool(dropping)
