@@ -61,7 +61,7 @@ from urllib.request import url2pathname
 from tqdm import tqdm
 
 from growgpt.errors import UserError
-from growgpt.fsutil import fsync_dir
+from growgpt.fsutil import fsync_dir, hash_file
 
 DEFAULT_MIRROR = "https://dumps.wikimedia.org"
 TEXT_PER_COMPRESSED = 0.7  # extract's Parquet, per byte of bz2 (measured 0.56-0.67)
@@ -393,14 +393,6 @@ def _expected(f: DumpFile) -> tuple[str, str] | None:
     return ("sha1", f.sha1.lower()) if f.sha1 else (("md5", f.md5.lower()) if f.md5 else None)
 
 
-def _hash_file(path: Path, algo: str, h=None):
-    h = h or hashlib.new(algo)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(READ_BYTES):
-            h.update(chunk)
-    return h
-
-
 def _is_complete(f: DumpFile, final: Path) -> bool:
     """Whether `final` already holds `f`; UserError if it holds something else."""
     if not final.exists():
@@ -414,7 +406,7 @@ def _is_complete(f: DumpFile, final: Path) -> bool:
         if (stamp.exists() and stamp.stat().st_mtime >= final.stat().st_mtime
                 and stamp.read_text().strip() == expected[1]):
             return True
-        if _hash_file(final, expected[0]).hexdigest() == expected[1]:
+        if hash_file(final, expected[0]).hexdigest() == expected[1]:
             stamp.write_text(expected[1] + "\n")
             return True
         problem = f"its {expected[0]} is not {expected[1]}"
@@ -439,7 +431,7 @@ def _download(f: DumpFile, final: Path, progress: bool, retries: int, backoff: f
 
     def attempt():
         have = partial.stat().st_size if partial.exists() else 0
-        h = _hash_file(partial, algo) if have else hashlib.new(algo)
+        h = hash_file(partial, algo) if have else hashlib.new(algo)
         got = 0
         try:
             if f.size is not None and have == f.size:

@@ -124,7 +124,7 @@ from typing import Iterator
 from urllib.parse import quote, urlsplit
 
 from growgpt.errors import UserError
-from growgpt.fsutil import fsync_dir as _fsync_dir
+from growgpt.fsutil import fsync_dir as _fsync_dir, hash_file
 
 DEFAULT_MIN_CHARS = 100  # justified in the module docstring
 MANIFEST_FORMAT = "growgpt-extract/1"
@@ -1139,11 +1139,7 @@ def _plan(inputs: list[str], out_dir: Path) -> list[_Part]:
 
 
 def _sha1(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        while data := f.read(1 << 20):
-            h.update(data)
-    return h.hexdigest()
+    return hash_file(path).hexdigest()
 
 
 def _read_manifest(path: Path) -> dict | None:
@@ -1503,13 +1499,9 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
             writer = _PartWriter(part, seen, options)
             writer.sha1, writer.started = payload
         elif kind == "hash-file":
-            def hash_file(w=writer):
-                h = hashlib.sha1()
-                with open(part.path, "rb") as f:
-                    while data := f.read(1 << 20):
-                        h.update(data)
-                w.sha1 = h
-            writer.sha1_thread = threading.Thread(target=hash_file, daemon=True)
+            def hash_whole_file(w=writer):
+                w.sha1 = hash_file(part.path)
+            writer.sha1_thread = threading.Thread(target=hash_whole_file, daemon=True)
             writer.sha1_thread.start()
         elif kind == "stitch":
             writer.stitch = _Stitch(payload, skip=len(payload))

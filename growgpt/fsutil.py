@@ -8,6 +8,7 @@ A full disk or a permission problem becomes a one-line UserError naming the file
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -26,6 +27,16 @@ def fsync_dir(folder: str | Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def hash_file(path: str | Path, algo: str = "sha1", h=None):
+    """The hashlib object `h` (default: a new `algo` one) updated with the bytes of `path`, read
+    1 MB at a time."""
+    h = h or hashlib.new(algo)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h
 
 
 def temp_path(path: Path) -> Path:
