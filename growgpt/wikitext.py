@@ -248,10 +248,6 @@ def _drop_sections(s: str) -> str:
 # Pass 3: templates and tables
 
 _PARAM = re.compile(r"\{\{\{([^{}|]*)(?:\|([^{}]*))?\}\}\}")  # {{{1|default}}} -> default
-# The tokens of the scan. Not found with a regex (`\{\{|\}\}|\{\||\|\}` has no literal to jump to,
-# so the engine tests every character, and the `|` of every template argument): every token holds
-# a brace, and `str.find` jumps to the next brace with memchr, 4x faster. See `_token_scanner`.
-_TOKENS = ("{{", "}}", "{|", "|}")
 _TEMPLATE_NAME = re.compile(r"[^{}|\[\]]{0,200}")
 _NAME_ON_LINE = re.compile(r"[^{}|\[\]\n]*")
 # Internal markers are ASCII control characters, which XML 1.0 (so every dump) cannot contain:
@@ -300,10 +296,12 @@ def _split_args(body: str) -> tuple[list[str], dict[str, str]]:
 
 
 def _token_scanner(s: str):
-    """A generator: send it a position, get back (start, token) of the first `{{`, `}}`, `{|` or
-    `|}` at or after it, (-1, "") when there is none: what `_TOKENS` as a regex alternation would
-    search. Positions sent must not decrease (start a new scanner to go back). The next `{` and `}`
-    found stay valid until passed, so each part of the text is searched once: linear."""
+    r"""A generator: send it a position, get back (start, token) of the first `{{`, `}}`, `{|` or
+    `|}` at or after it, (-1, "") when there is none: what the regex `\{\{|\}\}|\{\||\|\}` would
+    search. That regex has no literal to jump to, so the engine tests every character (and the `|`
+    of every template argument); every token holds a brace, and `str.find` jumps to the next brace
+    with memchr, 4x faster. Positions sent must not decrease (start a new scanner to go back). The
+    next `{` and `}` found stay valid until passed, so each part of the text is searched once."""
     pos = yield
     o = s.find("{", pos)  # the first "{" at or after pos (-1: none left)
     c = s.find("}", pos)  # the first "}" at or after pos
@@ -998,7 +996,7 @@ MARKUP_LEAKS = {
     "{|": re.compile(r"\{\|"),
     "|}": re.compile(r"\|\}"),
     "<ref": re.compile(r"<ref", re.I),
-    "&ent;": re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});"),
+    "&ent;": _ENTITY,
     "Cat/File": re.compile(r"^[ \t]*(?:Category|File|Image|Media|Catégorie|Fichier|Κατηγορία|"
                            r"Αρχείο|Εικόνα|Категория|Файл|Картинка)[ \t]*:", re.M | re.I),
     "==": re.compile(r"^[ \t]*==.*==[ \t]*$", re.M),
