@@ -329,6 +329,14 @@ def measure(cmd: list[str], cwd: Path | None = None) -> dict:
             "worker_mb": max(child_peak.values(), default=0) / 2**20, "stderr": err.read(), "others": others()}
 
 
+def _median_verdict(what: str, ratios: list[float]) -> tuple[str, bool]:
+    """A verdict line on the floor target from rounds of floor/growgpt ratios: their median counts."""
+    import statistics
+
+    med = statistics.median(ratios)
+    return f"{what}: {100 * med:.0f} % (median of {', '.join(f'{100 * r:.0f} %' for r in ratios)})", med >= 0.6
+
+
 def _ours(py: str, path: Path, out: Path, processes: int, clean: bool = True) -> list[str]:
     # the library call `growgpt extract` makes, without depending on how the CLI prints; with
     # clean=False every page is parsed but not cleaned: what the rest of the pipeline costs
@@ -518,8 +526,6 @@ def main() -> None:
     # The drift-free check against the floor: both in one process, in turns (see `in_turns`), each
     # round in a fresh process; the median round counts.
     if args.repeat:
-        import statistics
-
         print("\nin turns, one process (floor CPU s / growgpt CPU s, for the same file):")
         for kind in ("single", "multi"):
             ratios = []
@@ -533,10 +539,8 @@ def main() -> None:
                 ratios.append(f / o)
                 print(f"  {kind}: floor {f:.1f} CPU s, growgpt {o:.1f} CPU s: {100 * ratios[-1]:.0f} %", flush=True)
             if ratios:
-                med = statistics.median(ratios)
-                verdicts.append((f"speed vs the floor, in turns in one process (CPU s), {kind}-stream: "
-                                 f"{100 * med:.0f} % (median of {', '.join(f'{100 * r:.0f} %' for r in ratios)})",
-                                 med >= 0.6))
+                verdicts.append(_median_verdict(f"speed vs the floor, in turns in one process (CPU s), {kind}-stream",
+                                                ratios))
         # The N-process floor target once more, each growgpt run paired with a floor run made just
         # before it (seconds apart, not minutes as in the rounds above): wall seconds compared.
         print(f"\nback to back, {n} processes (floor seconds / growgpt seconds, the floor run just before):")
@@ -555,9 +559,7 @@ def main() -> None:
                 print(f"  {kind}: floor {f['seconds']:.1f} s, growgpt {o['seconds']:.1f} s: {100 * ratios[-1]:.0f} %",
                       flush=True)
             if ratios:
-                med = statistics.median(ratios)
-                verdicts.append((f"speed vs the {n}-process floor, back to back, {kind}-stream: {100 * med:.0f} % "
-                                 f"(median of {', '.join(f'{100 * r:.0f} %' for r in ratios)})", med >= 0.6))
+                verdicts.append(_median_verdict(f"speed vs the {n}-process floor, back to back, {kind}-stream", ratios))
     print()
     for line, ok in verdicts:
         print(f"[{'PASS' if ok else 'MISS'}] {line}")
