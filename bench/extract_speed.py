@@ -6,8 +6,7 @@ with fresh page ids and titles, and one sentence added to each copy so the dupli
 every copy (it would otherwise drop 16/17 of the articles and the work of writing them). It is
 written twice: as one bz2 stream, and as a multistream dump with its index (100 pages a stream,
 like Wikimedia's), the file growgpt splits across processes by stream offsets. The single-stream
-file growgpt splits at bzip2 block boundaries (found by a bit-level search, checked by the stream
-CRC).
+file growgpt splits at bzip2 block boundaries (found by a bit-level search where it cuts).
 
 Every run is its own subprocess, on the same file, with the same number of processes:
 * floor: what reading costs with no cleaning at all: stdlib bz2 decompression + ElementTree
@@ -37,8 +36,10 @@ running), so the best of one contender and the best of another can come from dif
 the speed ratios are also printed round by round, each from runs made a minute or two apart,
 with their median, to show the spread. The targets are checked on the best runs; and the floor
 target twice more: with N processes, each growgpt run right after a floor run ("back to back");
-and drift-free, the floor and growgpt's one-process extraction run in turns in one process, a
-fraction of a second each, on the same file, CPU seconds summed (`in_turns`). (Started
+and drift-free, the floor and growgpt's extraction run in turns in one process, a fraction of a
+second each, on the same file, CPU seconds summed (`in_turns`): growgpt reads the file as it would
+with 1 process (single-stream: sequentially) and with N (single-stream: by bzip2 blocks), and all
+the work its processes would share is done and counted in the one. (Started
 together on the two cores instead, as this bench first did, they meet different speeds: pinned to
 one core each, the same bz2 work took 1.0 s on one and 1.5-1.7 s on the other, minute by minute.)
 Even in turns the ratio moves with the machine's state: bz2 gains more than Python code when the
@@ -204,13 +205,15 @@ def _floor_steps(path: str, step: int = 256 << 10):
             yield f.tell()
 
 
-def in_turns(path: str) -> tuple[float, float]:
-    """CPU seconds of the floor and of growgpt's extraction (one process), on the same file, in
-    turns in this process: a chunk of growgpt's work (a multistream range, or ~2 MB of XML read
-    sequentially: decompress, parse, clean, filter; its result pickled and unpickled as a worker's
-    would be; then added to the Parquet writer), then the floor up to the same compressed offset.
-    Turns last a fraction of a second, so both meet the same machine speed. Imports are done before
-    (the end-to-end runs count them)."""
+def in_turns(path: str, processes: int) -> tuple[float, float]:
+    """CPU seconds of the floor and of growgpt's extraction, on the same file, in turns in this
+    process: a task of growgpt's (read as with `processes` processes: a multistream range, a few
+    bzip2 blocks of a single-stream file with the pages across their boundaries joined, or ~2 MB
+    of XML read sequentially with 1 process; decompress, parse, clean, filter; its result pickled
+    and unpickled as a worker's would be; then added to the Parquet writer), then the floor up to
+    the same compressed offset. Everything every process of a run would do is done here and
+    counted. Turns last a fraction of a second, so both meet the same machine speed. Imports are
+    done before (the end-to-end runs count them)."""
     import hashlib
     import pickle
 
@@ -227,10 +230,9 @@ def in_turns(path: str) -> tuple[float, float]:
         part = E._plan([path], out)[0]
         opts = {"min_chars": E.DEFAULT_MIN_CHARS, "keep_tables": False, "clean": True}
         sha1 = hashlib.sha1()
-        tasks = E._multistream_tasks(part, opts) if part.index else None
-        if tasks is None:
-            tasks = E._sequential_tasks(part, opts, sha1)
-        else:  # the extraction hashes the file on the side
+        kind, stitch, tasks, on_the_side = E._reading(part, opts, sha1, by_blocks=processes > 1)
+        run = E._run_block_task if kind == "blocks" else E._run_task
+        if on_the_side:
             hash_file(path, h=sha1)
         writer = E._PartWriter(part, E._SeenHashes(), {"min_chars": opts["min_chars"], "keep_tables": False})
         writer.sha1 = sha1
@@ -240,8 +242,12 @@ def in_turns(path: str) -> tuple[float, float]:
             t = clock()
             task = next(tasks, None)
             if task is not None:
-                writer.add(pickle.loads(pickle.dumps(E._run_task(task))))
+                result = pickle.loads(pickle.dumps(run(task)))
+                for r in stitch.take(result, writer.root_closed) if stitch else [result]:
+                    writer.add(r)
             else:
+                if stitch:
+                    writer.add(stitch.fragment(final=True))
                 writer.finish()
             ours += clock() - t
             t = clock()
@@ -357,13 +363,13 @@ def main() -> None:
     ap.add_argument("--quiet-wait", type=float, default=60,
                     help="seconds to wait, before each run, for the other processes on the machine to go idle")
     ap.add_argument("--floor", nargs=2, metavar=("FILE", "N"), help=argparse.SUPPRESS)
-    ap.add_argument("--in-turns", metavar="FILE", help=argparse.SUPPRESS)
+    ap.add_argument("--in-turns", nargs=2, metavar=("FILE", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.floor:
         print(floor(args.floor[0], int(args.floor[1])))
         return
     if args.in_turns:
-        print(*in_turns(args.in_turns))
+        print(*in_turns(args.in_turns[0], int(args.in_turns[1])))
         return
     if not SAMPLE.is_file():
         sys.exit(f"sample not found: {SAMPLE}")
@@ -526,21 +532,26 @@ def main() -> None:
     # The drift-free check against the floor: both in one process, in turns (see `in_turns`), each
     # round in a fresh process; the median round counts.
     if args.repeat:
-        print("\nin turns, one process (floor CPU s / growgpt CPU s, for the same file):")
-        for kind in ("single", "multi"):
+        print("\nin turns, in one process (floor CPU s / growgpt CPU s, for the same file, growgpt reading it as "
+              "with the number of processes given):")
+        for kind, procs in (("single", 1), ("single", n), ("multi", n)):
             ratios = []
             for _ in range(args.repeat):
                 wait_quiet(args.quiet_wait)
-                proc = subprocess.run([py, me, "--in-turns", str(files[kind])], capture_output=True, text=True)
+                proc = subprocess.run([py, me, "--in-turns", str(files[kind]), str(procs)], capture_output=True,
+                                      text=True)
                 if proc.returncode:
                     print(f"  {kind}: FAILED: {proc.stderr[-2000:]}")
                     break
                 f, o = map(float, proc.stdout.split())
                 ratios.append(f / o)
-                print(f"  {kind}: floor {f:.1f} CPU s, growgpt {o:.1f} CPU s: {100 * ratios[-1]:.0f} %", flush=True)
+                print(f"  {kind}-stream, as with {procs} process{'es' if procs > 1 else ''}: floor {f:.1f} CPU s, "
+                      f"growgpt {o:.1f} CPU s: {100 * ratios[-1]:.0f} %", flush=True)
             if ratios:
-                verdicts.append(_median_verdict(f"speed vs the floor, in turns in one process (CPU s), {kind}-stream",
-                                                ratios))
+                how = "sequentially" if kind == "single" and procs == 1 else (
+                    "by bzip2 blocks" if kind == "single" else "by its index")
+                verdicts.append(_median_verdict(f"speed vs the floor, in turns in one process (CPU s), {kind}-stream "
+                                                f"read {how}", ratios))
         # The N-process floor target once more, each growgpt run paired with a floor run made just
         # before it (seconds apart, not minutes as in the rounds above): wall seconds compared.
         print(f"\nback to back, {n} processes (floor seconds / growgpt seconds, the floor run just before):")

@@ -633,39 +633,64 @@ def test_blocks_meeting_damage_give_the_sequential_readers_error_and_pages(tmp_p
 
 
 def test_a_false_block_boundary_is_caught_and_the_part_read_again(tmp_path, monkeypatch):
-    """Random data holds the 48-bit block magic once in 2^48 bits: a boundary found inside a block.
-    The stream CRC catches it in the main process, and a worker fails to decompress the halves."""
+    """Random data holds the 48-bit block magic once in 2^48 bits: a task cut found inside a
+    block. The worker that starts there finds no whole block, and the part is read again."""
     xml = block_dump(seed=3)
     src = tmp_path / "false.xml.bz2"
     src.write_bytes(bz2.compress(xml, compresslevel=1))
     [expected] = extract([str(src)], str(tmp_path / "seq"), processes=1, progress=False)
     expected_table = table(tmp_path / "seq", expected)
     find_marks = ex._find_marks
+    cuts = []
 
-    def with_a_false_mark(data, lo, hi):  # one more "block" halfway into the fourth real one
-        marks = find_marks(data, lo, hi)
-        blocks = [bit for bit, kind in marks if kind == "block"]
-        if len(blocks) > 4:
-            marks = sorted(marks + [((blocks[3] + blocks[4]) // 2, "block")])
+    def with_a_false_mark(data, lo, hi, kinds=("block", "eos")):  # the third cut lands 900 bits early
+        marks = find_marks(data, lo, hi, kinds)
+        if kinds == ("block",) and marks:
+            cuts.append(marks[0][0])
+            if len(cuts) == 3 and marks[0][0] - 900 >= lo * 8:
+                marks = [(marks[0][0] - 900, "block")]
         return marks
 
-    shifted = ex._scan_blocks
+    seen = blockwise(monkeypatch, 50_000)
+    monkeypatch.setattr(ex, "_find_marks", with_a_false_mark)
+    out = tmp_path / "blocks"
+    [m] = extract([str(src)], str(out), processes=2, progress=False)
+    monkeypatch.undo()
+    assert seen["tasks"] > 3 and len(cuts) > 3
+    assert table(out, m).equals(expected_table)
+    assert without_timing(m) | {"source": None} == without_timing(expected) | {"source": None}
+    # the first reading's documents were forgotten by the duplicate filter: none is a duplicate
+    assert m["filtered"]["duplicate"] == expected["filtered"]["duplicate"]
 
-    def with_a_wrong_end(part, f, sha1):  # the scan is right, but a task's block is cut short
-        for i, (a, b) in enumerate(shifted(part, f, sha1)):
-            yield (a, b - 8 if i == 5 else b)
 
-    for name, fake in (("_find_marks", with_a_false_mark), ("_scan_blocks", with_a_wrong_end)):
-        seen = blockwise(monkeypatch)
-        monkeypatch.setattr(ex, name, fake)
-        out = tmp_path / name
-        [m] = extract([str(src)], str(out), processes=2, progress=False)
-        monkeypatch.undo()
-        assert seen["tasks"] > 5
-        assert table(out, m).equals(expected_table)
-        assert without_timing(m) | {"source": None} == without_timing(expected) | {"source": None}
-        # the first reading's documents were forgotten by the duplicate filter: none is a duplicate
-        assert m["filtered"]["duplicate"] == expected["filtered"]["duplicate"]
+def test_a_worker_given_a_false_boundary_asks_for_a_sequential_reading(tmp_path):
+    data = bz2.compress(block_dump(seed=6, pages=60), compresslevel=1)
+    src = tmp_path / "one.xml.bz2"
+    src.write_bytes(data)
+    blocks = [bit for bit, kind in ex._find_marks(data, 0, len(data)) if kind == "block"]
+    assert len(blocks) >= 3
+    whole = ex._run_block_task(ex._Task(str(src), b"", blocks=((blocks[1], blocks[2]),)))
+    assert whole.retry is None and whole.xml_size > 90_000
+    # starting inside a block, or not at a bit where one starts; ending before one is whole
+    for start, end in ((blocks[1] + 900, blocks[2]), (blocks[1] + 7, blocks[2] + 5000), (blocks[1], blocks[1] + 8000)):
+        assert ex._run_block_task(ex._Task(str(src), b"", blocks=((start, end),))).retry is not None
+
+
+def test_blocks_that_end_the_input_come_out_whole():
+    """CPython's bz2 stops asking libbz2 for output once the input is all consumed: a block that
+    ends its input exactly would come out 32 kB at a time. Each defence holds on its own."""
+    original = bytes(range(256)) * 2000
+    data = bz2.compress(original, compresslevel=1)  # 6 blocks of up to 100 kB
+    marks = ex._find_marks(data, 0, len(data))
+    assert len(marks) == 7
+    wrapped, bare = [], []
+    for (a, _), (b, _) in zip(marks, marks[1:]):
+        wrapped.append(ex._wrap_blocks(data, a, b))
+        nbits = b - a  # the blocks alone, nothing after them
+        bare.append(b"BZh9" + (ex._bits(data, a, b) << (-nbits % 8)).to_bytes((nbits + 7) // 8, "big"))
+    assert b"".join(bz2.BZ2Decompressor().decompress(w) for w in wrapped) == original  # the magic's start
+    assert b"".join(map(ex._decompress_blocks, bare)) == original  # asking for the rest
+    assert b"".join(bz2.BZ2Decompressor().decompress(w) for w in bare) != original  # what they defend from
 
 
 def test_block_marks_are_found_at_every_bit_alignment():
@@ -709,6 +734,8 @@ def test_seen_hashes_forget_what_a_restarted_part_added():
 
 @pytest.mark.parametrize("scan_bytes", [7, 4096, 1 << 20])
 def test_block_scan_is_the_same_whatever_the_read_size(tmp_path, monkeypatch, scan_bytes):
+    import hashlib
+
     xml = block_dump(seed=4, pages=120)
     cuts = [0, 300_000, 300_001, len(xml)]
     data = b"".join(bz2.compress(xml[a:b], compresslevel=1) for a, b in zip(cuts, cuts[1:]))
@@ -716,19 +743,57 @@ def test_block_scan_is_the_same_whatever_the_read_size(tmp_path, monkeypatch, sc
     src.write_bytes(data)
     marks = ex._find_marks(data, 0, len(data))
     streams = [i for i in range(len(data)) if data.startswith(b"BZh1", i) and (i * 8 + 32, "block") in marks]
-    expected = [(a, b) for (a, kind), (b, _) in zip(marks, marks[1:]) if kind == "block"]
-    assert len(streams) == 3 and len(expected) > 8
+    blocks = [(a, b) for (a, kind), (b, _) in zip(marks, marks[1:]) if kind == "block"]
+    assert len(streams) == 3 and len(blocks) > 8
     monkeypatch.setattr(ex, "SCAN_BYTES", scan_bytes)
     part = ex._plan([str(src)], tmp_path / "out")[0]
+
+    def scan(chunk):
+        monkeypatch.setattr(ex, "CHUNK_COMPRESSED_BYTES", chunk)
+        sha1 = hashlib.sha1()
+        with open(src, "rb") as f:
+            tasks = list(ex._scan_tasks(part, f, sha1))
+        assert sha1.hexdigest() == ex._sha1(src)
+        return tasks
+
+    # a block a task: from its magic to the next block's, or to its stream's end-of-stream marker
+    assert [runs for runs, _ in scan(1)] == [((a, b),) for a, b in blocks]
+    # longer tasks: runs of whole blocks, in order, none across a stream's end, each task ending at
+    # the first block `chunk` bytes or more after its start, or where a stream ends after that
+    for chunk in (50_000, 150_000):
+        tasks = scan(chunk)
+        covered = []
+        for runs, _ in tasks:
+            for a, b in runs:
+                inside = [blk for blk in blocks if a <= blk[0] and blk[1] <= b]
+                assert inside and inside[0][0] == a and inside[-1][1] == b
+                assert all(x[1] == y[0] for x, y in zip(inside, inside[1:]))
+                covered += inside
+        assert covered == blocks and 1 < len(tasks) < len(blocks)
+        for (runs, done), (after, _) in zip(tasks, tasks[1:]):
+            start, end, next_start = runs[0][0] // 8, runs[-1][1], after[0][0]
+            assert end // 8 >= start + chunk - 10 and done * 8 <= next_start
+            if next_start == end:  # cut inside a stream: at its first block from start + chunk on
+                assert not [a for a, _ in blocks if start + chunk <= a // 8 < end // 8]
+            else:  # the next task starts with a stream
+                assert next_start in [s * 8 + 32 for s in streams]
+        assert tasks[-1][1] == len(data)
+
+
+def test_block_scan_restarts_on_what_only_the_sequential_reader_handles(tmp_path):
     import hashlib
 
-    sha1 = hashlib.sha1()
-    with open(src, "rb") as f:
-        assert list(ex._scan_blocks(part, f, sha1)) == expected
-    assert sha1.hexdigest() == ex._sha1(src)
-    # a block boundary found by chance inside a block breaks the stream CRC
-    find_marks = ex._find_marks
-    monkeypatch.setattr(ex, "_find_marks", lambda d, lo, hi: sorted(
-        find_marks(d, lo, hi) + [(bit - 800, "block") for bit, k in find_marks(d, lo, hi) if k == "eos"]))
-    with open(src, "rb") as f, pytest.raises(ex._Restart, match="stream CRC"):
-        list(ex._scan_blocks(part, f, hashlib.sha1()))
+    xml = block_dump(seed=4, pages=60)
+    one, two = bz2.compress(xml[:200_000], compresslevel=1), bz2.compress(xml[200_000:], compresslevel=1)
+    for name, data, said in (("junk between streams", one + b"\0\0" + two, "no end of a bz2 stream"),
+                             ("junk after", one + two + b"junk", "no end of a bz2 stream"),
+                             ("truncated", (one + two)[:-3], "no end of a bz2 stream"),
+                             ("an empty stream", bz2.compress(b"") + one, "no bz2 stream"),
+                             ("not bz2 inside", one + b"BZh9" + bytes(20), "no end of a bz2 stream")):
+        src = tmp_path / f"{name}.xml.bz2"
+        src.write_bytes(data)
+        part = ex._plan([str(src)], tmp_path / "out")[0]
+        with open(src, "rb") as f, pytest.raises(ex._Restart, match=said):
+            list(ex._scan_tasks(part, f, hashlib.sha1()))
+
+
