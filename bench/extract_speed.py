@@ -34,12 +34,15 @@ Repeats are interleaved, the fastest counts, and before each run the bench waits
 (the floor's CPU seconds for the same work vary 1.7x from one minute to the next, with nothing else
 running), so the best of one contender and the best of another can come from different speeds:
 the speed ratios are also printed round by round, each from runs made a minute or two apart,
-with their median, to show the spread. The targets are checked on the best runs; and the floor
-target twice more: with N processes, each growgpt run right after a floor run ("back to back");
-and drift-free, the floor and growgpt's extraction run in turns in one process, a fraction of a
-second each, on the same file, CPU seconds summed (`in_turns`): growgpt reads the file as it would
-with 1 process (single-stream: sequentially) and with N (single-stream: by bzip2 blocks), and all
-the work its processes would share is done and counted in the one. (Started
+with their median, to show the spread. The targets on WikiExtractor and memory are checked on the
+best runs. The floor target is not: the best floor run and the best growgpt run come from
+different minutes (one run of this bench, same code: 55-61 % single-stream and 53-78 %
+multistream, round by round). It is checked twice on paired runs instead: with N processes, a
+growgpt run and a floor run one right after the other, which goes first alternating ("back to
+back", wall seconds); and drift-free, the floor and growgpt's extraction in turns in one process,
+a fraction of a second each, on the same file, CPU seconds summed (`in_turns`): growgpt reads the
+file as it would with 1 process (single-stream: sequentially) and with N (single-stream: by bzip2
+blocks), and all the work its processes would share is done and counted in the one. (Started
 together on the two cores instead, as this bench first did, they meet different speeds: pinned to
 one core each, the same bz2 work took 1.0 s on one and 1.5-1.7 s on the other, minute by minute.)
 Even in turns the ratio moves with the machine's state: bz2 gains more than Python code when the
@@ -499,9 +502,10 @@ def main() -> None:
         print(f"(for scale: the floor alone, no cleaning at all, is {f1 / we:.1f}x WikiExtractor's MB/s and "
               f"{f1 / we_nt:.1f}x WikiExtractor --no-templates' on the single-stream file; both pay the same bz2)")
     if fn and ours_s:
-        verdicts.append((f"speed vs the {n}-process floor: single-stream {100 * ours_s / fn:.0f} %, "
-                         f"multistream {100 * (ours_m or 0) / fn:.0f} %",
-                         ours_s / fn >= 0.6 and (ours_m or 0) / fn >= 0.6))
+        # No verdict on these: each best may come from a different minute of a machine whose speed
+        # drifts; the floor target is judged on the paired checks below (back to back, in turns).
+        print(f"vs the {n}-process floor, best run of each (from different minutes; not a verdict): single-stream "
+              f"{100 * ours_s / fn:.0f} %, multistream {100 * (ours_m or 0) / fn:.0f} %")
     for kind in ("single", "multi"):
         small, big = found("growgpt extract", kind), found("growgpt extract, large input", kind)
         if small:
@@ -554,21 +558,25 @@ def main() -> None:
                                                 f"read {how}", ratios))
         # The N-process floor target once more, each growgpt run paired with a floor run made just
         # before it (seconds apart, not minutes as in the rounds above): wall seconds compared.
-        print(f"\nback to back, {n} processes (floor seconds / growgpt seconds, the floor run just before):")
+        print(f"\nback to back, {n} processes (floor seconds / growgpt seconds, one run right after the other, "
+              f"which goes first alternating):")
         floor_n = [py, me, "--floor", str(files["multi"]), str(n)]
         for kind in ("single", "multi"):
             ratios = []
-            for _ in range(args.repeat):
+            for i in range(args.repeat):
                 wait_quiet(args.quiet_wait)
                 shutil.rmtree(out, ignore_errors=True)
-                f, o = measure(floor_n), measure(_ours(py, files[kind], out, n))
+                if i % 2:
+                    o, f = measure(_ours(py, files[kind], out, n)), measure(floor_n)
+                else:
+                    f, o = measure(floor_n), measure(_ours(py, files[kind], out, n))
                 shutil.rmtree(out, ignore_errors=True)
                 if f["rc"] or o["rc"]:
                     print(f"  {kind}: FAILED: {(f['stderr'] + o['stderr'])[-2000:]}")
                     break
                 ratios.append(f["seconds"] / o["seconds"])
-                print(f"  {kind}: floor {f['seconds']:.1f} s, growgpt {o['seconds']:.1f} s: {100 * ratios[-1]:.0f} %",
-                      flush=True)
+                print(f"  {kind}: floor {f['seconds']:.1f} s, growgpt {o['seconds']:.1f} s: {100 * ratios[-1]:.0f} %"
+                      f"{' (growgpt first)' if i % 2 else ''}", flush=True)
             if ratios:
                 verdicts.append(_median_verdict(f"speed vs the {n}-process floor, back to back, {kind}-stream", ratios))
     print()
