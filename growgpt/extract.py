@@ -197,25 +197,24 @@ def text_hash(text: str | bytes) -> int:
 
 class _SeenHashes:
     """Hashes of the documents written so far: a sorted uint64 array (8 bytes each) plus a set of
-    the most recent ones, merged into the array every 2^20 entries so memory stays ~8 B/doc."""
+    the most recent ones, merged into the array every 2^20 entries so memory stays ~8 B/doc. The
+    array (and numpy, 0.2 s to import) waits for the first merge: importing it up front delayed the
+    workers' start by as much."""
 
     def __init__(self) -> None:
-        import numpy as np
-
-        self._np = np
-        self._sorted = np.empty(0, dtype=np.uint64)
+        self._sorted = None  # numpy uint64 array, from the first merge on
         self._recent: set[int] = set()
 
     def __len__(self) -> int:
-        return int(self._sorted.size) + len(self._recent)
+        return (0 if self._sorted is None else int(self._sorted.size)) + len(self._recent)
 
     def add(self, h: int) -> bool:
         """Add `h`; False if it was already there."""
         if h in self._recent:
             return False
         s = self._sorted
-        if s.size:
-            key = self._np.uint64(h)
+        if s is not None and s.size:
+            key = s.dtype.type(h)
             i = int(s.searchsorted(key))
             if i < s.size and s[i] == key:
                 return False
@@ -229,14 +228,16 @@ class _SeenHashes:
         if not hashes:
             return
         self._recent.difference_update(hashes)
-        if self._sorted.size:
-            np = self._np
+        if self._sorted is not None and self._sorted.size:
+            import numpy as np
+
             self._sorted = self._sorted[~np.isin(self._sorted, np.frombuffer(hashes, dtype=np.uint64))]
 
     def _merge(self) -> None:
-        np = self._np
+        import numpy as np
+
         fresh = np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent))
-        self._sorted = np.sort(np.concatenate([self._sorted, fresh]))
+        self._sorted = np.sort(fresh if self._sorted is None else np.concatenate([self._sorted, fresh]))
         self._recent = set()
 
 
