@@ -1154,8 +1154,8 @@ class _Stitch:
 
     def take(self, result: _Result, root_closed: bool) -> list[_Result]:
         """What to add for the next block task's result, in order: the pages joined across the
-        boundary before it (once its XML holds a </page>), then its own. `root_closed`: what the
-        part's results so far say (only the last fragment's counts)."""
+        boundary before it (once its XML holds a </page>), then its own. `root_closed`: whether
+        the root element is closed, as the results so far say (only the final fragment decides)."""
         if result.retry is not None:
             raise _Restart(self.part, f"a bzip2 block did not decompress ({result.retry})")
         out = []
