@@ -341,6 +341,20 @@ def measure(cmd: list[str], cwd: Path | None = None) -> dict:
             "worker_mb": max(child_peak.values(), default=0) / 2**20, "stderr": err.read(), "others": others()}
 
 
+def _one_after_another(cmds: dict[str, list[str]], out: Path, reverse: bool) -> dict[str, float] | str:
+    """Wall seconds of each command, run one right after another (in the reverse order if
+    `reverse`), the output folder emptied around each; or the end of the first failure's stderr."""
+    got = {}
+    for name, cmd in reversed(cmds.items()) if reverse else cmds.items():
+        shutil.rmtree(out, ignore_errors=True)
+        r = measure(cmd)
+        shutil.rmtree(out, ignore_errors=True)
+        if r["rc"]:
+            return r["stderr"][-2000:]
+        got[name] = r["seconds"]
+    return got
+
+
 def _median_verdict(what: str, ratios: list[float]) -> tuple[str, bool]:
     """A verdict line on the floor target from rounds of floor/growgpt ratios: their median counts."""
     import statistics
@@ -563,22 +577,17 @@ def main() -> None:
         # before it (seconds apart, not minutes as in the rounds above): wall seconds compared.
         print(f"\nback to back, {n} processes (floor seconds / growgpt seconds, one run right after the other, "
               f"which goes first alternating):")
-        floor_n = [py, me, "--floor", str(files["multi"]), str(n)]
         for kind in ("single", "multi"):
             ratios = []
             for i in range(args.repeat):
                 wait_quiet(args.quiet_wait)
-                shutil.rmtree(out, ignore_errors=True)
-                if i % 2:
-                    o, f = measure(_ours(py, files[kind], out, n)), measure(floor_n)
-                else:
-                    f, o = measure(floor_n), measure(_ours(py, files[kind], out, n))
-                shutil.rmtree(out, ignore_errors=True)
-                if f["rc"] or o["rc"]:
-                    print(f"  {kind}: FAILED: {(f['stderr'] + o['stderr'])[-2000:]}")
+                got = _one_after_another({"floor": [py, me, "--floor", str(files["multi"]), str(n)],
+                                          "ours": _ours(py, files[kind], out, n)}, out, reverse=i % 2 == 1)
+                if isinstance(got, str):
+                    print(f"  {kind}: FAILED: {got}")
                     break
-                ratios.append(f["seconds"] / o["seconds"])
-                print(f"  {kind}: floor {f['seconds']:.1f} s, growgpt {o['seconds']:.1f} s: {100 * ratios[-1]:.0f} %"
+                ratios.append(got["floor"] / got["ours"])
+                print(f"  {kind}: floor {got['floor']:.1f} s, growgpt {got['ours']:.1f} s: {100 * ratios[-1]:.0f} %"
                       f"{' (growgpt first)' if i % 2 else ''}", flush=True)
             if ratios:
                 verdicts.append(_median_verdict(f"speed vs the {n}-process floor, back to back, {kind}-stream", ratios))
@@ -593,22 +602,16 @@ def main() -> None:
             ratios = []
             for i in range(args.repeat):
                 wait_quiet(args.quiet_wait)
-                got = {}
-                order = [("floor", files), ("ours", files), ("floor", small), ("ours", small)]
-                for who, inputs in (order if i % 2 == 0 else order[::-1]):
-                    shutil.rmtree(out, ignore_errors=True)
-                    cmd = ([py, me, "--floor", str(inputs["multi"]), str(n)] if who == "floor"
-                           else _ours(py, inputs[kind], out, n))
-                    r = measure(cmd)
-                    got[who, inputs is files] = None if r["rc"] else r["seconds"]
-                shutil.rmtree(out, ignore_errors=True)
-                if None in got.values():
-                    print(f"  {kind}: FAILED")
+                got = _one_after_another({"floor": [py, me, "--floor", str(files["multi"]), str(n)],
+                                          "ours": _ours(py, files[kind], out, n),
+                                          "floor 1": [py, me, "--floor", str(small["multi"]), str(n)],
+                                          "ours 1": _ours(py, small[kind], out, n)}, out, reverse=i % 2 == 1)
+                if isinstance(got, str):
+                    print(f"  {kind}: FAILED: {got}")
                     break
-                f, o = got["floor", True] - got["floor", False], got["ours", True] - got["ours", False]
-                ratios.append(f / o)
-                print(f"  {kind}: floor {got['floor', True]:.1f} - {got['floor', False]:.1f} s, growgpt "
-                      f"{got['ours', True]:.1f} - {got['ours', False]:.1f} s: {100 * ratios[-1]:.0f} %", flush=True)
+                ratios.append((got["floor"] - got["floor 1"]) / (got["ours"] - got["ours 1"]))
+                print(f"  {kind}: floor {got['floor']:.1f} - {got['floor 1']:.1f} s, growgpt "
+                      f"{got['ours']:.1f} - {got['ours 1']:.1f} s: {100 * ratios[-1]:.0f} %", flush=True)
             if ratios:
                 verdicts.append(_median_verdict(f"rate vs the {n}-process floor without start-up, back to back, "
                                                 f"{kind}-stream", ratios))

@@ -66,11 +66,12 @@ How it reads, and why so
   by chance inside a block (once in 2^48 bits) is caught where a task starts at it, since no whole
   block decompresses from there. Workers decompress their runs of blocks (wrapped as a stream
   without its end) and parse the whole pages among them; the page or two cut by each task
-  boundary come back as bytes and are joined and parsed here. Anything unusual (damage, truncation, bytes after the last
-  stream, a false boundary) drops what was read of the part and reads it again sequentially, so
-  errors, offsets and kept pages are exactly those of the sequential reader. That reader, used
-  for plain XML, other encodings, small files and --processes 1, decompresses here (stdlib bz2)
-  and cuts the XML at `</page>` into ~2 MB chunks that the workers parse and clean. Results come
+  boundary come back as bytes and are joined and parsed here. Anything unusual (damage,
+  truncation, bytes after the last stream, a false boundary) drops what was read of the part and
+  reads it again sequentially, so errors, offsets and kept pages are exactly those of the
+  sequential reader. That reader, used for plain XML, other encodings, small files and
+  --processes 1, decompresses here (stdlib bz2) and cuts the XML at `</page>` into ~2 MB chunks
+  that the workers parse and clean. Results come
   back in file order (at most 2 x processes + 2 chunks in flight) and are written by this
   process alone, so the output does not depend on the number of processes or the way the file
   was read (tested byte for byte). Workers are started with "spawn" (they import only this
@@ -351,7 +352,7 @@ def _find_block_start(path: str, before: int, floor: int) -> int:
     with open(path, "rb") as f:
         f.seek(lo)
         data = f.read(before - lo + 8)
-    starts = [lo + bit // 8 for bit, kind in _find_marks(data, 0, before - lo + 1) if kind == "block"]
+    starts = [lo + bit // 8 for bit, _ in _find_marks(data, 0, before - lo + 1, ("block",))]
     return starts[-1] if starts else floor
 
 
