@@ -50,10 +50,20 @@ whole text costs 1-5 ms on the enwiki sample whether it finds anything or not, s
 skipped whenever something cheaper says they would find nothing: a one-character test before a
 pair search (`"_" in s and "__" in s`), a count of what an earlier pass changed, the template scan
 noticing a `{{{`. Alternatives get a lookahead for their first letters, so the engine turns most
-candidates away with one test. And every pass is linear in the input: quantifiers are bounded or
-cannot backtrack over the same run twice (tests feed 100k-fold repetitions of each construct).
-Each fast path has a plain reference version in the tests (tests/test_wikitext.py, "the fast
-paths match what they replace").
+candidates away with one test. Each fast path has a plain reference version in the tests
+(tests/test_wikitext.py, "the fast paths match what they replace", "linear-time rewrites").
+
+Linear time, whatever the input
+-------------------------------
+Every pass is linear in the input, and no input costs more than about 10x article text per MB:
+`bench/clean_worst_case.py` measures 55 families of junk (unclosed and nested braces, tables,
+links, runs of `=`, `<`, `&`, ...) at 10 KB-1 MB against article text, and
+tests/test_clean_worst_case.py checks that 10x the input costs well under 100x the time, for each.
+What it takes: quantifiers bounded or possessive, so that no run is backtracked over twice; long
+lists of names as atomic tries behind a lookahead (`_trie`); no frame's text joined again at each
+level of nesting (kept tables hand up their lines; rendered templates and kept tables nest at most
+`_MAX_KEPT_DEPTH` deep); and where junk would cost a Python loop round per token (braces,
+headings, entities), string methods and regex passes take those tokens in bulk.
 
 Trade-offs
 ----------
@@ -75,11 +85,46 @@ Trade-offs
 
 from __future__ import annotations
 
+import collections
 import html
+import html.entities
+import itertools
+import operator
 import re
 from typing import Callable
 
 __all__ = ["wikitext_to_text", "is_disambiguation"]
+
+
+def _trie(words) -> str:
+    """A regex for any of `words`, written as an atomic trie ("file|fichier|fil" ->
+    "(?>f(?:i(?:chier|l(?:e)?)))"), for the long lists of names below. The engine tries the
+    branches of an alternation one by one, and under re.I a branch gets no first-character
+    shortcut: a flat list of 115 namespace names cost 115 tries at every `[[` (25-40x the time of
+    article text on `[[` junk); a trie tries each letter once. Atomic: no two branches of a node
+    match the same character, even under re.I (a test checks), so the text spells one path, the
+    longest name on it is taken, and a shorter one (a prefix, followed by a letter) could not lead
+    to a match where it did not: giving back costs time, never finds anything."""
+    tree: dict = {}
+    for word in words:
+        node = tree
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        branches = [re.escape(ch) + emit(node[ch]) for ch in sorted(node) if ch]
+        if not branches:
+            return ""
+        group = branches[0] if len(branches) == 1 and "" not in node else "(?:%s)" % "|".join(branches)
+        return group + "?" if "" in node else group
+
+    return "(?>%s)" % emit(tree)
+
+
+def _first_letters(words) -> str:
+    """A lookahead for the first letters of `words`, so that most candidates fail one test."""
+    return "(?=[%s])" % "".join(sorted({re.escape(w[0]) for w in words}))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -154,11 +199,13 @@ _DROP_ELEMENTS = (
 # An element's opening tag (name, attributes); or, without groups, a whole <ref ...>...</ref> with
 # no tag inside (most elements of an article), which `_strip_elements` then only steps over. Greedy
 # attributes, self-closing told by their last character: a lazy `[^<>]*?(/?)>` is 2x slower.
-_ELEMENT_OPEN = re.compile(r"<(?:ref(?:\s[^<>]*)?(?<!/)>[^<]*</ref\s*>|(%s)\b([^<>]*)>)"
-                           % "|".join(_DROP_ELEMENTS), re.I)
+_ELEMENT_OPEN = re.compile(r"<(?:ref(?:\s[^<>]*)?(?<!/)>[^<]*</ref\s*>|%s(%s)\b([^<>]*)>)"
+                           % (_first_letters(_DROP_ELEMENTS), _trie(_DROP_ELEMENTS)), re.I)
 _ELEMENT_CLOSE = {n: re.compile(r"</%s\s*>" % n, re.I) for n in _DROP_ELEMENTS}
 _CLOSE_TAG = {n: f"</{n}>" for n in _DROP_ELEMENTS}  # as usually written: a str.find, not a regex
 _ELEMENT_REOPEN = {n: re.compile(r"<%s\b[^<>]*?(?<!/)>" % n, re.I) for n in _DROP_ELEMENTS}
+# Opening tags of one name with only text between them; group 1: the last one
+_ELEMENT_CHAIN = {n: re.compile(r"(?:(<%s\b[^<>]*?(?<!/)>)[^<]*)+" % n, re.I) for n in _DROP_ELEMENTS}
 # Markup characters inside <nowiki> become numeric entities; the final unescape turns them back.
 _NOWIKI_ESCAPE = str.maketrans({c: f"&#{ord(c)};" for c in "&<>[]{}|'=*#:;_~-"})
 
@@ -180,15 +227,15 @@ def _strip_comments(s: str) -> str:
 def _strip_elements(s: str) -> str:
     out, pos = [], 0
     unclosed: set[str] = set()  # names with no closing tag after some point: never search again
-    closes: dict[str, re.Match] = {}  # the next closing tag of each name, while still ahead
+    closes: dict[str, tuple[int, int]] = {}  # the next closing tag of each name, while still ahead
     while m := _ELEMENT_OPEN.search(s, pos):
         out.append(s[pos : m.start()])
         pos = m.end()
-        name = m.group(1)
+        name = m[1]
         if name is None:  # a whole <ref>: what the general case below would do with it
             continue
         name = name.lower()
-        if m.group(2).endswith("/") or name in unclosed:  # <ref name=x/>, or a tag never closed
+        if m[2][-1:] == "/" or name in unclosed:  # <ref name=x/>, or a tag never closed
             continue
         i = s.find("<", pos)
         if i >= 0 and s.startswith(_CLOSE_TAG[name], i):  # usually the first "<" closes the element
@@ -197,18 +244,28 @@ def _strip_elements(s: str) -> str:
             pos = i + len(_CLOSE_TAG[name])
             continue
         close = closes.get(name)
-        if close is None or close.start() < pos:  # reusing it keeps many unclosed tags linear
-            close = _ELEMENT_CLOSE[name].search(s, pos)
-            if close is None:
+        if close is None or close[0] < pos:  # reusing it keeps many unclosed tags linear
+            found = _ELEMENT_CLOSE[name].search(s, pos)
+            if found is None:
                 unclosed.add(name)
                 continue
-            closes[name] = close
-        # (most elements hold no "<" at all: a memchr saves the regex)
-        if s.find("<", pos, close.start()) >= 0 and _ELEMENT_REOPEN[name].search(s, pos, close.start()):
-            continue  # reopened before it closes: this tag is the unclosed one; drop just the tag
+            close = closes[name] = found.span()
+        # Reopened before it closes: this tag is the unclosed one; drop just the tag. (Most elements
+        # hold no "<" at all: i, the first "<", saves the regex; and a tag that is reopened is
+        # mostly reopened right there, at i.)
+        if 0 <= i < close[0] and (_ELEMENT_REOPEN[name].match(s, i, close[0])
+                                  or _ELEMENT_REOPEN[name].search(s, i + 1, close[0])):
+            # Then so is each tag of a chain of them reopened at their first "<" (`<ref>` * k):
+            # those go at once, their text stays; the chain's last one is for the loop.
+            chain = _ELEMENT_CHAIN[name].match(s, i, close[0])
+            if chain and chain.start(1) > i:
+                out.append(s[pos:i])
+                out.append(_ELEMENT_REOPEN[name].sub("", s[i : chain.start(1)]))
+                pos = chain.start(1)
+            continue
         if name == "nowiki":
-            out.append(s[pos : close.start()].translate(_NOWIKI_ESCAPE))
-        pos = close.end()
+            out.append(s[pos : close[0]].translate(_NOWIKI_ESCAPE))
+        pos = close[1]
     out.append(s[pos:])
     return "".join(out)
 
@@ -219,28 +276,50 @@ def _strip_elements(s: str) -> str:
 # Line-start patterns match "\n" rather than use ^ and re.M: a literal first character lets the
 # regex engine skip ahead with a fast search instead of trying every position (2-3x faster). The
 # text is processed with a "\n" in front for this.
-_HEADING = re.compile(r"\n(={1,6})([^\n]+?)(={1,6})[ \t]*(?=\n|$)")
-_HEADING_NOISE = re.compile(r"'{2,}|\[\[|\]\]|<[^<>]*>|&nbsp;")
+# The lookahead turns away at once a line that cannot be a heading (it must end with "=", maybe then
+# spaces): the lazy title below tries the closing "=" at each character, which on a line of "="
+# made this 40x slower than article text. The closing run is possessive: giving back one "=" can
+# never lead to a match (what follows is spaces, then the line's end), it only cost 6 tries per "=".
+# Groups: the heading (without its "\n"), its opening "=", title, closing "=" (see _drop_sections).
+_HEADING = re.compile(r"\n(?==[^\n]*=[ \t]*+(?:\n|$))((={1,6})([^\n]+?)(={1,6}+)[ \t]*+)(?=\n|$)")
+# Markup around a heading's name, removed from all titles at once, joined by "\n" (so no "\n" here)
+_HEADING_NOISE = re.compile(r"'{2,}|\[\[|\]\]|<[^<>\n]*>|&nbsp;")
+_NAME_STRIP = operator.methodcaller("strip", " \t=:")
+_DROP_NAMES = frozenset(_DROP_SECTIONS | _DROP_TOP_SECTIONS)
 
 
 def _drop_sections(s: str) -> str:
-    out, pos, skip_level = [], 0, 0  # skip_level > 0: inside a dropped section of that level
-    for m in _HEADING.finditer(s):
-        level = min(len(m.group(1)), len(m.group(3)))
+    """Drop the sections named in _DROP_SECTIONS (and _DROP_TOP_SECTIONS at level 1-2), with their
+    subsections. The names of all headings are found with string methods over all titles at once,
+    and the Python loop over headings starts at the first one to drop (most articles: near the
+    end; many headings used to cost a loop round each, 15x the time of article text)."""
+    parts = _HEADING.split(s)  # text, heading, "=", title, "=", text, heading, ...
+    if len(parts) == 1:
+        return s
+    titles = "\n".join(parts[3::5])
+    if "'" in titles or "[" in titles or "]" in titles or "<" in titles or "&" in titles:
+        titles = _HEADING_NOISE.sub("", titles)
+    names = list(map(_NAME_STRIP, titles.lower().split("\n")))
+    found = _DROP_NAMES.intersection(names)
+    if not found:
+        return s
+    pieces = [""] * (2 * len(names) + 1)  # texts, and between them the headings with their "\n"
+    pieces[0::2] = parts[0::5]
+    pieces[1::2] = map("\n".__add__, parts[1::5])
+    out, keep, skip_level = [], 0, 0  # keep: pieces from here on are kept (skip_level 0)
+    for i in range(min(map(names.index, found)), len(names)):
+        level = min(len(parts[5 * i + 2]), len(parts[5 * i + 4]))
         if skip_level and level > skip_level:
             continue  # a subsection of the dropped section goes with it
         if skip_level:
             skip_level = 0
-            pos = m.start()
-        name = m.group(2)
-        if "'" in name or "[" in name or "]" in name or "<" in name or "&" in name:  # rare: skip the call
-            name = _HEADING_NOISE.sub("", name)
-        name = name.strip(" \t=:").lower()
+            keep = 2 * i + 1
+        name = names[i]
         if name in _DROP_SECTIONS or (level <= 2 and name in _DROP_TOP_SECTIONS):
-            out.append(s[pos : m.start()])
+            out += pieces[keep : 2 * i + 1]
             skip_level = level
     if not skip_level:
-        out.append(s[pos:])
+        out += pieces[keep:]
     return "".join(out)
 
 
@@ -253,8 +332,6 @@ _NAME_ON_LINE = re.compile(r"[^{}|\[\]\n]*")
 # Internal markers are ASCII control characters, which XML 1.0 (so every dump) cannot contain:
 # unlike private-use characters they keep an ASCII article an ASCII string, CPython's fastest kind.
 _PIPE = "\x01"  # {{!}}: a literal pipe that must not split arguments; restored at the very end
-
-_TEMPLATE, _TABLE = 0, 1
 
 
 def _template_key(name: str) -> str:
@@ -269,25 +346,22 @@ def _template_key(name: str) -> str:
 def _split_args(body: str) -> tuple[list[str], dict[str, str]]:
     """Split a template body at pipes outside [[links]]: positional and named arguments."""
     parts = body.split("|")
-    if "[[" in body:  # glue back the pieces of [[target|label]]
-        glued, depth = [], 0
-        for part in parts:
-            if depth > 0:
-                glued[-1] += "|" + part
-            else:
-                glued.append(part)
-            depth = max(0, depth + part.count("[[") - part.count("]]"))
-        parts = glued
+    if "[[" in body:
+        parts = _glue_links(parts)
+    if "=" not in body:  # positional arguments only (most rendered templates): no loop
+        return list(map(str.strip, parts[1:])), {}
     positional, named = [], {}
     for arg in parts[1:]:  # parts[0] is the template name
         key, eq, value = arg.partition("=")
         if eq and "[[" not in key and "<" not in key:
             key = key.strip().lower()
-            if key.isdigit():
-                n = int(key)
-                while len(positional) < n:
-                    positional.append("")
-                positional[n - 1] = value.strip()
+            # {{x|2=b}} sets the second positional argument. Not "0" or "²" (isdigit, yet no
+            # position: they crashed this), nor a number past the arguments written: padding the
+            # list up to {{x|99999999=a}} took seconds and memory. Those are named.
+            if key.isdecimal() and 0 < (k := int(key)) <= len(parts) + 16:
+                if len(positional) < k:
+                    positional += [""] * (k - len(positional))
+                positional[k - 1] = value.strip()
             else:
                 named[key] = value.strip()
         else:
@@ -295,135 +369,406 @@ def _split_args(body: str) -> tuple[list[str], dict[str, str]]:
     return positional, named
 
 
-def _token_scanner(s: str):
-    r"""A generator: send it a position, get back (start, token) of the first `{{`, `}}`, `{|` or
-    `|}` at or after it, (-1, "") when there is none: what the regex `\{\{|\}\}|\{\||\|\}` would
-    search. That regex has no literal to jump to, so the engine tests every character (and the `|`
-    of every template argument); every token holds a brace, and `str.find` jumps to the next brace
-    with memchr, 4x faster. Positions sent must not decrease (start a new scanner to go back). The
-    next `{` and `}` found stay valid until passed, so each part of the text is searched once."""
-    pos = yield
-    o = s.find("{", pos)  # the first "{" at or after pos (-1: none left)
-    c = s.find("}", pos)  # the first "}" at or after pos
-    n = len(s)
-    while True:
-        if 0 <= o < pos:
-            o = s.find("{", pos)
-        if 0 <= c < pos:
-            c = s.find("}", pos)
-        if o >= 0 and (o < c or c < 0):  # a "{" first: "{{" or "{|" there, or look on
-            if o + 1 < n and s[o + 1] in "{|":
-                pos = yield o, s[o : o + 2]
-            else:
-                o = s.find("{", o + 1)
-        elif c >= 0:  # a "}" first: "|}" ending there (the leftmost), "}}" starting there, or on
-            if c > pos and s[c - 1] == "|":
-                pos = yield c - 1, "|}"
-            elif c + 1 < n and s[c + 1] == "}":
-                pos = yield c, "}}"
-            else:
-                c = s.find("}", c + 1)
-        else:
-            pos = yield -1, ""
+def _glue_links(parts: list[str]) -> list[str]:
+    """Glue back the pieces of [[target|label]] that splitting at "|" cut apart: from a piece that
+    opens more [[ than it closes up to the piece where the count of open links is back at 0 (never
+    below 0 after a piece). Only pieces with brackets change the count, so the loop visits those
+    alone, and each run is joined once (gluing piece by piece to a growing string was quadratic in
+    the number of pipes inside an unclosed [[)."""
+    marked = [k for k, part in enumerate(parts) if "[[" in part or "]]" in part]
+    glued, done, depth, start = [], 0, 0, 0
+    for k in marked:
+        change = parts[k].count("[[") - parts[k].count("]]")
+        if depth == 0:
+            if change > 0:
+                depth, start = change, k
+            continue
+        depth = max(0, depth + change)
+        if depth == 0:
+            glued += parts[done:start]
+            glued.append("|".join(parts[start : k + 1]))
+            done = k + 1
+    if depth > 0:  # never closed: glued to the end
+        glued += parts[done:start]
+        glued.append("|".join(parts[start:]))
+    else:
+        glued += parts[done:]
+    return glued
 
 
 def _param_default(m: re.Match) -> str:
     return m.group(2) or ""  # {{{1|default}}} -> default; {{{1}}} -> ""
 
 
-def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
-    """One bracket-depth scan over template and table tokens, innermost first.
+# Frame kinds (see _expand). _OPENS: a stretch of openings taken at once; _ATTRS: in the rerun, the
+# attribute line of an unclosed table, dropped up to the line's end.
+_TEMPLATE, _TABLE, _OPENS, _ATTRS = 0, 1, 2, 3
+# Rendered templates and kept tables re-read what they hold (a template splits its body into
+# arguments, a table its text into cells), so the work grows with their depth: `"{{nowrap|a" * k`
+# was quadratic. The samples nest them at most 3 deep (a rendered template in a table in a table,
+# with keep_tables); a deeper one is dropped like any other template, so that nothing is re-read
+# more than this many times.
+_MAX_KEPT_DEPTH = 6
+# Openings as the scan finds them: `{{`, and `{|` at the start of a line (after spaces, tabs, colons)
+_OPENINGS = re.compile(r"\{\{|(?<![^\n])[ \t:]*+\{\|")
+_TABLE_OPENING = re.compile(r"(?<![^\n])[ \t:]*+\{\|")
+_CLOSINGS = re.compile(r"\}\}|(?<![^\n])[ \t]*+\|\}")  # `}}`, and `|}` at the start of a line
+_NO_INDENT = str.maketrans("", "", " \t:")
+# An unclosed `{{` as the rerun drops it (with its name), and an unclosed table's attribute line
+# (its indent, the group, is kept)
+_UNCLOSED_OPEN = re.compile(r"\{\{[^{}|\[\]\n]*")
+_UNCLOSED_TABLE_LINE = re.compile(r"(?<![^\n])([ \t:]*+)\{\|[^\n]*")
+_BULK = 8  # see _expand
+_CLOSING_BRACES = re.compile(r"\}+")
+# The tokens (see _expand): where the scan jumps past braces that form none
+_TOKEN_PLACE = re.compile(r"\{\{|\}\}|(?<![^\n])(?:[ \t:]*+\{\||[ \t]*+\|\})")
+_UNKNOWN = object()
 
-    Frames on the stack are (kind, index in `out` where its content starts, dropped, source position,
-    renderer). Content of a dropped frame (and of anything inside it) is never even collected.
+
+def _join(items: list) -> str:
+    """`_expand`'s output items as one text: strings, and kept tables' lines (lists) as the text
+    `_table_text` used to return."""
+    try:
+        return "".join(items)
+    except TypeError:
+        return "".join(item if type(item) is str else "\n" + "\n".join(item) + "\n" for item in items)
+
+
+def _stretch(s: str, pos: int, c: int, params: bool) -> tuple[tuple[str, int, int] | None, int]:
+    """The openings from pos up to the next closing token, when there are many: their kinds ("{"
+    for `{{`, "|" for `{|`), the position of the first one's brace, and the end of the last one
+    (None when there are few, or a `{{{` that `_expand` must see first); and where the stretch
+    ends (no need to look again before). c: the next "}" (-1: none)."""
+    if 0 <= c and c + 1 < len(s) and s[c + 1] == "}" and s.count("{", pos, c) < 2 * _BULK:
+        return None, c  # (the usual case, answered without a regex: few before a `}}`)
+    closing = _CLOSINGS.search(s, pos)
+    end = len(s) if closing is None else closing.start()
+    if s.count("{", pos, end) < 2 * _BULK or not params and s.find("{{{", pos, end) >= 0:
+        return None, end
+    kinds = _kinds(s, pos, end)
+    if len(kinds) < _BULK:
+        return None, end
+    if "|" not in kinds:  # only `{{`: string methods (no object per token)
+        first = s.find("{{", pos, end)
+        last = s.rfind("{{", pos, end)
+        before = s[pos:last]  # the last one ends there, or one later in an odd run of braces
+        last += 1 if (len(before) - len(before.rstrip("{"))) % 2 else 2
+    else:
+        first = _OPENINGS.search(s, pos, end).end() - 2
+        last = collections.deque(_OPENINGS.finditer(s, pos, end), maxlen=1)[0].end()  # (in C)
+    return (kinds, first, last), end
+
+
+def _kinds(s: str, start: int, end: int) -> str:
+    """The openings the scan finds from start to end, each as "{" (`{{`) or "|" (`{|`)."""
+    if s.find("{|", start, end) < 0:
+        return "{" * s.count("{{", start, end)  # (counted as the scan finds them: left to right)
+    return "".join(_OPENINGS.findall(s, start, end)).translate(_NO_INDENT)[1::2]
+
+
+def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
+    r"""One bracket-depth scan over template and table tokens, innermost first.
+
+    Frames on the stack are tuples (kind, index in `out` where its content starts, dropped, source
+    position, renderer or state, stack index of the template frame below). Content of a dropped
+    frame (and of anything inside it) is never even collected. A `}}` finds its template by that
+    last index: walking the stack over the tables above it made every stray `}}` inside n open
+    tables cost n.
+
     If frames are still open at the end, their openings are marked and the scan is rerun from the
-    outermost one with those openings ignored: pairs of the rerun are the same as before, so one
-    rerun suffices, and nothing after an unclosed `{{` is lost.
+    outermost one with those openings ignored: an unclosed `{{` loses its name, an unclosed `{|` its
+    attribute line, whose tokens are still paired (dropped) as in the first scan. Pairs of the rerun
+    are then the same as before, so one rerun suffices, and nothing after an unclosed `{{` is lost.
+    (Skipping the attribute line's tokens, as this scan once did, could unpair a `{{` there from its
+    `}}` on a later line: each rerun then found new unclosed frames, a rerun per table.)
+
+    The tokens are found with `str.find`, which jumps from brace to brace (memchr): the regex
+    `\{\{|\}\}|\{\||\|\}` has no literal to jump to, so the engine would test every character (4x
+    slower); `o` and `c`, the next "{" and "}", stay valid until passed, so each part of the text is
+    searched once. Inline: a generator cost a call per token. A Python loop round per token is what
+    junk made of braces costs (0.3-0.5 us, twice for an unclosed one), so rounds are saved where
+    the outcome is known: a `{{` with no token before its `}}` (most templates) is rendered or
+    dropped at once, without a frame; braces that form no token are passed with one regex search;
+    and where many openings follow each other with no closing token between, inside a dropped
+    frame _BULK deep, they are taken at once: one _OPENS frame holds their kinds and how many are
+    still open (string methods count them), `}}` and `|}` close them from the end (a run of `}}`
+    at once), and in the rerun the ones still open are dropped by two regex substitutions.
 
     Template parameters (`{{{1|default}}}`, in pages that copy a template's code) are substituted
     first, when the scan meets a `{{{` (`params`: they have been): searching the text for `{{{`
     beforehand would cost a pass over every article for the few that have them.
     """
-    out: list[str] = []
+    out: list = []  # text, and the lines of kept tables (lists; see _table_text)
     stack: list[tuple] = []
-    ignored: set[int] = set()
-    dropping = pos = 0
+    ignored: set[int] = set()  # rerun: positions of unclosed `{{` and `{|` (never empty then)
+    stretches: dict[int, int] = {}  # rerun: how many of an _OPENS frame's openings never closed
+    skip = 0  # rerun: how many of the next openings are such unclosed ones
+    dead: set[int] = set()  # _ATTRS frames whose line is over (by source position)
+    dropping = kept = pos = 0  # dropped / collecting (not dropped) frames on the stack
+    inner = -1  # stack index of the innermost frame with a template
+    attrs_end = -1  # while an _ATTRS frame's line lasts: its end
+    run_end = 0  # the end of the last run of "}" measured
+    bulk, no_bulk = None, 0  # a stretch of openings to take at once; none before no_bulk
     n = len(s)
-    tokens = _token_scanner(s)
-    next(tokens)
+    find = s.find
+    o = find("{")  # the next "{" and "}" at or after pos (-1: none)
+    c = find("}")
     while True:
-        i, tok = tokens.send(pos)
+        # --- the next token: i, and t (0: `{{`, 1: `{|`, 2: `}}`, 3: `|}`). `{|` and `|}` are tokens
+        # only at the start of a line (after spaces, tabs, and for `{|` colons); inside a line they
+        # are text, or a `}}` (in `|}}`, an empty last argument and the template's close).
+        if 0 <= o < pos:
+            o = find("{", pos)
+        if 0 <= c < pos:
+            c = find("}", pos)
+        while True:
+            if o >= 0 and (o < c or c < 0):
+                if o + 1 < n:
+                    t = s[o + 1]
+                    if t == "{":
+                        i, t = o, 0
+                        break
+                    if t == "|" and (o == 0 or s[o - 1] == "\n"
+                                     or s[o - 1] in " \t:" and _at_line_start(s, o, " \t:")):
+                        i, t = o, 1
+                        break
+                skipped = o  # a brace of no token: jump to the next place a token could be
+            elif c >= 0:
+                if c > pos and s[c - 1] == "|" and (c == 1 or s[c - 2] == "\n"
+                                                    or s[c - 2] in " \t" and _at_line_start(s, c - 1, " \t")):
+                    i, t = c - 1, 3
+                    break
+                if c + 1 < n and s[c + 1] == "}":
+                    i, t = c, 2
+                    break
+                skipped = c
+            else:
+                i = t = -1
+                break
+            # (one regex search rather than a round per brace: "{}|" junk has no token at all;
+            # normal text seldom has a lone brace)
+            found = _TOKEN_PLACE.search(s, skipped + 1)
+            if found is None:
+                o = c = -1
+            else:  # (-1 stays valid: searching again for what is not there cost the rest of the text)
+                if 0 <= o < found.start():
+                    o = find("{", found.start())
+                if 0 <= c < found.start():
+                    c = find("}", found.start())
+        if attrs_end >= 0 and (i < 0 or i >= attrs_end):  # the attribute line is over
+            pos, attrs_end = attrs_end, -1
+            dropping -= 1
+            if stack[-1][0] == _ATTRS:
+                stack.pop()
+            else:  # a `{{` on the line is still open: the frame goes when it surfaces
+                dead.add(attrs_pos)
         if i < 0:
             if not stack:
                 out.append("" if dropping else s[pos:])
                 break
-            ignored.update(frame[3] for frame in stack)
+            ignored.add(-1)
+            for frame in stack:
+                if frame[0] == _OPENS:
+                    stretches[frame[3]] = frame[4][1]
+                if frame[0] != _ATTRS:
+                    ignored.add(frame[3])
             del out[stack[0][1] :]
-            pos, stack, dropping = stack[0][3], [], 0
-            tokens = _token_scanner(s)  # going back: a fresh scanner
-            next(tokens)
+            pos, stack, inner, dropping, kept, dead = stack[0][3], [], -1, 0, 0, set()
+            o = find("{", pos)  # going back: search afresh
+            c = find("}", pos)
             continue
         if not dropping:
             out.append(s[pos:i])
         pos = i + 2
-        if tok == "{{":
-            if not params and s.startswith("{", pos):  # "{{{": the scan sees every one (see below)
+        if t < 2:  # an opening
+            if t == 0 and not params and pos < n and s[pos] == "{":  # "{{{": see the docstring
                 return _expand(_PARAM.sub(_param_default, s), title, keep_tables, params=True)
-            if ignored and i in ignored:  # an unclosed template: drop `{{` and its name only
-                pos = _NAME_ON_LINE.match(s, pos).end()
-                continue
-            render = None if dropping else _renderer(_TEMPLATE_NAME.match(s, pos).group())
-            stack.append((_TEMPLATE, len(out), render is None, i, render))
-            dropping += render is None
-        elif tok == "}}":
-            j = len(stack) - 1
-            while j >= 0 and stack[j][0] != _TEMPLATE:
-                j -= 1
-            if j < 0:
-                continue  # a stray `}}`: drop it
-            while len(stack) > j:
-                kind, start, dropped, _, render = stack.pop()
-                if dropped:
-                    dropping -= 1
+            if ignored and (skip or i in ignored):  # rerun: an unclosed one
+                count = stretches.pop(i, 0)  # the first of a stretch: its unclosed ones at once?
+                if count and attrs_end < 0:
+                    closing = _CLOSINGS.search(s, i)
+                    end = n if closing is None else closing.start()
+                    start = i if t == 0 else _line_start(s, i)
+                    kinds = _kinds(s, start, end)
+                    upto, rest = -1, 0  # (rest: unclosed ones after upto)
+                    if count == len(kinds):
+                        last_line = s.rfind("\n", i, end) + 1
+                        if end == n or not _TABLE_OPENING.search(s, max(last_line, start), end):
+                            upto = end  # (no attribute line goes on past the closing token)
+                        elif last_line > start:  # all but the last line's (its line goes on)
+                            upto = last_line - 1
+                            rest = count - len(_kinds(s, start, upto))
+                    elif "|" not in kinds[:count]:
+                        last = next(itertools.islice(_OPENINGS.finditer(s, start, end), count - 1, None))
+                        upto = _NAME_ON_LINE.match(s, last.end()).end()
+                    if upto >= 0:
+                        if not dropping:  # (a stand-in for what precedes: "{{" is not at a line start)
+                            text = ("x" if t == 0 else "\n") + s[start:upto]
+                            if "|" in kinds:
+                                text = "".join(_UNCLOSED_TABLE_LINE.split(text))
+                            text = _UNCLOSED_OPEN.sub("", text)
+                            out.append(text[1 + i - start :])
+                        pos, skip = upto, rest
+                        continue
+                if count:
+                    skip = count
+                if skip:
+                    skip -= 1
+                if t == 0:  # drop `{{` and its name only
+                    if pos < n and s[pos] not in "{}|[]\n":  # (else it has none)
+                        pos = _NAME_ON_LINE.match(s, pos).end()
                     continue
-                body = "".join(out[start:])
-                del out[start:]
-                if kind == _TABLE:
-                    out.append(_table_text(body))
+                # a table: drop its attribute line, keep what follows
+                nl = find("\n", pos)
+                if nl < 0:
+                    nl = n
+                o = find("{", pos)  # (o, c: the next braces, as the scan needs them anyway)
+                if 0 <= c < pos:
+                    c = find("}", pos)
+                if 0 <= o < nl or 0 <= c < nl:  # a token on the line: dropped, but paired
+                    attrs_end, attrs_pos = nl, i
+                    stack.append((_ATTRS, len(out), True, i, None, None))
+                    dropping += 1
                 else:
-                    out.append(render(body, title))
-        elif tok == "{|":
-            if not _at_line_start(s, i, " \t:"):
-                if not dropping:
-                    out.append(tok)  # `{|` inside a line is text (or a template's own syntax)
+                    pos = nl
                 continue
-            if i in ignored:  # an unclosed table: drop its attribute line, keep what follows
-                nl = s.find("\n", pos)
-                nl = n if nl < 0 else nl
-                if not params and s.find("{{{", pos, nl) >= 0:  # the one place the scan skips
-                    return _expand(_PARAM.sub(_param_default, s), title, keep_tables, params=True)
-                pos = nl
-                continue
-            dropped = not keep_tables or bool(dropping)
-            stack.append((_TABLE, len(out), dropped, i, None))
-            dropping += dropped
-        else:  # "|}"
-            at_start = _at_line_start(s, i, " \t")
-            if stack and stack[-1][0] == _TABLE and at_start:
-                _, start, dropped, _, _ = stack.pop()
-                if dropped:
-                    dropping -= 1
+            if t == 0:
+                # No token before its `}}` (most templates): no frame, but what pushing one and
+                # popping it at the next token would do. (o, c: the next braces, as the scan
+                # needs them anyway.)
+                if 0 <= o < pos:
+                    o = find("{", pos)
+                if 0 <= c < pos:
+                    c = find("}", pos)
+                if (0 <= c and (o < 0 or o > c) and c + 1 < n and s[c + 1] == "}" and attrs_end < 0
+                        and not (s[c - 1] == "|" and c - 1 >= pos and _at_line_start(s, c - 1, " \t"))):
+                    if not dropping and kept < _MAX_KEPT_DEPTH:
+                        name = _TEMPLATE_NAME.match(s, pos).group()
+                        render = _RENDERERS.get(name, _UNKNOWN)
+                        if render is _UNKNOWN:
+                            render = _renderer(name)
+                        if render is not None:
+                            out.append(render(s[pos:c], title))
+                    pos = c + 2
+                    continue
+            if dropping:  # (start 0: a frame on top of others is never the rerun's first)
+                if t == 0:
+                    stack.append((_TEMPLATE, 0, True, i, None, inner))
+                    inner = len(stack) - 1
                 else:
-                    body = "".join(out[start:])
+                    stack.append((_TABLE, 0, True, i, None, inner))
+                dropping += 1
+                if len(stack) >= _BULK and pos >= no_bulk and not ignored:
+                    if 0 <= c < pos:
+                        c = find("}", pos)
+                    bulk, no_bulk = _stretch(s, pos, c, params)
+                if bulk:
+                    kinds, first, pos = bulk
+                    bulk = None
+                    stack.append((_OPENS, 0, True, first, [kinds, len(kinds)], inner))
+                    if "{" in kinds:
+                        inner = len(stack) - 1
+                    dropping += 1
+                continue
+            if t == 1:
+                if not keep_tables or kept >= _MAX_KEPT_DEPTH:
+                    stack.append((_TABLE, len(out), True, i, None, inner))
+                    dropping += 1
+                else:
+                    stack.append((_TABLE, len(out), False, i, None, inner))
+                    kept += 1
+                continue
+            name = _TEMPLATE_NAME.match(s, pos).group()
+            render = _RENDERERS.get(name, _UNKNOWN)
+            if render is _UNKNOWN:
+                render = _renderer(name)
+            if render is None or kept >= _MAX_KEPT_DEPTH:
+                stack.append((_TEMPLATE, len(out), True, i, None, inner))
+                dropping += 1
+            else:
+                stack.append((_TEMPLATE, len(out), False, i, render, inner))
+                kept += 1
+            inner = len(stack) - 1
+        elif t == 2:  # }}
+            if inner < 0:  # stray `}}` (a run of them at once)
+                if pos + 1 < n and s[pos] == "}" and s[pos + 1] == "}":
+                    pos = i + (_CLOSING_BRACES.match(s, i).end() - i) // 2 * 2
+                continue
+            j = inner
+            while len(stack) > j + 1:  # tables inside the template end with it
+                kind, start, dropped, where, _, _ = stack.pop()
+                if not dropped:
+                    kept -= 1
+                    body = out[start:]
                     del out[start:]
                     out.append(_table_text(body))
+                elif kind != _ATTRS:
+                    dropping -= 1
+                elif where in dead:
+                    dead.discard(where)
+                else:
+                    dropping -= 1
+                    attrs_end = -1  # (cannot happen: such a `}}` would have closed the table)
+            frame = stack[j]
+            if frame[0] == _OPENS:  # its last template, with the tables after it
+                state = frame[4]
+                kinds, live = state
+                live = kinds.rfind("{", 0, live)
+                if pos < n and s[pos] == "}":  # a run of `}}`: as many at once as it has templates
+                    if i >= run_end:  # (measured once for the run: each `}}` of a long one is here)
+                        run_end = _CLOSING_BRACES.match(s, i).end()
+                    more = min((run_end - i) // 2 - 1, live - kinds.rfind("|", 0, live) - 1)
+                    if more > 0:
+                        live -= more
+                        pos += 2 * more
+                state[1] = live
+                if live:
+                    if kinds.rfind("{", 0, live) < 0:  # only tables left in it
+                        inner = frame[5]
+                    continue
+            stack.pop()
+            inner = frame[5]
+            if frame[2]:
+                dropping -= 1
+            else:
+                kept -= 1
+                start = frame[1]
+                body = _join(out[start:])
+                del out[start:]
+                out.append(frame[4](body, title))
+            while dead and stack and stack[-1][0] == _ATTRS and stack[-1][3] in dead:
+                dead.discard(stack.pop()[3])
+        else:  # |} (at the start of a line)
+            top = stack[-1] if stack else None
+            if top is not None and top[0] == _TABLE:
+                stack.pop()
+                if top[2]:
+                    dropping -= 1
+                else:
+                    kept -= 1
+                    body = out[top[1] :]
+                    del out[top[1] :]
+                    out.append(_table_text(body))
+                while dead and stack and stack[-1][0] == _ATTRS and stack[-1][3] in dead:
+                    dead.discard(stack.pop()[3])
+            elif top is not None and top[0] == _OPENS and top[4][0][top[4][1] - 1] == "|":
+                top[4][1] -= 1
+                if not top[4][1]:
+                    stack.pop()
+                    dropping -= 1
             elif pos < n and s[pos] == "}":
                 pos = i + 1  # `|}}`: an empty last argument then the template's close
                 if not dropping:
                     out.append("|")
-            elif not dropping and not at_start:
-                out.append(tok)  # text, not a table end at the start of a line
-    return "".join(out)
+            # (else the stray `|}` goes)
+    return _join(out)
+
+
+def _line_start(s: str, i: int) -> int:
+    """Where the line of a `{|` at i starts (only indent lies between)."""
+    while i > 0 and s[i - 1] in " \t:":
+        i -= 1
+    return i
 
 
 def _at_line_start(s: str, i: int, indent: str) -> bool:
@@ -434,18 +779,44 @@ def _at_line_start(s: str, i: int, indent: str) -> bool:
     return i == 0 or s[i - 1] == "\n"
 
 
-def _table_text(body: str) -> str:
-    """keep_tables=True: one line per caption or cell, attributes dropped. `body` is everything
-    after `{|`, so its first line is the table's attributes."""
+_CELL_SEP = re.compile(r"\|\||!!")
+_ROW_MARKS = frozenset("|!")
+_first_char = operator.itemgetter(0)
+# Where a nested kept table's lines go in its parent's text: a line of its own that no text can make
+# (the heading mark is removed from the input and only set after this pass).
+_NESTED = "\n\x02\n"
+
+
+def _table_text(body: list) -> list[str]:
+    """keep_tables=True: one line per caption or cell, attributes dropped. `body` is `_expand`'s
+    output since `{|` (strings, and lists of lines for tables inside), so its first line is the
+    table's attributes.
+
+    The lines of a table inside are taken over as they are, not joined and split again: a table
+    nested d deep was re-read d times. The one thing a re-read changed is kept: a line of theirs
+    that starts with `|` or `!` (a cell's text) is read again as a row, by the same rules."""
+    try:
+        joined = "".join(body)
+        nested = None
+    except TypeError:
+        joined = "".join(item if type(item) is str else _NESTED for item in body)
+        nested = iter([item for item in body if type(item) is not str])
     lines = []
-    for line in body.split("\n")[1:]:
+    for line in joined.split("\n")[1:]:
         line = line.strip()
         if not line or line.startswith("|-"):
             continue
         if line.startswith("|+"):
             cells = [line[2:]]
         elif line[0] in "|!":
-            cells = re.split(r"\|\||!!", line[1:])
+            cells = _CELL_SEP.split(line[1:])
+        elif nested is not None and line == "\x02":
+            inner = next(nested)
+            if _ROW_MARKS.isdisjoint(map(_first_char, inner)):
+                lines += inner
+            else:
+                lines += _table_text(["\n" + "\n".join(inner)])
+            continue
         else:
             lines.append(line)  # a cell's continuation line
             continue
@@ -455,7 +826,7 @@ def _table_text(body: str) -> str:
                 cell = text
             if cell.strip():
                 lines.append(cell.strip())
-    return "\n" + "\n".join(lines) + "\n"
+    return lines
 
 
 # --- text-bearing templates --------------------------------------------------------------------
@@ -511,12 +882,12 @@ def _convert(pos: list[str], named: dict[str, str]) -> str:
     """{{convert|5|km|mi}} -> 5 km; {{convert|5|to|10|km}} -> 5 to 10 km."""
     if len(pos) < 2:
         return pos[0] if pos else ""
-    text, rest = pos[0], pos[1:]
-    while len(rest) >= 2 and rest[0] in _RANGE:
-        text += _RANGE[rest[0]] + rest[1]
-        rest = rest[2:]
-    unit = rest[0] if rest else ""
-    return f"{text} {_UNITS.get(unit, unit)}".strip()
+    pieces, k = [pos[0]], 1  # (an index, not rest = rest[2:]: quadratic in a long range)
+    while len(pos) - k >= 2 and pos[k] in _RANGE:
+        pieces += (_RANGE[pos[k]], pos[k + 1])
+        k += 2
+    unit = pos[k] if k < len(pos) else ""
+    return f"{''.join(pieces)} {_UNITS.get(unit, unit)}".strip()
 
 
 def _frac(pos: list[str], named: dict[str, str]) -> str:
@@ -572,8 +943,15 @@ def _citation(pos: list[str], named: dict[str, str]) -> str:
 Renderer = Callable[[list[str], dict[str, str]], str]
 
 
+_CONSTANTS: dict[Renderer, str] = {}  # the renderers of _const, and their text
+
+
 def _const(text: str) -> Renderer:
-    return lambda pos, named: text
+    def render(pos: list[str], named: dict[str, str]) -> str:
+        return text
+
+    _CONSTANTS[render] = text
+    return render
 
 
 def _arg(index: int, *keys: str) -> Renderer:
@@ -645,6 +1023,9 @@ def _render_for(key: str) -> Callable[[str, str], str] | None:
         fn = _RENDER_ARGS[key]
         if key.endswith(":"):  # the first "argument" is after the colon: {{formatnum:1234}}
             return lambda body, title: fn([body.split(":", 1)[1].split("|")[0].strip()], {})
+        if fn in _CONSTANTS:  # its arguments make no difference: not split ({{!}} in tables)
+            text = _CONSTANTS[fn]
+            return lambda body, title: text
         return lambda body, title: fn(*_split_args(body))
     if key.startswith("lang-"):  # {{lang-fr|texte}}
         return lambda body, title: _first(*_split_args(body), "text", "1")
@@ -688,10 +1069,16 @@ _LINK = re.compile(r"\[\[([^\[\]|\n]*+)(?:\|([^\[\]\n]*+(?:(?:\[(?!\[)|\](?!\]))
 
 # Image links are the one kind whose caption may run over several lines; one [[ that never closes
 # is cut to the end of its line (see `_UNCLOSED_NS_LINK`), so this cannot swallow paragraphs.
-_NS_ALTERNATION = "|".join(sorted(map(re.escape, _FILE_NS | _CATEGORY_NS), key=len, reverse=True))
-_FILE_LINK = re.compile(r"\[\[[ \t]*+(?:%s)[ \t]*+:[^\[\]]*+(?:(?:\[(?!\[)|\](?!\]))[^\[\]]*+)*+\]\]"
-                        % _NS_ALTERNATION, re.I)
-_UNCLOSED_NS_LINK = re.compile(r"\[\[[ \t]*(?:%s)[ \t]*:[^\n]*" % _NS_ALTERNATION, re.I)
+# Namespace names are tried (as a trie, see `_trie`) only where the lookahead sees a name's shape:
+# up to two words of at most _NS_WORD characters, then a colon. That shape is all a name can have
+# (checked in the tests), and most `[[` fail it at the first character, `[[[[` or `[[ ` junk too.
+_NS_WORD = max(len(word) for name in _FILE_NS | _CATEGORY_NS for word in name.split(" "))
+_NS_NAME = (r"(?=[^\s:\[\]|]{1,%d}+(?: [^\s:\[\]|]{1,%d}+)?[ \t]*+:)(?:%s)"
+            % (_NS_WORD, _NS_WORD, _trie(_FILE_NS | _CATEGORY_NS)))
+_FILE_LINK = re.compile(r"\[\[[ \t]*+%s[ \t]*+:[^\[\]]*+(?:(?:\[(?!\[)|\](?!\]))[^\[\]]*+)*+\]\]"
+                        % _NS_NAME, re.I)
+# (possessive spaces: backtracking into a run of them tried every namespace at every space)
+_UNCLOSED_NS_LINK = re.compile(r"\[\[[ \t]*+%s[ \t]*+:[^\n]*" % _NS_NAME, re.I)
 
 
 def _link(target: str, label: str | None) -> str:
@@ -791,11 +1178,12 @@ _INLINE_TAGS = ("span", "small", "big", "sub", "sup", "b", "i", "u", "s", "strik
                 "font", "bdi", "bdo", "ruby", "rb", "rp", "rt", "rtc", "wbr", "dfn", "time", "data",
                 "td", "th", "a", "onlyinclude", "noinclude", "section", "templatestyles",
                 "languages", "translate", "tvar", "nowiki", *_DROP_ELEMENTS)
-_BLOCK_TAG = re.compile(r"</?(?:%s)\b[^<>]*>" % "|".join(_BLOCK_TAGS), re.I)
-_INLINE_TAG = re.compile(r"</?(?:%s)\b[^<>]*>" % "|".join(_INLINE_TAGS), re.I)
+_BLOCK_TAG = re.compile(r"</?%s%s\b[^<>]*>" % (_first_letters(_BLOCK_TAGS), _trie(_BLOCK_TAGS)), re.I)
+_INLINE_TAG = re.compile(r"</?%s%s\b[^<>]*>" % (_first_letters(_INLINE_TAGS), _trie(_INLINE_TAGS)), re.I)
 # __NOTOC__, __БЕЗ_ОГЛАВЛЕНИЯ__: upper-case ASCII or any non-ASCII letters (never Python's __init__)
 _MAGIC_WORD = re.compile(r"__(?:[A-Z]|[^\x00-\x7f\W])(?:[A-Z0-9]|[^\x00-\x7f\W]|_(?!_))*__")
-_HEADING_LINE = re.compile(r"\n(={1,6})([^\n]*?)={1,6}[ \t]*(?=\n|$)")  # ={1,6}, not =+: no blow-up on "====…x"
+# ={1,6}, not =+: no blow-up on "====…x"; the lookahead and the possessive run: see _HEADING
+_HEADING_LINE = re.compile(r"\n(?==[^\n]*=[ \t]*+(?:\n|$))(={1,6})([^\n]*?)={1,6}+[ \t]*+(?=\n|$)")
 _LIST_MARKER = re.compile(r"\n[ \t]*[*#:;]+[ \t]*")
 _HEADING_MARK = "\x02"  # heading lines are "\x02==\x02Title" until the line pass
 _HEADING_ROW = re.compile(r"\n\x02(=+)\x02([^\n]*)")
@@ -804,6 +1192,20 @@ _HEADING_ROW = re.compile(r"\n\x02(=+)\x02([^\n]*)")
 # Pass 5: entities and debris
 
 _ENTITY = re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});")
+# `html.unescape` calls a Python function for every "&" followed by a name-like word, entity or
+# not: text made of "&a" took 10x article text. This is its regex and function, with a lookahead
+# that lets through only the "&" it changes: a "#", or the start of an HTML5 entity name (it
+# replaces the longest name that begins the word). Where the html module is laid out otherwise,
+# `html.unescape` itself.
+try:
+    _CHARREF = re.compile(r"&(?=[#a-zA-Z])(?=#|%s)%s" % (_trie(html.entities.html5), html._charref.pattern[1:]))
+    _replace_charref = html._replace_charref
+except AttributeError:
+    _CHARREF = None
+
+
+def _unescape(s: str) -> str:
+    return html.unescape(s) if _CHARREF is None else _CHARREF.sub(_replace_charref, s)
 # Debris patterns start with a required character, not optional spaces, for the same speed reason;
 # they run after spaces are collapsed to single ones.
 _EMPTY_PARENS = re.compile(r"\([\s,;:.·–—-]*\)")
@@ -853,20 +1255,33 @@ def _finish_lines(s: str) -> str:
 
 def _headings(s: str) -> str:
     r"""Heading lines ("\x02==\x02Title") become "Title", or go when no text follows them
-    before the next heading of their level or above (the section was all templates, images...)."""
+    before the next heading of their level or above (the section was all templates, images...).
+    What can be is computed for all headings at once with string methods; the loop that remains
+    keeps one number (many headings cost a loop round each with regex calls: 10x article text)."""
     parts = _HEADING_ROW.split(s)  # text, marks, title, text, marks, title, ..., text
     marks, titles, texts = parts[1::3], parts[2::3], parts[3::3]  # texts[i]: what follows heading i
-    shown = [""] * len(titles)
-    seen = [False] * 7  # seen[l]: text lies ahead, before the next heading of level <= l
-    for i in range(len(titles) - 1, -1, -1):
-        if texts[i] and not texts[i].isspace():
-            seen = [True] * 7
-        if _WORDLESS.fullmatch(titles[i]):
-            continue  # a heading that was all template: not a heading at all
-        level = len(marks[i])
-        if seen[level]:
-            shown[i] = "\n" + titles[i].strip()
-        seen[level:] = [False] * (7 - level)  # text beyond here is not under headings at or below
+    text_after = list(map(str.strip, texts))  # (empty: none, or only spaces)
+    if not any(text_after):  # no text anywhere: no heading stays
+        parts[1::3] = [""] * len(titles)
+        del parts[2::3]
+        return "".join(parts)
+    # a heading that was all template is none at all (bool: a list of match objects for many
+    # headings made the garbage collector's passes long)
+    wordless = list(map(bool, map(_WORDLESS.fullmatch, titles)))
+    if all(text_after):  # each is followed by text
+        shown = ["" if w else "\n" + t.strip() for w, t in zip(wordless, titles)]
+    else:
+        shown = [""] * len(titles)
+        below = 0  # text lies ahead before the next heading of any level < below (levels 1-6)
+        for i in range(len(titles) - 1, -1, -1):
+            if text_after[i]:
+                below = 7
+            if wordless[i]:
+                continue
+            level = len(marks[i])
+            if level < below:
+                shown[i] = "\n" + titles[i].strip()
+                below = level  # text beyond here is not under headings at or below this level
     parts[1::3] = shown
     del parts[2::3]
     return "".join(parts)
@@ -906,13 +1321,18 @@ def wikitext_to_text(wikitext: str, title: str = "", *, keep_tables: bool = Fals
     if "_" in s and "__" in s:
         s = _MAGIC_WORD.sub("", s)
     if "=" in s:
-        # see _headings (a lambda: re of Python 3.11 expands a template string in slower Python code)
-        s = _HEADING_LINE.sub(lambda m: "\n\x02" + m[1] + "\x02" + m[2], s)
+        # see _headings (split and string methods: a function per heading, or a template string
+        # that re of Python 3.11 expands in Python code, cost a call per heading)
+        parts = _HEADING_LINE.split(s)
+        if len(parts) > 1:  # "\n\x02" + marks + "\x02" + title: string methods, no call per heading
+            parts[1::3] = map("\n\x02".__add__, parts[1::3])
+            parts[2::3] = map("\x02".__add__, parts[2::3])
+            s = "".join(parts)
     s = _LIST_MARKER.sub("\n", s)
     if "&" in s:
-        s = html.unescape(s)
+        s = _unescape(s)
         if "&" in s and _ENTITY.search(s):  # double-escaped in the source (&amp;nbsp;)
-            s = html.unescape(s)
+            s = _unescape(s)
     if _PIPE in s:
         s = s.replace(_PIPE, "|")
     if "\u00ad" in s:

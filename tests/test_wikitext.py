@@ -433,20 +433,121 @@ _TOKEN_REGEX = re.compile(r"\{\{|\}\}|\{\||\|\}")
 _PAREN_CLOSE_DEBRIS_REGEX = re.compile(r"[,;:](?<![,;:][,;:])(?<![,;:] [,;:])[ ,;:]*\)")
 
 
+def _expand_reference(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
+    """What `_wt._expand` does, without its fast paths: a regex search per token (`{|` and `|}`
+    inside a line are text, as they are there), a walk down the stack to the template for each
+    `}}`, every kept frame's text joined and read again (nested tables too), every opening pushed
+    one by one, and every unclosed table's attribute line dropped through a frame."""
+    out, stack, ignored, pos, n = [], [], set(), 0, len(s)
+    attrs = None  # the frame of an unclosed table's attribute line in the rerun, while it lasts
+
+    def dropping():
+        return any(f["dropped"] and not f.get("dead") for f in stack)
+
+    def kept():
+        return sum(not f["dropped"] for f in stack)
+
+    def purge():
+        while stack and stack[-1].get("dead"):
+            stack.pop()
+
+    while True:
+        m = _TOKEN_REGEX.search(s, pos)
+        i, tok = (m.start(), m.group()) if m else (-1, "")
+        if attrs is not None and (i < 0 or i >= attrs["end"]):
+            pos, attrs["dead"], attrs = attrs["end"], True, None
+            purge()
+        if i < 0:
+            if not stack:
+                out.append(s[pos:])
+                return "".join(out)
+            ignored.update(f["at"] for f in stack if f["kind"] != "attrs")
+            del out[stack[0]["start"]:]
+            pos, stack = stack[0]["at"], []
+            continue
+        if not dropping():
+            out.append(s[pos:i])
+        pos = i + 2
+        if tok == "{{":
+            if not params and s.startswith("{", pos):
+                return _expand_reference(_wt._PARAM.sub(_wt._param_default, s), title, keep_tables, True)
+            if i in ignored:
+                pos = _wt._NAME_ON_LINE.match(s, pos).end()
+                continue
+            render = None if dropping() else _wt._renderer(_wt._TEMPLATE_NAME.match(s, pos).group())
+            if kept() >= _wt._MAX_KEPT_DEPTH:
+                render = None
+            stack.append({"kind": "template", "start": len(out), "dropped": render is None, "at": i,
+                          "render": render})
+        elif tok == "}}":
+            j = len(stack) - 1
+            while j >= 0 and stack[j]["kind"] != "template":
+                j -= 1
+            if j < 0:
+                continue
+            while len(stack) > j:
+                f = stack.pop()
+                if f["dropped"] or f.get("dead"):
+                    if f is attrs:
+                        attrs = None
+                    continue
+                body = "".join(out[f["start"]:])
+                del out[f["start"]:]
+                if f["kind"] == "table":
+                    out.append("\n" + "\n".join(_wt._table_text([body])) + "\n")
+                else:
+                    out.append(f["render"](body, title))
+            purge()
+        elif tok == "{|":
+            if not _wt._at_line_start(s, i, " \t:"):
+                if not dropping():
+                    out.append(tok)
+                continue
+            if i in ignored:
+                nl = s.find("\n", pos)
+                attrs = {"kind": "attrs", "start": len(out), "dropped": True, "at": i, "end": n if nl < 0 else nl}
+                stack.append(attrs)
+                continue
+            dropped = not keep_tables or dropping() or kept() >= _wt._MAX_KEPT_DEPTH
+            stack.append({"kind": "table", "start": len(out), "dropped": dropped, "at": i})
+        else:
+            at_start = _wt._at_line_start(s, i, " \t")
+            if at_start and stack and stack[-1]["kind"] == "table":
+                f = stack.pop()
+                if not f["dropped"]:
+                    body = "".join(out[f["start"]:])
+                    del out[f["start"]:]
+                    out.append("\n" + "\n".join(_wt._table_text([body])) + "\n")
+                purge()
+            elif pos < n and s[pos] == "}":
+                pos = i + 1
+                if not dropping():
+                    out.append("|")
+            elif not dropping() and not at_start:
+                out.append(tok)
+
+
+# Token soup for the scan: pieces repeated up to 40 times, so that stretches of openings (taken in
+# bulk _BULK deep), runs of braces and of `}}`, nested kept tables, deep templates all come up.
+SCAN_PIECES = st.sampled_from([
+    "{{", "}}", "{|", "|}", "\n{|", "\n|}", "\n:{|", " |}", "{", "}", "|", "\n", "a", "{{a", "{{a|", "{{nowrap|",
+    "{{lang|x|", "{{!}}", "{{{", "}}}", "{{{1|", "\n{| {{x\n", "|}}", "\n| c || d", "\n! h", "\n|-", "[[", "]]", "=",
+    "{{a}}", "{{ndash}}", "{{nowrap|b}}",
+])
+SCAN_SOUP = st.lists(st.tuples(SCAN_PIECES, st.integers(1, 40)), max_size=12).map(
+    lambda pieces: "".join(p * k for p, k in pieces))
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=HARD)
+@given(text=SCAN_SOUP, keep_tables=st.booleans())
+def test_expand_matches_the_plain_scan(text, keep_tables):
+    assert _wt._expand("\n" + text, "T", keep_tables) == _expand_reference("\n" + text, "T", keep_tables)
+
+
 @settings(max_examples=1500, deadline=None)
-@given(text=st.text(alphabet="{}|a\n ", max_size=40), steps=st.lists(st.integers(0, 3), max_size=40))
-def test_token_scanner_finds_what_the_token_regex_finds(text, steps):
-    scanner = _wt._token_scanner(text)
-    next(scanner)
-    pos = 0
-    for step in steps + [0] * (len(text) + 2):
-        pos = min(len(text), pos + step)
-        m = _TOKEN_REGEX.search(text, pos)
-        found = scanner.send(pos)
-        assert found == ((m.start(), m.group()) if m else (-1, ""))
-        if found[0] < 0:
-            break
-        pos = found[0] + 1 + (step > 0)  # the scan resumes after a token, or inside `|}}`
+@given(text=st.text(alphabet="{}|a\n :", max_size=40), keep_tables=st.booleans())
+def test_expand_matches_the_plain_scan_on_any_braces(text, keep_tables):
+    assert _wt._expand(text, "T", keep_tables) == _expand_reference(text, "T", keep_tables)
 
 
 @settings(max_examples=1500, deadline=None)
@@ -499,6 +600,38 @@ def test_element_shortcuts_change_nothing(text):
     assert _wt._strip_elements(text) == _elements_the_general_way(text)
 
 
+def _strip_elements_plain(s: str) -> str:
+    """`_strip_elements` as it was: a search for the closing tag and one for a reopening tag per
+    element, no shortcut, no chain of reopened tags taken at once."""
+    plain = re.compile(r"<(%s)\b([^<>]*)>" % "|".join(_wt._DROP_ELEMENTS), re.I)
+    out, pos, unclosed = [], 0, set()
+    while m := plain.search(s, pos):
+        out.append(s[pos : m.start()])
+        pos = m.end()
+        name = m.group(1).lower()
+        if m.group(2).endswith("/") or name in unclosed:
+            continue
+        close = _wt._ELEMENT_CLOSE[name].search(s, pos)
+        if close is None:
+            unclosed.add(name)
+            continue
+        if _wt._ELEMENT_REOPEN[name].search(s, pos, close.start()):
+            continue
+        if name == "nowiki":
+            out.append(s[pos : close.start()].translate(_wt._NOWIKI_ESCAPE))
+        pos = close.end()
+    out.append(s[pos:])
+    return "".join(out)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=st.lists(st.tuples(st.sampled_from(["<ref>", "<ref name=x>", "<REF a>", "<ref/>", "</ref>", "<math>",
+                                                 "</math>", "<nowiki>", "</nowiki>", "a", "<", " ", "<span>", "\n"]),
+                               st.integers(1, 12)), max_size=12).map(lambda ps: "".join(p * k for p, k in ps)))
+def test_elements_match_the_plain_loop(text):
+    assert _wt._strip_elements(text) == _strip_elements_plain(text)
+
+
 @settings(max_examples=1500, deadline=None)
 @given(text=st.lists(st.sampled_from(["{{{1|a}}}", "{{{", "}}}", "{{x|", "}}", "{|", "|}", "\n", "a", "|", "{",
                                       "\n{| c={{{2|y}}}\n", "}"]), max_size=25).map("".join),
@@ -521,6 +654,169 @@ def test_space_and_comma_regexes_match_their_str_versions(text):
     assert bool(_wt._COMMA_PAIR.search(text)) == (",," in text or ", ," in text)
     assert _wt._OPEN_PAREN_SPACE.sub("(", text) == text.replace("( ", "(")
     assert _wt._LINE_START_SPACE.sub("\n", text) == text.replace("\n ", "\n")
+
+
+# --- linear-time rewrites: each against the plain version it replaced -----------------------------
+
+_NAME_LISTS = [  # (names, flags) as the module's tries are built
+    (sorted(_wt._FILE_NS | _wt._CATEGORY_NS), re.I), (_wt._DROP_ELEMENTS, re.I), (_wt._BLOCK_TAGS, re.I),
+    (_wt._INLINE_TAGS, re.I), (sorted(_wt.html.entities.html5), 0),
+]
+
+
+@pytest.mark.parametrize("names, flags", _NAME_LISTS, ids=["ns", "elements", "block", "inline", "html5"])
+def test_tries_match_what_the_flat_alternations_match(names, flags):
+    """`_trie` is atomic: safe only if no two branches of a node match the same character (under
+    re.I the long s is an s, the Kelvin sign a k); and it matches what the flat list matches."""
+    children: dict[str, set[str]] = {}
+    for name in names:
+        for k in range(len(name)):
+            children.setdefault(name[:k], set()).add(name[k])
+    for prefix, chars in children.items():
+        for a in chars:
+            for b in chars:
+                if a < b:
+                    assert not re.fullmatch(re.escape(a), b, flags) and not re.fullmatch(re.escape(b), a, flags)
+    trie = re.compile(_wt._trie(names), flags)
+    flat = re.compile("|".join(map(re.escape, names)), flags)
+    for name in names:
+        for text in {name, name.upper(), name.title(), name[:-1], name + "x", name + "s", name[1:], name[:2]}:
+            assert bool(trie.fullmatch(text)) == bool(flat.fullmatch(text)), text
+
+
+_FLAT_NS = "|".join(sorted(map(re.escape, _wt._FILE_NS | _wt._CATEGORY_NS), key=len, reverse=True))
+_FILE_LINK_PLAIN = re.compile(r"\[\[[ \t]*(?:%s)[ \t]*:[^\[\]]*(?:(?:\[(?!\[)|\](?!\]))[^\[\]]*)*\]\]"
+                              % _FLAT_NS, re.I)
+_UNCLOSED_NS_LINK_PLAIN = re.compile(r"\[\[[ \t]*(?:%s)[ \t]*:[^\n]*" % _FLAT_NS, re.I)
+
+
+def test_namespace_lookahead_and_trie_turn_no_link_away():
+    """`_NS_NAME` (a shape lookahead, then a trie) finds what the flat alternation of names found:
+    every name, its case variants, with spaces and tabs around, and near misses."""
+    for name in _wt._FILE_NS | _wt._CATEGORY_NS:
+        for variant in {name, name.upper(), name.title(), name + "x", name[:-1], "x" + name}:
+            for text in (f"[[{variant}:a]]", f"[[ \t{variant} \t:a|b [c] d]]", f"[[{variant}\t\t\t:a",
+                         f"[[{variant}:a\nb]]"):
+                assert (_wt._FILE_LINK.sub("", text) == _FILE_LINK_PLAIN.sub("", text)
+                        and _wt._UNCLOSED_NS_LINK.sub("", text) == _UNCLOSED_NS_LINK_PLAIN.sub("", text)), text
+
+
+@pytest.mark.parametrize("names, rx", [(_wt._DROP_ELEMENTS, "_ELEMENT_OPEN"), (_wt._BLOCK_TAGS, "_BLOCK_TAG"),
+                                       (_wt._INLINE_TAGS, "_INLINE_TAG")])
+def test_tag_lookaheads_and_tries_turn_no_tag_away(names, rx):
+    """The first-letter lookahead and the trie of tag names: checked for every first letter up to
+    U+3000 (one name per letter), as the other lookaheads are."""
+    fast = getattr(_wt, rx)
+    plain = re.compile(fast.pattern.replace(_wt._first_letters(names), "").replace(_wt._trie(names), "(?:%s)"
+                       % "|".join(map(re.escape, names))), re.I)
+    assert plain.pattern != fast.pattern
+    for name in {name[0]: name for name in names}.values():
+        for c in map(chr, range(0x20, 0x3000)):
+            text = f"<{c}{name[1:]} a=b>x</{name}>"
+            m, p = fast.search(text), plain.search(text)
+            assert (m and (m.span(), m.groups())) == (p and (p.span(), p.groups())), text
+
+
+_HEADING_PLAIN = re.compile(r"\n(={1,6})([^\n]+?)(={1,6})[ \t]*(?=\n|$)")
+_HEADING_LINE_PLAIN = re.compile(r"\n(={1,6})([^\n]*?)={1,6}[ \t]*(?=\n|$)")
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=st.text(alphabet="= \ta\n", max_size=30))
+def test_heading_regexes_match_their_plain_versions(text):
+    assert ([(m.span(), m.groups()[1:]) for m in _wt._HEADING.finditer(text)]
+            == [(m.span(), m.groups()) for m in _HEADING_PLAIN.finditer(text)])
+    assert ([(m.span(), m.groups()) for m in _wt._HEADING_LINE.finditer(text)]
+            == [(m.span(), m.groups()) for m in _HEADING_LINE_PLAIN.finditer(text)])
+
+
+def _drop_sections_plain(s: str) -> str:
+    """`_drop_sections` as a loop over every heading, one name at a time."""
+    out, pos, skip_level = [], 0, 0
+    for m in _HEADING_PLAIN.finditer(s):
+        level = min(len(m.group(1)), len(m.group(3)))
+        if skip_level and level > skip_level:
+            continue
+        if skip_level:
+            skip_level = 0
+            pos = m.start()
+        name = re.sub(r"'{2,}|\[\[|\]\]|<[^<>]*>|&nbsp;", "", m.group(2)).strip(" \t=:").lower()
+        if name in _wt._DROP_SECTIONS or (level <= 2 and name in _wt._DROP_TOP_SECTIONS):
+            out.append(s[pos : m.start()])
+            skip_level = level
+    if not skip_level:
+        out.append(s[pos:])
+    return "".join(out)
+
+
+def _headings_plain(s: str) -> str:
+    """`_headings` as a loop over every heading with a list of flags."""
+    parts = _wt._HEADING_ROW.split(s)
+    marks, titles, texts = parts[1::3], parts[2::3], parts[3::3]
+    shown, seen = [""] * len(titles), [False] * 7
+    for i in range(len(titles) - 1, -1, -1):
+        if texts[i] and not texts[i].isspace():
+            seen = [True] * 7
+        if _wt._WORDLESS.fullmatch(titles[i]):
+            continue
+        level = len(marks[i])
+        if seen[level]:
+            shown[i] = "\n" + titles[i].strip()
+        seen[level:] = [False] * (7 - level)
+    parts[1::3] = shown
+    del parts[2::3]
+    return "".join(parts)
+
+
+HEADED = st.lists(st.one_of(
+    st.builds(lambda a, t, b, ws: f"\n{a}{t}{b}{ws}", st.sampled_from(["=", "==", "===", "====", "=" * 7]),
+              st.sampled_from([" References ", "Notes", "x", " '''See also''' ", "[[Notes]]",
+                               "Литература", "",
+                               "<span>Sources</span>", " = ", "=", "Refer''ences", "ΠΗΓΕΣ", "See&nbsp;also"]),
+              st.sampled_from(["=", "==", "===", "======"]), st.sampled_from(["", " ", "\t "])),
+    st.sampled_from(["\ntext", "\n", " ", "\n\n", "\n* item", "\n\x02==\x02T", "\n\x02=\x02", "\n\x02===\x02 ."]),
+), max_size=25).map("".join)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=HEADED)
+def test_section_and_heading_passes_match_their_loops(text):
+    assert _wt._drop_sections(text) == _drop_sections_plain(text)
+    rows = "\n" + text.replace("\x02", "")
+    rows = _HEADING_LINE_PLAIN.sub(lambda m: "\n\x02" + m[1] + "\x02" + m[2], rows)
+    assert _wt._headings(rows) == _headings_plain(rows)
+
+
+def _glue_links_plain(parts: list[str]) -> list[str]:
+    glued, depth = [], 0
+    for part in parts:
+        if depth > 0:
+            glued[-1] += "|" + part
+        else:
+            glued.append(part)
+        depth = max(0, depth + part.count("[[") - part.count("]]"))
+    return glued
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=st.text(alphabet="[]|a", max_size=40))
+def test_link_gluing_matches_the_piece_by_piece_loop(text):
+    assert _wt._glue_links(text.split("|")) == _glue_links_plain(text.split("|"))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=st.lists(st.one_of(st.sampled_from(["&", "&#", "&#x", ";", "a", " ", "1", "\n", "&a", "&amp", "&#9;"]),
+                              st.sampled_from(sorted(_wt.html.entities.html5)).map(lambda e: "&" + e),
+                              st.sampled_from(sorted(_wt.html.entities.html5)).map(lambda e: "&" + e[:-1])),
+                     max_size=12).map("".join))
+def test_unescape_changes_what_html_unescape_changes(text):
+    assert _wt._unescape(text) == _wt.html.unescape(text)
+
+
+def test_numbered_arguments_that_are_no_position():
+    # {{x|0=a}} and {{x|²=a}} crashed (IndexError, ValueError); {{x|99999999=a}} padded a list for seconds
+    assert clean("a {{nowrap|0=x}} b {{nowrap|²=y}} c {{transl|99999999=z}} d") == "a b c d"
+    assert clean("{{lang|fr|2=texte}} {{transl|ar|3=x}}") == "texte x"
 
 
 _EXT_LINK_PLAIN = re.compile(_wt._EXT_LINK.pattern.replace("(?=[hfmnigs/])", ""), re.I)
