@@ -51,8 +51,16 @@ def _cmd_extract(args: argparse.Namespace) -> None:
     from growgpt.extract import extract, format_summary
 
     manifests = extract(args.inputs, args.out, processes=args.processes, min_chars=args.min_chars,
-                        keep_tables=args.keep_tables, progress=not args.quiet)
-    print(format_summary(manifests))
+                        keep_tables=args.keep_tables, progress=not args.quiet,
+                        keep_disambiguation=args.keep_disambiguation, page_timeout=args.page_timeout)
+    print(format_summary(manifests, out_dir=args.out))
+
+
+def _cmd_dropped(args: argparse.Namespace) -> None:
+    from growgpt.extract import dropped_pages, format_dropped
+
+    rows, matched = dropped_pages(args.path, reason=args.reason, limit=None if args.all else args.limit)
+    print(format_dropped(rows, matched))
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -115,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     from growgpt.dumps import DEFAULT_MIRROR
-    from growgpt.extract import DEFAULT_MIN_CHARS
+    from growgpt.extract import DEFAULT_MIN_CHARS, DEFAULT_PAGE_TIMEOUT, DROP_REASONS
 
     def dump_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--wiki", required=True, help="e.g. enwiki, simplewiki, elwikivoyage")
@@ -145,8 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-chars", type=int, default=DEFAULT_MIN_CHARS,
                    help=f"drop articles shorter than this many characters of clean text (default {DEFAULT_MIN_CHARS})")
     p.add_argument("--keep-tables", action="store_true", help="keep the text of table cells")
+    p.add_argument("--keep-disambiguation", action="store_true",
+                   help="keep disambiguation pages (by default they are dropped: lists of links, not text)")
+    p.add_argument("--page-timeout", type=float, default=DEFAULT_PAGE_TIMEOUT, metavar="SECONDS",
+                   help=f"drop a page whose cleaning takes more CPU time than this (default {DEFAULT_PAGE_TIMEOUT:g}; "
+                        f"0: no limit)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_extract)
+
+    p = sub.add_parser("dropped", help="list the pages extract dropped, and why (largest first)")
+    p.add_argument("path", metavar="PATH", help="an extract output folder, or one part's .dropped.parquet / .parquet")
+    p.add_argument("--reason", choices=DROP_REASONS, default=None, help="only pages dropped for this reason")
+    p.add_argument("--limit", type=int, default=20, help="show this many (default 20)")
+    p.add_argument("--all", action="store_true", help="show every one")
+    p.set_defaults(func=_cmd_dropped)
 
     p = sub.add_parser("prepare", help="tokenize text into train/val token shards")
     p.add_argument("inputs", nargs="+", metavar="TEXT", help=".txt/.jsonl/.parquet files or folders of them")

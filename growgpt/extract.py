@@ -2,20 +2,34 @@
 
 `extract(inputs, out_dir)` turns each dump part `raw/NAME.xml-pA-pB.bz2` into
 `out_dir/NAME-pA-pB.parquet` (columns id, revid, title, url, text; one row per article, in file
-order) and `out_dir/NAME-pA-pB.manifest.json` (what was read, kept and dropped, and why).
+order), `out_dir/NAME-pA-pB.dropped.parquet` (every page that did not become a document: id,
+title, ns, reason, detail, characters of wikitext; in file order; `growgpt dropped` lists them,
+largest first) and `out_dir/NAME-pA-pB.manifest.json` (what was read, kept and dropped, and why).
 
 Which pages become documents
 ----------------------------
 Namespace-0 pages that are not redirects (a `<redirect>` element, or wikitext that is
 `#REDIRECT [[...]]` or a localised form of it), cleaned by `growgpt.wikitext.wikitext_to_text`.
-Then, each counted in the manifest: disambiguation pages (lists of links), pages with nothing left
-after cleaning (list-only pages), pages shorter than `min_chars` characters, and exact duplicates
-(same text apart from whitespace) of an article written before, in the same part or in
-another part of the same out_dir. Parts are written one after another in page-range order
-(`-pSTARTpEND`, then name), so the earlier part keeps the article whatever the number of processes;
-and a part already finished by an earlier run is never rewritten, so when parts are added to a
-corpus later (it grows in stages) the new parts lose the duplicates, not the old ones. A run that
-is killed and run again writes exactly what one uninterrupted run writes.
+Then, each a reason in the dropped-pages file and a count in the manifest: disambiguation pages
+(on exact evidence only, see `growgpt.disambiguation`; `keep_disambiguation` keeps them), pages
+with nothing left after cleaning (its detail says when tables alone held text), pages shorter
+than `min_chars` characters, exact duplicates (same text apart from whitespace) of an article
+written before, in the same part or in another part of the same out_dir, and pages whose
+cleaning took more than `page_timeout` CPU seconds (a safety net: the cleaner is linear). A page
+over BIG_DROP_CHARS dropped as disambiguation or empty is printed as a warning. Parts are written
+one after another in page-range order (`-pSTARTpEND`, then name), so the earlier part keeps the
+article whatever the number of processes; and a part already finished by an earlier run is never
+rewritten, so when parts are added to a corpus later (it grows in stages) the new parts lose the
+duplicates, not the old ones. A run that is killed and run again writes exactly what one
+uninterrupted run writes.
+
+Disambiguation templates the dump teaches (Template pages holding `__DISAMBIG__`, and templates
+redirecting to those) are put together in this process, which sees the parts in order: a part
+uses what every part finished before it taught (their manifests list it, so a later run knows it
+too) and what it teaches itself. When a part teaches a template that a document it already wrote
+was calling (the template's page came later in the file), the part is read a second time knowing
+it from the start, so its output does not depend on where in the file the template was. A
+finished part is not redone for what a later part teaches; a warning names it instead.
 
 Why DEFAULT_MIN_CHARS = 100
 ---------------------------
@@ -133,14 +147,25 @@ from growgpt.errors import UserError
 from growgpt.fsutil import fsync_dir as _fsync_dir, hash_file
 
 DEFAULT_MIN_CHARS = 100  # justified in the module docstring
-MANIFEST_FORMAT = "growgpt-extract/1"
+DEFAULT_PAGE_TIMEOUT = 5.0  # CPU seconds a page's cleaning may take: see _PageTimeout
+MANIFEST_FORMAT = "growgpt-extract/2"  # /2: the dropped-pages file, exact disambiguation, timeouts
 COLUMNS = ("id", "revid", "title", "url", "text")
+DROPPED_COLUMNS = ("id", "title", "ns", "reason", "detail", "source_chars")  # PART.dropped.parquet
+DROP_REASONS = ("namespace", "redirect", "disambiguation", "empty", "too_short", "duplicate", "timeout")
+# A page this big (characters of wikitext) dropped as disambiguation or empty is a red flag worth a
+# warning: real disambiguation pages are lists of a few KB; at most BIG_DROP_WARNINGS per part and
+# reason are printed, the rest counted. The manifest keeps the LARGEST_DROPPED biggest of each.
+BIG_DROP_CHARS = 20_000
+BIG_DROP_WARNINGS = 10
+LARGEST_DROPPED = 5
+_LARGEST_OF = ("disambiguation", "empty")
 
 # Work-unit sizes. ~2 MB of XML per chunk: big enough that per-chunk costs (re-parsing the
 # <siteinfo> header, pickling) are noise, small enough that the chunks in flight stay a few MB.
 CHUNK_XML_BYTES = 2 << 20
 CHUNK_COMPRESSED_BYTES = 512 << 10  # multistream: ~4x that of XML
 READ_BYTES = 32 << 10  # compressed bytes fed to bz2 at a time: an error is located within this
+PLAIN_READ_BYTES = 1 << 20  # bytes of a plain XML file read at a time
 SCAN_BYTES = 1 << 20  # compressed bytes read at a time when splitting at bzip2 blocks (8 MB: +15 % RSS)
 BLOCKS_MIN_BYTES = 1 << 20  # smaller bz2 files are read sequentially, not split into blocks
 ROW_GROUP_BYTES = 16 << 20  # Parquet row groups: ~16 MB of text each, the most buffered here
@@ -266,19 +291,30 @@ class _Task:
     offsets_of: str = ""  # what byte offsets in messages count: "" (the file), "decompressed XML", ...
     min_chars: int = DEFAULT_MIN_CHARS
     keep_tables: bool = False
+    keep_disambiguation: bool = False
+    page_timeout: float = DEFAULT_PAGE_TIMEOUT
     clean: bool = True  # False: parse only (the benchmark's floor)
     damage: str | None = None  # the file is damaged right after this chunk's data
 
 
 @dataclass
 class _Result:
-    docs: list = field(default_factory=list)  # (id, revid, title, url, characters, hash) in file order
+    # (id, revid, title, url, characters, hash, characters of wikitext, keys of the templates it calls)
+    docs: list = field(default_factory=list)
     # the documents' texts as one UTF-8 buffer and the int32 offsets of their starts and ends: the
     # layout of an Arrow string column, which this process takes over without a copy (no decoding
     # into Python strs when unpickled, no encoding again for Arrow)
     texts: bytes = b""
     offsets: bytes = b""
     counts: dict = field(default_factory=dict)
+    # pages dropped, in file order: (docs before it in this result, id, title, ns, reason, detail,
+    # characters of wikitext)
+    dropped: list = field(default_factory=list)
+    # what the pages of the Template namespace teach: (key, page id) of disambiguation templates
+    # and (key, target key) of template redirects
+    templates: list = field(default_factory=list)
+    template_redirects: list = field(default_factory=list)
+    site: tuple | None = None  # detector_for's arguments: (Wiki, template namespace names, case-sensitive)
     root_closed: bool = False
     error: str | None = None  # damage found in this task's data; its pages before that are in docs
     comp_end: int = 0
@@ -297,7 +333,74 @@ class _Abort(Exception):
 
 
 def _counts() -> dict:
-    return {"pages": 0, "redirects": 0, "non_article": 0, "disambiguation": 0, "empty": 0, "too_short": 0}
+    return {"pages": 0, "redirects": 0, "non_article": 0, "disambiguation": 0, "empty": 0, "too_short": 0,
+            "timeout": 0}
+
+
+# ----------------------------------------------------------------------------------------------
+# The per-page time budget: a page whose cleaning takes more CPU time than this is dropped as
+# "timeout" and the run goes on. Every pass of the cleaner is linear (bench/clean_worst_case.py:
+# any input within 10x of normal text per MB, ~1 s for the largest page MediaWiki allows, 2 MB),
+# so this is a safety net for what nobody foresaw, never a stalled worker. A CPU-time timer
+# (ITIMER_PROF), not wall time, so a busy machine does not drop pages; its signal interrupts the
+# regex engine too (CPython's re checks for signals). Where there is no setitimer (Windows), or
+# extract runs outside the main thread, there is no budget.
+
+
+class _PageTimeout(BaseException):
+    """Raised by the timer's signal inside the cleaning of a page (BaseException: no `except
+    Exception` on the way may swallow it)."""
+
+
+_timer_armed = False
+
+
+def _on_timer(_signum, _frame) -> None:
+    if _timer_armed:  # a signal that arrives after the page was done is ignored
+        raise _PageTimeout()
+
+
+def _install_timer() -> object:
+    """Route SIGPROF to the page budget in this process; returns the previous handler (None if
+    the budget cannot work here)."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGPROF, _on_timer)
+
+
+def _restore_timer(previous: object) -> None:
+    import signal
+
+    if previous is not None:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
+
+
+def _arm(seconds: float) -> None:
+    global _timer_armed
+    _timer_armed = True
+    _setitimer(seconds)
+
+
+def _disarm() -> None:
+    global _timer_armed
+    _timer_armed = False
+    _setitimer(0)
+
+
+def _setitimer(seconds: float) -> None:
+    import signal
+
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+
+
+def _timer_works() -> bool:
+    import signal
+
+    return hasattr(signal, "setitimer") and signal.getsignal(signal.SIGPROF) is _on_timer
 
 
 # ----------------------------------------------------------------------------------------------
@@ -394,7 +497,8 @@ def _decompress(path: str, f, start: int, end: int, sha1=None, index_says: bool 
             try:
                 out = dec.decompress(data)
             except (OSError, ValueError) as e:
-                block = _find_block_start(path, piece_start, stream_start)
+                # (a piece can hold several streams: the damaged one started at stream_start or later)
+                block = _find_block_start(path, max(piece_start, stream_start), stream_start)
                 raise _Abort(f"corrupt bz2 data in {path}: the bzip2 block at compressed byte {block:,} is damaged "
                              f"(detected by byte {pos:,}: {e})") from None
             fed = True
@@ -448,17 +552,23 @@ class _PageParser:
 
     def __init__(self, task: _Task) -> None:
         if task.clean:
-            from growgpt.wikitext import is_disambiguation, wikitext_to_text
+            from growgpt.wikitext import wikitext_to_text
         else:
-            is_disambiguation = wikitext_to_text = None
+            wikitext_to_text = None
         self.task = task
         self.clean = wikitext_to_text
-        self.is_disambiguation = is_disambiguation
+        self.detect = task.clean and not task.keep_disambiguation
+        self.budget = task.page_timeout if task.clean and task.page_timeout > 0 and _timer_works() else 0
         self.result = _Result(counts=_counts())
         self._texts: list[bytes] = []
         self._text_size = 0
         self._text_ends = array("i", [0])
         self.base = ""
+        self.dbname = ""
+        self.xml_lang = ""
+        self.template_ns = ""  # the local name of namespace 10 ("Vorlage"), from <siteinfo>
+        self.template_case = ""
+        self._detector = None
         self._prefix: str | None = None
         self.namespaces: dict[str, int] = {}
         self.stack: list[str] = []
@@ -479,8 +589,10 @@ class _PageParser:
         self.page_id: int | None = None
         self.revid: int | None = None
         self.redirect = False
+        self.redirect_title = ""
         self.text = ""
         self.ns_key = 0
+        self.ns_case = ""
 
     def _start(self, name: str, attrs: dict) -> None:
         if ":" in name:
@@ -491,11 +603,15 @@ class _PageParser:
             self._new_page()
         elif name == "redirect":
             self.redirect = True
+            self.redirect_title = attrs.get("title", "")
         elif name == "namespace":
             try:
                 self.ns_key = int(attrs.get("key", "0"))
             except ValueError:
                 self.ns_key = 0
+            self.ns_case = attrs.get("case", "")
+        elif name == "mediawiki":
+            self.xml_lang = attrs.get("xml:lang", "")
 
     def _end(self, _name: str) -> None:
         stack = self.stack
@@ -518,10 +634,14 @@ class _PageParser:
             self._page()
         elif name == "base":
             self.base = "".join(self.buf).strip()
+        elif name == "dbname":
+            self.dbname = "".join(self.buf).strip()
         elif name == "namespace":
             label = "".join(self.buf).strip()
             if label:
                 self.namespaces[label.replace("_", " ").lower()] = self.ns_key
+                if self.ns_key == 10:
+                    self.template_ns, self.template_case = label, self.ns_case
 
     def _namespace(self) -> int:
         if self.ns is not None:
@@ -532,35 +652,98 @@ class _PageParser:
             return self.namespaces.get(prefix.replace("_", " ").strip().lower(), 0)
         return 0
 
+    def detector(self):
+        """The disambiguation evidence of this dump's wiki (known once <siteinfo> is read)."""
+        if self._detector is None:
+            from growgpt.disambiguation import Wiki, detector_for
+
+            wiki = Wiki.from_siteinfo(self.dbname, self.base, self.xml_lang)
+            site = (wiki, (self.template_ns,) if self.template_ns else (), self.template_case == "case-sensitive")
+            self._detector = detector_for(*site)
+            self.result.site = site
+        return self._detector
+
+    def _drop(self, ns: int | None, reason: str, detail: str = "") -> None:
+        self.result.dropped.append((len(self.result.docs), self.page_id, self.title, ns, reason, detail,
+                                    len(self.text)))
+
     def _page(self) -> None:
         counts = self.result.counts
         counts["pages"] += 1
-        if self._namespace() != 0:
-            counts["non_article"] += 1
-            return
+        ns = self._namespace()
         text, title = self.text, self.title
+        if ns != 0:
+            counts["non_article"] += 1
+            if self.clean is not None:
+                self._drop(ns, "namespace")
+                if ns == 10 and self.detect:
+                    self._template_page()
+            return
         if self.redirect or is_redirect_text(text):
             counts["redirects"] += 1
+            if self.clean is not None:
+                self._drop(ns, "redirect", self.redirect_title or _redirect_target(text))
             return
         if self.clean is None:  # measuring what everything but the cleaning costs
-            self.result.docs.append((self.page_id, self.revid, title, "", 0, 0))
+            self.result.docs.append((self.page_id, self.revid, title, "", 0, 0, 0, ()))
             self._text_ends.append(self._text_size)
             return
-        if self.is_disambiguation(text, title):
-            counts["disambiguation"] += 1
+        if not self.budget:
+            self._article(text, title)
             return
+        _arm(self.budget)
+        try:
+            self._article(text, title)
+            _disarm()
+        except _PageTimeout:
+            _disarm()
+            counts["timeout"] += 1
+            self._drop(0, "timeout", f"cleaning took over {self.budget:g} CPU seconds")
+
+    def _article(self, text: str, title: str) -> None:
+        """Decide on one article page and clean it: a document, or a drop with its reason."""
+        counts = self.result.counts
+        keys = frozenset()
+        if self.detect:
+            detector = self.detector()
+            keys = detector.template_keys(text)
+            evidence = detector.evidence(text, title, keys)
+            if evidence:
+                counts["disambiguation"] += 1
+                self._drop(0, "disambiguation", evidence)
+                return
         clean = self.clean(text, title, keep_tables=self.task.keep_tables)
         if not clean.strip():
             counts["empty"] += 1
+            detail = "nothing left after cleaning"
+            if not self.task.keep_tables and "{|" in text and self.clean(text, title, keep_tables=True).strip():
+                detail = "only tables (--keep-tables keeps their cells)"
+            self._drop(0, "empty", detail)
             return
         if len(clean) < self.task.min_chars:
             counts["too_short"] += 1
+            self._drop(0, "too_short", f"{len(clean)} characters")
             return
         data = clean.encode("utf-8", "replace")  # (a lone surrogate, never seen, becomes "?")
         self._texts.append(data)
         self._text_size += len(data)
         self._text_ends.append(self._text_size)
-        self.result.docs.append((self.page_id, self.revid, title, self._url(), len(clean), text_hash(data)))
+        self.result.docs.append((self.page_id, self.revid, title, self._url(), len(clean), text_hash(data), len(text),
+                                 keys))
+
+    def _template_page(self) -> None:
+        """A page of the Template namespace: is it a disambiguation template, or a redirect to
+        another template? (The main process puts these together, see LearnedTemplates.)"""
+        detector = self.detector()
+        key = detector.page_key(self.title)
+        if key is None:
+            return
+        if self.redirect or is_redirect_text(self.text):
+            target = detector.page_key(self.redirect_title or _redirect_target(self.text))
+            if target is not None:
+                self.result.template_redirects.append((key, target))
+        elif detector.defines_disambiguation(self.text):
+            self.result.templates.append((key, self.page_id))
 
     def _url(self) -> str:
         if self._prefix is None:
@@ -581,6 +764,15 @@ class _PageParser:
         # parser (with its 1 MB text buffer) and pages alive until the cyclic GC gets round to it,
         # which measured as +7 MB per chunk, up to ~100 MB, before a collection
         self.parser = None
+
+
+_REDIRECT_TARGET = re.compile(r"\[\[([^\[\]|#\n]*)")
+
+
+def _redirect_target(wikitext: str) -> str:
+    """The title a `#REDIRECT [[Title]]` page points to ("" if none can be read)."""
+    m = _REDIRECT_TARGET.search(wikitext, 0, 1000)
+    return m.group(1).strip() if m else ""
 
 
 def _article_path(base: str) -> str:
@@ -897,7 +1089,7 @@ def _cut(part: "_Part", path: str, compressed: bool, raw: Iterator[bytes], f, op
 
 def _plain(f, sha1) -> Iterator[bytes]:
     while True:
-        data = f.read(1 << 20)
+        data = f.read(PLAIN_READ_BYTES)
         if not data:
             return
         sha1.update(data)
@@ -957,21 +1149,24 @@ def _multistream_tasks(part: "_Part", opts: dict) -> Iterator[_Task] | None:
     offsets = _read_index(part.index)
     if not offsets:
         return None
+
+    def misfit(why: str) -> None:
+        _warn(f"multistream index {part.index} does not fit {path} ({why}); reading the file sequentially")
+
     if offsets[0] <= 0 or offsets[-1] >= part.size:
-        _warn(f"multistream index {part.index} does not fit {path} (offsets {offsets[:1]}..{offsets[-1:]}, "
-              f"file size {part.size:,}); reading the file sequentially")
+        misfit(f"offsets {offsets[0]:,}..{offsets[-1]:,}, file size {part.size:,}")
         return None
     with open(part.path, "rb") as f:
         if not _sniff_compression(path, f.read(8)):
             return None
+        for off in (offsets[0], offsets[-1]):
+            if not _stream_starts_at(f, off):
+                misfit(f"no bz2 stream starts at byte {off:,}")
+                return None
         try:
             header = b"".join(_decompress(path, f, 0, offsets[0]))
-        except _Abort as e:
-            raise UserError(str(e)) from None
-        f.seek(offsets[-1])
-        if f.read(3) != _BZ2_MAGIC:
-            _warn(f"multistream index {part.index} does not fit {path} (no bz2 stream at byte {offsets[-1]:,}); "
-                  f"reading the file sequentially")
+        except _Abort as e:  # the index is wrong (or the file damaged: the sequential reader says where)
+            misfit(str(e))
             return None
     if _encoding(path, header[:1024]) or b"<page>" in header:
         _warn(f"multistream index {part.index}: the first stream of {path} is not just the header; reading the file "
@@ -981,13 +1176,27 @@ def _multistream_tasks(part: "_Part", opts: dict) -> Iterator[_Task] | None:
 
     def tasks():
         start = offsets[0]
-        for off in offsets[1:]:
-            if off - start >= CHUNK_COMPRESSED_BYTES:
-                yield _Task(path, header, comp_range=(start, off), comp_end=off, **opts)
-                start = off
+        with open(part.path, "rb") as f:
+            for off in offsets[1:]:
+                if off - start >= CHUNK_COMPRESSED_BYTES:
+                    if not _stream_starts_at(f, off):  # checked where a task is cut, before handing it out
+                        why = f"no bz2 stream starts at byte {off:,}"
+                        misfit(why)
+                        raise _Restart(part, why)
+                    yield _Task(path, header, comp_range=(start, off), comp_end=off, **opts)
+                    start = off
         yield _Task(path, header, comp_range=(start, part.size), comp_end=part.size, **opts)
 
     return tasks()
+
+
+def _stream_starts_at(f, offset: int) -> bool:
+    """A bz2 stream starts at byte `offset` of the open file: "BZh1".."BZh9", then a block or the
+    end-of-stream marker, byte-aligned (a chance match is one in 2^72)."""
+    f.seek(offset)
+    head = f.read(10)
+    return (len(head) == 10 and head[:3] == _BZ2_MAGIC and 0x31 <= head[3] <= 0x39
+            and head[4:] in (_FIRST_BLOCK, _EOS_MAGIC.to_bytes(6, "big")))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -995,13 +1204,17 @@ def _multistream_tasks(part: "_Part", opts: dict) -> Iterator[_Task] | None:
 
 
 class _Restart(Exception):
-    """Reading a part's bzip2 blocks in parallel met something that only the sequential reader
+    """A part is read again from its start. Sequentially (`sequential`) when reading it in
+    parallel, by bzip2 blocks or by a multistream index, met something only the sequential reader
     handles exactly (damage, a truncation, bytes after the last stream, a block boundary found by
-    chance inside a block): the part is read again, from its start, sequentially."""
+    chance inside a block, an index that does not fit the file); the same way again (`read_again`)
+    when it taught disambiguation templates that documents written before were calling."""
 
-    def __init__(self, part: "_Part", reason: str) -> None:
+    def __init__(self, part: "_Part", reason: str, sequential: bool = True, read_again: bool = False) -> None:
         super().__init__(reason)
         self.part = part
+        self.sequential = sequential
+        self.read_again = read_again
 
 
 def _scan_tasks(part: "_Part", f, sha1) -> Iterator[tuple[tuple[tuple[int, int], ...], int]]:
@@ -1187,12 +1400,15 @@ class _Stitch:
         return result
 
 
-def _reading(part: "_Part", opts: dict, sha1, by_blocks: bool) -> tuple[str, _Stitch | None, Iterator[_Task], bool]:
+def _reading(part: "_Part", opts: dict, sha1, by_blocks: bool,
+             sequential: bool = False) -> tuple[str, _Stitch | None, Iterator[_Task], bool]:
     """How a part is read: the kind of its tasks ("task" or "blocks"), the _Stitch that joins block
     tasks' results, the tasks, and whether the file must be hashed on the side (its tasks do not
-    all pass through this process). A multistream file with a usable index is split by its index;
-    else, if `by_blocks` (there are workers) and it is a bz2 file of 1 MB or more, by bzip2 blocks;
-    else it is read sequentially."""
+    all pass through this process). Unless `sequential` (reading it otherwise failed), a
+    multistream file with a usable index is split by its index; else, if `by_blocks` (there are
+    workers) and it is a bz2 file of 1 MB or more, by bzip2 blocks; else it is read sequentially."""
+    if sequential:
+        return "task", None, _sequential_tasks(part, opts, sha1), False
     if part.index is not None:
         tasks = _multistream_tasks(part, opts)
         if tasks is not None:
@@ -1224,6 +1440,10 @@ class _Part:
     @property
     def manifest(self) -> Path:
         return self.out_dir / f"{self.stem}.manifest.json"
+
+    @property
+    def dropped(self) -> Path:
+        return self.out_dir / f"{self.stem}.dropped.parquet"
 
     @property
     def order(self) -> tuple:
@@ -1287,7 +1507,8 @@ def _read_manifest(path: Path) -> dict | None:
 def _finished(part: _Part, options: dict) -> dict | None:
     """The part's manifest if a previous run finished it from this very source with these options."""
     m = _read_manifest(part.manifest)
-    if not m or not m.get("complete") or m.get("options") != options or not part.parquet.is_file():
+    if (not m or not m.get("complete") or m.get("options") != options or not part.parquet.is_file()
+            or not part.dropped.is_file()):
         return None
     if m.get("source_size") != part.size:
         return None
@@ -1311,8 +1532,9 @@ def _write_json(path: Path, obj: dict) -> None:
 
 
 def _remove_stale(part: _Part) -> None:
-    for stale in [*part.out_dir.glob(part.parquet.name + ".tmp-*"), *part.out_dir.glob(part.manifest.name + ".tmp-*")]:
-        stale.unlink(missing_ok=True)  # left by a run that was killed mid-part
+    for path in (part.parquet, part.manifest, part.dropped):
+        for stale in part.out_dir.glob(path.name + ".tmp-*"):
+            stale.unlink(missing_ok=True)  # left by a run that was killed mid-part
 
 
 def _schema():
@@ -1322,16 +1544,70 @@ def _schema():
                       ("text", pa.string())])
 
 
-class _PartWriter:
-    """Collects a part's documents in order, drops duplicates, and writes Parquet row groups to a
-    temporary file that becomes the part's file only when the part is done."""
+class _WikiTemplates:
+    """What the run knows about each wiki's disambiguation templates beyond the curated table:
+    learned from the finished parts of out_dir (their manifests list the templates they applied,
+    with where each was learned) and from the parts read in this run, in part order. Parts learn
+    from everything finished before them, in this run or an earlier one, and from themselves (see
+    `_PartWriter.finish`); a killed and re-run extraction therefore learns exactly what an
+    uninterrupted one does."""
 
-    def __init__(self, part: _Part, seen: _SeenHashes, options: dict) -> None:
+    def __init__(self, out: Path, redo: set[str]) -> None:
+        self.learned: dict[str, object] = {}  # wiki key -> LearnedTemplates
+        self.applied: dict[str, dict[str, set[str]]] = {}  # wiki key -> {finished part: templates it applied}
+        self.seeds: dict[str, dict[str, str]] = {}  # wiki key -> {template: source}, from finished parts
+        for mf in sorted(out.glob("*.manifest.json")):
+            stem = mf.name[: -len(".manifest.json")]
+            m = _read_manifest(mf)
+            if stem in redo or not m or not m.get("complete"):
+                continue
+            key = (m.get("wiki") or {}).get("key") or ""
+            applied = (m.get("disambiguation") or {}).get("templates_applied") or {}
+            if key and isinstance(applied, dict):
+                self.seeds.setdefault(key, {}).update(applied)
+                self.applied.setdefault(key, {})[stem] = set(applied)
+
+    def state(self, site: tuple, stem: str):
+        """The LearnedTemplates of the wiki a part's <siteinfo> names (a wiki that names itself
+        nowhere learns from its own part only)."""
+        from growgpt.disambiguation import LearnedTemplates, detector_for
+
+        key = site[0].key or f"?{stem}"
+        state = self.learned.get(key)
+        if state is None:
+            state = self.learned[key] = LearnedTemplates(detector_for(*site).templates)
+            for name, source in sorted(self.seeds.get(key, {}).items()):
+                if not state.known(name):
+                    state.extra[name] = source
+        return state
+
+    def finished(self, key: str, stem: str, applied: set[str]) -> None:
+        if key:
+            self.applied.setdefault(key, {})[stem] = set(applied)
+
+
+def _dropped_schema():
+    import pyarrow as pa
+
+    return pa.schema([("id", pa.int64()), ("title", pa.string()), ("ns", pa.int32()), ("reason", pa.string()),
+                      ("detail", pa.string()), ("source_chars", pa.int64())])
+
+
+class _PartWriter:
+    """Collects a part's documents in order, drops duplicates and pages that call disambiguation
+    templates learned from the dump, and writes Parquet row groups to a temporary file that
+    becomes the part's file only when the part is done; every dropped page goes to the part's
+    `.dropped.parquet` the same way."""
+
+    def __init__(self, part: _Part, seen: _SeenHashes, options: dict, wikis: _WikiTemplates,
+                 read_again: bool = False) -> None:
         import pyarrow.parquet as pq
 
         self.part = part
         self.seen = seen
         self.options = options
+        self.wikis = wikis
+        self.read_again = read_again  # this is the second reading, for templates learned late
         self.started = time.perf_counter()
         self.counts = _counts()
         self.duplicates = 0
@@ -1341,38 +1617,78 @@ class _PartWriter:
         self.root_closed = False
         self.sha1 = hashlib.sha1()
         self.sha1_thread = None
+        self.by_index = False  # a multistream part read by its index (set by the run loop)
         # what an unfinished or outdated run left is no longer true: without a manifest nothing
         # counts as finished, and no stale Parquet file is left for `prepare` to pick up
         part.manifest.unlink(missing_ok=True)
         part.parquet.unlink(missing_ok=True)
+        part.dropped.unlink(missing_ok=True)
         _remove_stale(part)
         self.tmp = part.parquet.with_name(f"{part.parquet.name}.tmp-{os.getpid()}")
+        self.dropped_tmp = part.dropped.with_name(f"{part.dropped.name}.tmp-{os.getpid()}")
         self.schema = _schema()
         # no dictionary encoding: every text, title and url is distinct
         self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd", use_dictionary=False)
+        self.dropped_writer = pq.ParquetWriter(self.dropped_tmp, _dropped_schema(), compression="zstd",
+                                               use_dictionary=["reason"])
+        self.dropped_rows: list[tuple] = []
+        self.largest: dict[str, list] = {reason: [] for reason in _LARGEST_OF}  # min-heaps by size
+        self.big: dict[str, list] = {reason: [] for reason in _LARGEST_OF}  # big pages dropped: warned about
+        self.big_count = dict.fromkeys(_LARGEST_OF, 0)
         self.batches: list = []
         self.buffered = 0  # bytes of Arrow data waiting for the next row group
-        self.placed = False  # the Parquet file has been renamed into place
+        self.placed: list[Path] = []  # files renamed into place (removed again if the part is abandoned)
         self.added = array("Q")  # hashes this part added to `seen`
         self.stitch: _Stitch | None = None  # read by bzip2 blocks
+        self.site: tuple | None = None  # (Wiki, template namespace names, case), from the first result
+        self.templates = None  # LearnedTemplates of the part's wiki
+        self.called: set[str] = set()  # templates called by the documents written so far
+        self.late: set[str] = set()  # templates learned here that documents written before were calling
 
     def add(self, result: _Result) -> None:
         import pyarrow as pa
 
         for k, v in result.counts.items():
             self.counts[k] += v
+        if result.site is not None and self.site is None:
+            self.site = result.site
+            self.templates = self.wikis.state(result.site, self.part.stem)
+        learned = self.templates
+        if learned is not None:
+            stem = self.part.stem
+            for key, page_id in result.templates:
+                self._learned(learned.define(key, f"page {page_id} of {stem}", stem))
+            for key, target in result.template_redirects:
+                self._learned(learned.redirect(key, target, stem))
+        extra = learned.extra if learned is not None else None
+        drops, next_drop = result.dropped, 0
         cols: list[list] = [[], [], [], []]  # id, revid, title, url
         keep = []
-        for doc in result.docs:
-            new = self.seen.add(doc[5])
-            keep.append(new)
-            if not new:
-                self.duplicates += 1
+        for i, doc in enumerate(result.docs):
+            while next_drop < len(drops) and drops[next_drop][0] <= i:  # the file order of kept and dropped
+                self._drop(drops[next_drop][1:])
+                next_drop += 1
+            keys = doc[7]
+            if extra and keys and not extra.keys().isdisjoint(keys):
+                hit = min(extra.keys() & keys)
+                self.counts["disambiguation"] += 1
+                self._drop((doc[0], doc[2], 0, "disambiguation", f"template {{{{{hit}}}}} ({extra[hit]})", doc[6]))
+                keep.append(False)
                 continue
+            if not self.seen.add(doc[5]):
+                self.duplicates += 1
+                self._drop((doc[0], doc[2], 0, "duplicate", "same text as an article written before", doc[6]))
+                keep.append(False)
+                continue
+            keep.append(True)
+            if keys:
+                self.called.update(keys)
             self.added.append(doc[5])
             for col, value in zip(cols, doc):
                 col.append(value)
             self.chars += doc[4]
+        for row in drops[next_drop:]:
+            self._drop(row[1:])
         self.written += len(cols[0])
         self.root_closed = result.root_closed  # what the last chunk says counts
         if cols[0]:
@@ -1387,6 +1703,39 @@ class _PartWriter:
         if self.buffered >= ROW_GROUP_BYTES:
             self._flush()
 
+    def _learned(self, keys: list[str]) -> None:
+        self.late.update(k for k in keys if k in self.called)
+
+    def _drop(self, row: tuple) -> None:
+        """Record a dropped page: (id, title, ns, reason, detail, characters of wikitext)."""
+        self.dropped_rows.append(row)
+        reason = row[3]
+        if reason in self.largest:
+            import heapq
+
+            heap = self.largest[reason]
+            item = (row[5], -(row[0] or 0), row[1], row[4])  # biggest first; the earlier page among equals
+            if len(heap) < LARGEST_DROPPED:
+                heapq.heappush(heap, item)
+            elif item > heap[0]:
+                heapq.heapreplace(heap, item)
+            if row[5] >= BIG_DROP_CHARS:
+                self.big_count[reason] += 1
+                if len(self.big[reason]) < BIG_DROP_WARNINGS:
+                    self.big[reason].append((row[0], row[1], row[5], row[4]))
+        if len(self.dropped_rows) >= 1 << 16:
+            self._flush_dropped()
+
+    def _flush_dropped(self) -> None:
+        import pyarrow as pa
+
+        if self.dropped_rows:
+            columns = list(zip(*self.dropped_rows))
+            schema = _dropped_schema()
+            self.dropped_writer.write_table(pa.table([pa.array(c, type=t) for c, t in zip(columns, schema.types)],
+                                                     schema=schema), row_group_size=1 << 30)
+            self.dropped_rows = []
+
     def _flush(self) -> None:
         import pyarrow as pa
 
@@ -1399,27 +1748,41 @@ class _PartWriter:
         """Remove everything this part wrote (a disk full, an interrupt, a part read again): no
         partial output stays, and the duplicate filter forgets its texts. Never raises: it runs
         while another error is on its way to the user."""
-        try:
-            self.writer.close()
-        except Exception:
-            pass  # a full disk can fail the close too; the file goes anyway
+        for writer in (self.writer, self.dropped_writer):
+            try:
+                writer.close()
+            except Exception:
+                pass  # a full disk can fail the close too; the file goes anyway
         self.seen.forget(self.added)
         self.added = array("Q")
-        for leftover in (self.tmp, *([self.part.parquet] if self.placed else []),
+        for leftover in (self.tmp, self.dropped_tmp, *self.placed,
                          *self.part.out_dir.glob(self.part.manifest.name + f".tmp-{os.getpid()}")):
             try:
                 leftover.unlink(missing_ok=True)
             except OSError:
                 pass
 
+    def _place(self, tmp: Path, final: Path) -> None:
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+        self.placed.append(final)  # in place, but not finished until the manifest is
+
     def finish(self, error: str | None = None) -> dict:
-        """Put the Parquet file in place, then the manifest; returns the manifest."""
+        """Put the dropped-pages file and the Parquet file in place, then the manifest; returns the
+        manifest. Raises _Restart instead when templates learned from this part were called by
+        documents already written (their template page came after them): the part is read again,
+        knowing them from its start, so that its output is what it would be had it known them."""
+        if error is None and self.late and not self.read_again:
+            names = ", ".join(f"{{{{{k}}}}}" for k in sorted(self.late)[:3])
+            raise _Restart(self.part, f"disambiguation templates learned late in the part ({names})",
+                           sequential=False, read_again=True)
         self._flush()
         self.writer.close()
-        with open(self.tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(self.tmp, self.part.parquet)
-        self.placed = True  # in place, but not finished until the manifest is
+        self._flush_dropped()
+        self.dropped_writer.close()
+        self._place(self.dropped_tmp, self.part.dropped)
+        self._place(self.tmp, self.part.parquet)
         if self.sha1_thread is not None:
             self.sha1_thread.join()
         if error is None and not self.root_closed:
@@ -1427,6 +1790,25 @@ class _PartWriter:
                    f"its {self.counts['pages']:,} pages were read")
             _warn(msg)
             self.warnings.append(msg)
+        for reason, pages in self.big.items():
+            for page_id, title, chars, detail in pages:
+                msg = (f"{self.part.stem}: {title!r} (page {page_id}, {chars:,} characters of wikitext) was dropped as "
+                       f"{reason}: {detail}")
+                _warn(msg)
+                self.warnings.append(msg)
+            if self.big_count[reason] > len(pages):
+                msg = (f"{self.part.stem}: {self.big_count[reason] - len(pages):,} more pages of over {BIG_DROP_CHARS:,} "
+                       f"characters were dropped as {reason}; see {self.part.dropped.name}")
+                _warn(msg)
+                self.warnings.append(msg)
+        wiki_key = ""
+        applied: dict[str, str] = {}
+        defined: list[str] = []
+        if self.templates is not None:
+            wiki_key = self.site[0].key
+            applied = dict(sorted(self.templates.extra.items()))
+            defined = self.templates.learned_in(self.part.stem)
+            self._warn_earlier_parts(wiki_key, defined)
         from growgpt import __version__
 
         c = self.counts
@@ -1439,6 +1821,7 @@ class _PartWriter:
             "source_sha1": self.sha1.hexdigest() if error is None else None,
             "multistream_index": str(self.part.index) if self.part.index else None,
             "parquet": self.part.parquet.name,
+            "dropped": self.part.dropped.name,
             "complete": error is None,
             "error": error,
             "warnings": self.warnings,
@@ -1447,15 +1830,46 @@ class _PartWriter:
             "redirects": c["redirects"],
             "non_article_namespace": c["non_article"],
             "filtered": {"too_short": c["too_short"], "disambiguation": c["disambiguation"], "empty": c["empty"],
-                         "duplicate": self.duplicates},
+                         "duplicate": self.duplicates, "timeout": c["timeout"]},
+            "largest_dropped": {reason: [{"id": -neg_id or None, "title": title, "source_chars": chars, "detail": detail}
+                                         for chars, neg_id, title, detail in sorted(heap, reverse=True)]
+                                for reason, heap in self.largest.items()},
             "characters_written": self.chars,
+            "wiki": None if self.site is None else {
+                "key": wiki_key, "language": self.site[0].language, "project": self.site[0].project},
+            "disambiguation": {
+                "filter": not self.options.get("keep_disambiguation", False),
+                "curated_templates": 0 if self.templates is None else len(self.templates.curated),
+                # learned from the dump (this part or parts finished before it), with where: the
+                # next parts of the same wiki start from these
+                "templates_applied": applied,
+                "templates_defined_here": defined,
+                "read_twice": self.read_again,
+            },
             "seconds": round(time.perf_counter() - self.started, 3),
             "options": self.options,
             "growgpt_version": __version__,
         }
         _write_json(self.part.manifest, manifest)
         _fsync_dir(self.part.out_dir)
+        if error is None:
+            self.wikis.finished(wiki_key, self.part.stem, set(applied))
         return manifest
+
+    def _warn_earlier_parts(self, wiki_key: str, defined: list[str]) -> None:
+        """Templates first learned here that finished parts of the same wiki did not know."""
+        if not defined or not wiki_key:
+            return
+        unaware = sorted(stem for stem, applied in self.wikis.applied.get(wiki_key, {}).items()
+                         if stem != self.part.stem and not set(defined) <= applied)
+        if unaware:
+            names = ", ".join(f"{{{{{k}}}}}" for k in defined[:5])
+            more = f" and {len(defined) - 5} more" if len(defined) > 5 else ""
+            msg = (f"{self.part.stem} defines disambiguation template(s) {names}{more}, which the finished part(s) "
+                   f"{', '.join(unaware[:5])}{' ...' if len(unaware) > 5 else ''} did not know: any of their pages that "
+                   f"call them was kept; delete their .manifest.json and run extract again to redo them")
+            _warn(msg)
+            self.warnings.append(msg)
 
 
 def _load_hashes(parquet: Path, seen: _SeenHashes) -> None:
@@ -1500,12 +1914,16 @@ class _Inline:
 
 
 def extract(inputs: list[str], out_dir: str, processes: int | None = None, min_chars: int = DEFAULT_MIN_CHARS,
-            keep_tables: bool = False, progress: bool = True, *, _clean: bool = True) -> list[dict]:
-    """Extract the articles of MediaWiki XML dump parts into `out_dir`, one Parquet file and one
-    manifest per part; returns the manifests in part order (finished parts from an earlier run are
-    skipped and their manifests returned with `"skipped": true`)."""
+            keep_tables: bool = False, progress: bool = True, keep_disambiguation: bool = False,
+            page_timeout: float = DEFAULT_PAGE_TIMEOUT, *, _clean: bool = True) -> list[dict]:
+    """Extract the articles of MediaWiki XML dump parts into `out_dir`, one Parquet file, one
+    dropped-pages file and one manifest per part; returns the manifests in part order (finished
+    parts from an earlier run are skipped and their manifests returned with `"skipped": true`).
+    `page_timeout`: CPU seconds a page's cleaning may take before it is dropped (0: no limit)."""
     if min_chars < 0:
         raise UserError(f"--min-chars must be >= 0, not {min_chars}")
+    if not page_timeout >= 0 or page_timeout == float("inf"):  # (also refuses NaN)
+        raise UserError(f"--page-timeout must be a number of seconds >= 0, not {page_timeout}")
     if processes is None:
         processes = _default_processes()
     if processes < 1:
@@ -1520,7 +1938,8 @@ def extract(inputs: list[str], out_dir: str, processes: int | None = None, min_c
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create output folder {out}: {e.strerror or e}") from None
-    options = {"min_chars": min_chars, "keep_tables": keep_tables}
+    options = {"min_chars": min_chars, "keep_tables": keep_tables, "keep_disambiguation": keep_disambiguation,
+               "page_timeout": page_timeout}
     if not _clean:
         options["clean"] = False
     manifests: dict[str, dict] = {}
@@ -1553,7 +1972,9 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
         if stem not in redo and m and m.get("complete") and (out / f"{stem}.parquet").is_file():
             _load_hashes(out / f"{stem}.parquet", seen)
 
-    opts = {"min_chars": options["min_chars"], "keep_tables": options["keep_tables"], "clean": options.get("clean", True)}
+    opts = {"min_chars": options["min_chars"], "keep_tables": options["keep_tables"], "clean": options.get("clean", True),
+            "keep_disambiguation": options["keep_disambiguation"], "page_timeout": options["page_timeout"]}
+    wikis = _WikiTemplates(out, redo)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -1567,24 +1988,26 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
 
         # spawn, not fork: workers import only this module and the cleaner (not pyarrow), and a
         # fork of a process with pyarrow's threads is not safe
-        pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_install_timer)
     window = 2 * processes + 2  # chunks in flight: enough to keep every worker busy, bounded memory
     queue: collections.deque = collections.deque()  # (kind, part, payload) in file order
     done: list[dict] = []
     writer: _PartWriter | None = None
-    sequential: set[str] = set()  # parts whose reading by blocks had to be given up
+    sequential: set[str] = set()  # parts whose reading by blocks or by index had to be given up
+    read_again: set[str] = set()  # parts being read a second time for templates they taught late
 
     def produce(parts: list[_Part]):
         """Everything to do, in order: ('begin', part, (sha1, start time)), then for a part read
         by bzip2 blocks ('stitch', part, _Stitch) and ('blocks', part, task)s, else ('task', part,
         task)s; then ('end', part, None). Or, after which nothing more comes: ('fail', part,
-        (message, keep)), or ('restart', part, reason) to read the part again sequentially."""
+        (message, keep)), or ('restart', part, _Restart) to read the part again sequentially."""
         for part in parts:
             sha1 = hashlib.sha1()
             yield ("begin", part, (sha1, time.perf_counter()))  # the part's time starts when its reading does
             try:
-                kind, stitch, tasks, on_the_side = _reading(part, opts, sha1,
-                                                            pool is not None and part.stem not in sequential)
+                kind, stitch, tasks, on_the_side = _reading(part, opts, sha1, pool is not None,
+                                                            sequential=part.stem in sequential)
                 if on_the_side:
                     yield ("hash-file", part, None)
                 if stitch is not None:
@@ -1595,13 +2018,17 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
                 yield ("fail", part, (str(e), False))
                 return
             except _Restart as e:
-                yield ("restart", part, str(e))
+                yield ("restart", part, e)
                 return
             yield ("end", part, None)
 
     def add(result: _Result) -> None:
         writer.add(result)
         if result.error is not None:
+            if writer.by_index:  # a wrong index, or damage: the sequential reader tells which
+                _warn(f"reading {writer.part.path} by its multistream index {writer.part.index} failed "
+                      f"({result.error}); reading the file sequentially")
+                raise _Restart(writer.part, result.error)
             if writer.stitch is not None:  # the sequential reader words it, and keeps the pages before
                 raise _Restart(writer.part, result.error)
             raise _PartFailed(result.error, True)
@@ -1610,9 +2037,11 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
         nonlocal writer
         kind, part, payload = item
         if kind == "begin":
-            writer = _PartWriter(part, seen, options)
+            writer = _PartWriter(part, seen, options, wikis, read_again=part.stem in read_again)
             writer.sha1, writer.started = payload
-        elif kind == "hash-file":
+        elif kind == "hash-file":  # (only a part read by its multistream index)
+            writer.by_index = True
+
             def hash_whole_file(w=writer):
                 w.sha1 = hash_file(part.path)
             writer.sha1_thread = threading.Thread(target=hash_whole_file, daemon=True)
@@ -1645,7 +2074,7 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
         elif kind == "fail":
             raise _PartFailed(*payload)
         elif kind == "restart":
-            raise _Restart(part, payload)
+            raise payload
 
     def cancel_queued() -> None:
         for kind, _, payload in queue:
@@ -1654,6 +2083,7 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
         queue.clear()
 
     writer_progress: dict[str, int] = {}
+    previous_handler = _install_timer()  # the page budget for what this process cleans itself
     try:
         try:
             try:
@@ -1685,7 +2115,10 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
                             writer = None
                         if bar is not None:
                             bar.update(-writer_progress.pop(e.part.stem, 0))
-                        sequential.add(e.part.stem)
+                        if e.sequential:
+                            sequential.add(e.part.stem)
+                        if e.read_again:
+                            read_again.add(e.part.stem)
                         items = produce(todo[todo.index(e.part):])
             except _PartFailed as e:
                 cancel_queued()
@@ -1708,6 +2141,7 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
                 writer = None
             raise
     finally:
+        _restore_timer(previous_handler)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         if bar is not None:
@@ -1734,21 +2168,95 @@ class _PartFailed(Exception):
         self.keep = keep
 
 
-def format_summary(manifests: list[dict]) -> str:
-    """A few lines for the CLI: per part and in total, what was written and what was dropped."""
+def format_summary(manifests: list[dict], largest: int = 3, out_dir: str | None = None) -> str:
+    """A few lines for the CLI: per part and in total, what was written, what was dropped and why,
+    the largest pages dropped as disambiguation or empty (a big one is a red flag), and (given the
+    output folder) the command that lists every dropped page."""
     lines = []
     tot = {"articles": 0, "chars": 0, "pages": 0}
+    reasons: dict[str, int] = dict.fromkeys(DROP_REASONS, 0)
     for m in manifests:
-        f = m["filtered"]
         state = "skipped (already done)" if m.get("skipped") else ("INCOMPLETE" if not m.get("complete") else "")
         lines.append(f"{m['parquet']}: {m['articles_written']:,} articles, {m['characters_written']:,} chars from "
-                     f"{m['pages_seen']:,} pages ({m['redirects']:,} redirects, {m['non_article_namespace']:,} other "
-                     f"namespaces, {f['too_short']:,} too short, {f['disambiguation']:,} disambiguation, "
-                     f"{f['empty']:,} empty, {f['duplicate']:,} duplicates) {state}".rstrip())
+                     f"{m['pages_seen']:,} pages {state}".rstrip())
+        counts = _dropped_counts(m)
+        lines.append("  dropped: " + ", ".join(f"{n:,} {_REASON_WORDS[r]}" for r, n in counts.items()))
+        for reason, pages in (m.get("largest_dropped") or {}).items():
+            if pages:
+                shown = "; ".join(f"{p['title']!r} ({p['source_chars']:,} chars: {p['detail']})" for p in pages[:largest])
+                lines.append(f"  largest dropped as {reason}: {shown}")
         tot["articles"] += m["articles_written"]
         tot["chars"] += m["characters_written"]
         tot["pages"] += m["pages_seen"]
+        for r, n in counts.items():
+            reasons[r] += n
     if len(manifests) > 1:
         lines.append(f"total: {tot['articles']:,} articles, {tot['chars']:,} chars from {tot['pages']:,} pages "
-                     f"in {len(manifests)} parts")
+                     f"in {len(manifests)} parts; dropped: " + ", ".join(f"{n:,} {_REASON_WORDS[r]}"
+                                                                        for r, n in reasons.items()))
+    if out_dir is not None:
+        lines.append(f"every dropped page, with its reason: growgpt dropped {out_dir} [--reason REASON]")
+    return "\n".join(lines)
+
+
+_REASON_WORDS = {"namespace": "other namespaces", "redirect": "redirects", "disambiguation": "disambiguation",
+                 "empty": "empty", "too_short": "too short", "duplicate": "duplicates", "timeout": "timeouts"}
+
+
+def _dropped_counts(m: dict) -> dict[str, int]:
+    """A manifest's counts of dropped pages by reason."""
+    f = m.get("filtered", {})
+    return {"namespace": m.get("non_article_namespace", 0), "redirect": m.get("redirects", 0),
+            **{r: f.get(r, 0) for r in DROP_REASONS[2:]}}
+
+
+def dropped_pages(path: str | Path, reason: str | None = None, limit: int | None = 20) -> tuple[list[dict], int]:
+    """The pages extract dropped, largest first (by characters of wikitext): from one
+    `PART.dropped.parquet` (or the part's .parquet / .manifest.json beside it) or every part of an
+    extract folder. Returns (up to `limit` rows, number of rows that matched)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    import pyarrow as pa
+
+    if reason is not None and reason not in DROP_REASONS:
+        raise UserError(f"--reason must be one of {', '.join(DROP_REASONS)}, not {reason!r}")
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(p.glob("*.dropped.parquet"))
+        if not files:
+            raise UserError(f"no dropped-pages files (*.dropped.parquet) in {p}: not a folder written by growgpt extract "
+                            f"(or written before they existed: run extract again)")
+    else:
+        for suffix in (".manifest.json", ".dropped.parquet", ".parquet"):
+            if p.name.endswith(suffix):
+                p = p.with_name(p.name[: -len(suffix)] + ".dropped.parquet")
+                break
+        if not p.is_file():
+            raise UserError(f"dropped-pages file not found: {p}")
+        files = [p]
+    tables = []
+    for f in files:
+        try:
+            t = pq.read_table(f, columns=list(DROPPED_COLUMNS))
+        except (OSError, ValueError, pa.ArrowInvalid) as e:
+            raise UserError(f"cannot read {f}: {e}") from None
+        if reason is not None:
+            t = t.filter(pc.equal(t["reason"], reason))
+        tables.append(t.append_column("part", pa.array([f.name[: -len(".dropped.parquet")]] * t.num_rows,
+                                                       type=pa.string())))
+    table = pa.concat_tables(tables)
+    matched = table.num_rows
+    order = pc.sort_indices(table, sort_keys=[("source_chars", "descending")])
+    if limit is not None:
+        order = order[:limit]
+    return table.take(order).to_pylist(), matched
+
+
+def format_dropped(rows: list[dict], matched: int) -> str:
+    lines = [f"{'chars':>10}  {'reason':<14}  {'id':>9}  title  (detail)  [part]"]
+    for r in rows:
+        detail = f"  ({r['detail']})" if r["detail"] else ""
+        page_id = r["id"] if r["id"] is not None else "-"
+        lines.append(f"{r['source_chars']:>10,}  {r['reason']:<14}  {page_id:>9}  {r['title']}{detail}  [{r['part']}]")
+    lines.append(f"{len(rows):,} of {matched:,} dropped pages shown, largest first")
     return "\n".join(lines)

@@ -105,7 +105,9 @@ def find_sources(inputs: Iterable[str | Path]) -> list[Source]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
+            # (extract's lists of dropped pages are no text to train on)
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
+                           and not p.name.endswith(".dropped.parquet")
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
             if not found:
                 raise UserError(f"{path}: no .txt, .jsonl or .parquet files in this folder")

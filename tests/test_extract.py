@@ -27,6 +27,7 @@ import pytest
 import growgpt.extract as ex
 from growgpt.errors import UserError
 from growgpt.extract import extract
+from wikidump import wiki_dump
 
 DUMPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "wikidumps"
 # Tests on the real samples skip when they are absent; the ones on generated dumps always run.
@@ -65,13 +66,24 @@ def table(out_dir: Path, manifest: dict) -> pa.Table:
     return pq.read_table(out_dir / manifest["parquet"])
 
 
+def dropped(out_dir: Path, manifest: dict) -> pa.Table:
+    return pq.read_table(out_dir / manifest["dropped"])
+
+
+def articles_file(out_dir: Path) -> Path:
+    """The one part's Parquet file of articles in out_dir (not its dropped-pages file)."""
+    [path] = [p for p in out_dir.glob("*.parquet") if not p.name.endswith(".dropped.parquet")]
+    return path
+
+
 def without_timing(m: dict) -> dict:
     return {k: v for k, v in m.items() if k not in ("seconds", "skipped")}
 
 
 @pytest.fixture(scope="module")
-def extracted(tmp_path_factory) -> dict[str, tuple[dict, pa.Table]]:
-    """Every sample in SOURCES.md extracted on its own (own out_dir: no cross-file duplicates)."""
+def extracted(tmp_path_factory) -> dict[str, tuple[dict, pa.Table, pa.Table]]:
+    """Every sample in SOURCES.md extracted on its own (own out_dir: no cross-file duplicates):
+    (manifest, articles, dropped pages)."""
     if not (DUMPS / "SOURCES.md").is_file():
         pytest.skip(SAMPLES_MISSING)
     root = tmp_path_factory.mktemp("extracted")
@@ -79,7 +91,7 @@ def extracted(tmp_path_factory) -> dict[str, tuple[dict, pa.Table]]:
     for i, name in enumerate(sorted(sources())):
         out = root / str(i)
         [m] = extract([str(DUMPS / name)], str(out), processes=1, progress=False)
-        result[name] = (m, table(out, m))
+        result[name] = (m, table(out, m), dropped(out, m))
     return result
 
 
@@ -91,7 +103,7 @@ def test_article_counts_match_sources(extracted):
     counts = sources()
     assert len(counts) >= 15, "SOURCES.md's table was not parsed"
     for name, (pages, ns0, redirects) in counts.items():
-        m, t = extracted[name]
+        m, t, d = extracted[name]
         redirects += TEXT_REDIRECTS.get(name, 0)
         assert m["complete"] and m["error"] is None, name
         assert m["pages_seen"] == pages, name
@@ -102,6 +114,10 @@ def test_article_counts_match_sources(extracted):
         assert m["characters_written"] == sum(len(s) for s in t.column("text").to_pylist()), name
         assert t.schema.names == ["id", "revid", "title", "url", "text"]
         assert str(t.schema.field("id").type) == str(t.schema.field("revid").type) == "int64"
+        # every page is either written or listed as dropped, with the reason the manifest counts
+        assert t.num_rows + d.num_rows == pages, name
+        reasons = d.column("reason").to_pylist()
+        assert {r: reasons.count(r) for r in ex.DROP_REASONS} == ex._dropped_counts(m), name
 
 
 def test_split_parts_together_equal_the_whole_file(extracted, tmp_path):
@@ -110,10 +126,13 @@ def test_split_parts_together_equal_the_whole_file(extracted, tmp_path):
     manifests = extract([str(p) for p in parts], str(tmp_path), processes=2, progress=False)
     starts = [int(re.search(r"-p(\d+)p", m["parquet"]).group(1)) for m in manifests]
     assert starts == sorted(starts), "parts are returned (and deduplicated) in page-range order"
-    whole_m, whole = extracted[VOYAGE]
+    whole_m, whole, whole_dropped = extracted[VOYAGE]
     together = pa.concat_tables([table(tmp_path, m) for m in manifests])
     assert together.equals(whole)
     assert sum(m["pages_seen"] for m in manifests) == whole_m["pages_seen"]
+    # the same pages dropped for the same reasons (where a template was learned differs in "detail")
+    columns = ["id", "title", "ns", "reason", "source_chars"]
+    assert pa.concat_tables([dropped(tmp_path, m).select(columns) for m in manifests]).equals(whole_dropped.select(columns))
 
 
 def test_multistream_in_parallel_equals_its_single_stream_twin(extracted, tmp_path, monkeypatch):
@@ -125,6 +144,7 @@ def test_multistream_in_parallel_equals_its_single_stream_twin(extracted, tmp_pa
     [m] = extract([str(DUMPS / MULTI), str(DUMPS / MULTI_INDEX)], str(tmp_path), processes=2, progress=False)
     assert m["multistream_index"] == str(DUMPS / MULTI_INDEX)
     assert table(tmp_path, m).equals(extracted[SINGLE][1])
+    assert dropped(tmp_path, m).equals(extracted[SINGLE][2])
     assert m["source_sha1"] == ex._sha1(DUMPS / MULTI)  # hashed on the side while workers read ranges
     [again] = extract([str(DUMPS / MULTI)], str(tmp_path), processes=2, progress=False)
     assert again["skipped"]
@@ -135,15 +155,15 @@ def test_multistream_in_parallel_equals_its_single_stream_twin(extracted, tmp_pa
 def test_processes_1_and_2_give_identical_output(extracted, tmp_path, monkeypatch):
     monkeypatch.setattr(ex, "CHUNK_XML_BYTES", 64 << 10)  # ~160 chunks over two workers
     [m] = extract([str(DUMPS / VOYAGE)], str(tmp_path), processes=2, progress=False)
-    m1, t1 = extracted[VOYAGE]
-    assert table(tmp_path, m).equals(t1)
+    m1, t1, d1 = extracted[VOYAGE]
+    assert table(tmp_path, m).equals(t1) and dropped(tmp_path, m).equals(d1)
     assert without_timing(m) | {"source": None} == without_timing(m1) | {"source": None}
 
 
 @pytest.mark.parametrize("name, schema", [(SCHEMA_03, "0.3"), (SCHEMA_09, "0.9"), (ENWIKI, "0.10"), (VOYAGE, "0.11"),
                                           (BGWIKI, "0.10 UTF-16"), (TABLES, "0.10, no <siteinfo>")])
 def test_schema_versions_encodings_and_urls(extracted, name, schema):
-    m, t = extracted[name]
+    m, t, _ = extracted[name]
     rows = t.to_pylist()
     assert rows and all(r["text"].strip() and r["title"] and r["id"] > 0 and r["revid"] > 0 for r in rows), schema
     assert not any("<page>" in r["text"] or "\x00" in r["text"] for r in rows)
@@ -180,7 +200,7 @@ def test_encodings_named_by_declaration_or_bom(tmp_path, encoding, declared):
 
 
 def test_revid_is_the_revision_id_not_the_contributor_id(extracted):
-    _, t = extracted[TABLES]
+    _, t, _ = extracted[TABLES]
     first = t.slice(0, 1).to_pylist()[0]
     assert (first["id"], first["revid"]) == (217916, 807605030)  # contributor id there is 13157623
 
@@ -329,6 +349,138 @@ def test_filters_are_counted(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------
+# What is dropped, and why
+
+
+AUDIT_PAGES = [
+    (1, "Fox", LONG),
+    (2, "Stub", "Tiny."),
+    (3, "Mercury (disambiguation)", "'''Mercury''' may be:\n* [[Mercury (planet)]]\n{{disambiguation}}"),
+    (4, "Only templates", "{{Navbox|a|b}}\n[[Category:Lists]]"),
+    (5, "Gone", "#REDIRECT [[Fox]]", 0, "Fox"),
+    (6, "Category:Foxes", "Foxes.", 14),
+    (7, "Fox copy", LONG),
+    (8, "Table of foxes", '{| class="wikitable"\n! Fox !! Weight\n|-\n| Red fox || 5 kg\n|}\n' * 20),
+    (9, "Cheese", OTHER),
+]
+
+
+def test_every_dropped_page_is_listed_with_its_reason(tmp_path):
+    src = tmp_path / "enwiki-pages-articles.xml"
+    src.write_text(wiki_dump(AUDIT_PAGES), encoding="utf-8")
+    [m] = extract([str(src)], str(tmp_path / "out"), processes=1, progress=False)
+    assert table(tmp_path / "out", m).column("id").to_pylist() == [1, 9]
+    rows = dropped(tmp_path / "out", m)
+    assert rows.schema.names == list(ex.DROPPED_COLUMNS)
+    expected = {  # id: (ns, reason, detail); in file order
+        2: (0, "too_short", "5 characters"),
+        3: (0, "disambiguation", "template {{Disambiguation}}"),
+        4: (0, "empty", "nothing left after cleaning"),
+        5: (0, "redirect", "Fox"),
+        6: (14, "namespace", ""),
+        7: (0, "duplicate", "same text as an article written before"),
+        8: (0, "empty", "only tables (--keep-tables keeps their cells)"),
+    }
+    texts = {pid: text for pid, _, text, *_ in AUDIT_PAGES}
+    titles = {pid: title for pid, title, *_ in AUDIT_PAGES}
+    assert [(r["id"], r["ns"], r["reason"], r["detail"]) for r in rows.to_pylist()] == \
+        [(pid, *what) for pid, what in expected.items()]
+    assert rows.column("title").to_pylist() == [titles[pid] for pid in expected]
+    assert rows.column("source_chars").to_pylist() == [len(texts[pid]) for pid in expected]
+    reasons = rows.column("reason").to_pylist()
+    assert {r: reasons.count(r) for r in ex.DROP_REASONS} == ex._dropped_counts(m)
+    assert m["largest_dropped"]["empty"][0] == {"id": 8, "title": "Table of foxes", "source_chars": len(texts[8]),
+                                                "detail": "only tables (--keep-tables keeps their cells)"}
+    # the same with two processes; and a re-run skips the part but keeps its list
+    [m2] = extract([str(src)], str(tmp_path / "out2"), processes=2, progress=False)
+    assert dropped(tmp_path / "out2", m2).equals(rows)
+    [again] = extract([str(src)], str(tmp_path / "out"), processes=1, progress=False)
+    assert again["skipped"] and dropped(tmp_path / "out", again).equals(rows)
+    # a part whose list is missing is not finished
+    (tmp_path / "out" / m["dropped"]).unlink()
+    [redone] = extract([str(src)], str(tmp_path / "out"), processes=1, progress=False)
+    assert not redone.get("skipped") and dropped(tmp_path / "out", redone).equals(rows)
+
+
+def test_big_pages_dropped_as_disambiguation_or_empty_are_warned_about(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(ex, "BIG_DROP_WARNINGS", 2)
+    big_dab = "'''Mercury''' may refer to:\n" + "".join(f"* [[Mercury {i}]], a thing\n" for i in range(1000)) + "{{Dab}}"
+    tables = [(10 + i, f"Table {i}", "{|\n| cell || cell\n|}\n" * 2000) for i in range(3)]
+    pages = [(1, "Mercury", big_dab), (2, "Fox", LONG), *tables]
+    src = tmp_path / "enwiki-pages-articles.xml"
+    src.write_text(wiki_dump(pages), encoding="utf-8")
+    [m] = extract([str(src)], str(tmp_path / "out"), processes=1, progress=False)
+    err = capsys.readouterr().err
+    assert len(big_dab) > ex.BIG_DROP_CHARS
+    assert (f"'Mercury' (page 1, {len(big_dab):,} characters of wikitext) was dropped as disambiguation: "
+            f"template {{{{Dab}}}}") in err
+    assert "'Table 0'" in err and "'Table 1'" in err and "'Table 2'" not in err  # two a reason, then a count
+    assert "1 more pages of over 20,000 characters were dropped as empty" in err
+    assert len(m["warnings"]) == 4 and m["articles_written"] == 1
+    summary = ex.format_summary([m])
+    assert "largest dropped as disambiguation: 'Mercury'" in summary and "largest dropped as empty: 'Table" in summary
+
+
+def test_dropped_command_lists_the_largest_first(tmp_path, capsys):
+    from growgpt.cli import main
+
+    src = tmp_path / "enwiki-pages-articles.xml"
+    src.write_text(wiki_dump(AUDIT_PAGES), encoding="utf-8")
+    main(["extract", str(src), "--out", str(tmp_path / "out"), "--processes", "1", "--quiet"])
+    out = capsys.readouterr().out
+    assert "1 disambiguation, 2 empty, 1 too short, 1 duplicates" in out and "growgpt dropped" in out
+    main(["dropped", str(tmp_path / "out")])
+    lines = capsys.readouterr().out.splitlines()
+    sizes = [int(line.split()[0].replace(",", "")) for line in lines[1:-1]]
+    assert sizes == sorted(sizes, reverse=True) and len(sizes) == 7 and lines[-1].startswith("7 of 7")
+    main(["dropped", str(tmp_path / "out" / "enwiki-pages-articles.parquet"), "--reason", "empty", "--limit", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and "Table of foxes" in lines[1] and lines[-1].startswith("1 of 2")
+    with pytest.raises(SystemExit) as e:
+        main(["dropped", str(tmp_path / "nowhere.dropped.parquet")])
+    assert e.value.code == 2 and "dropped-pages file not found" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# A page that takes too long is cut off; the run goes on
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_page_over_its_time_budget_is_dropped_and_the_run_goes_on(tmp_path, processes):
+    # ~2 MB of links (the largest page MediaWiki allows): ~0.2 s of cleaning here, 20x the budget
+    slow = "[[Fox|a fox]] and [[Dog]]. " * 80_000
+    pages = [(1, "Fox", LONG), (2, "Slow", slow), (3, "Cheese", OTHER)]
+    src = tmp_path / "enwiki-pages-articles.xml"
+    src.write_text(wiki_dump(pages), encoding="utf-8")
+    before = signal.getsignal(signal.SIGPROF)
+    [m] = extract([str(src)], str(tmp_path / "out"), processes=processes, progress=False, page_timeout=0.01)
+    assert table(tmp_path / "out", m).column("id").to_pylist() == [1, 3]
+    assert m["filtered"]["timeout"] == 1 and m["options"]["page_timeout"] == 0.01
+    [row] = dropped(tmp_path / "out", m).to_pylist()
+    assert (row["id"], row["title"], row["reason"]) == (2, "Slow", "timeout") and "0.01 CPU seconds" in row["detail"]
+    assert signal.getsignal(signal.SIGPROF) is before  # this process's handler is given back
+    [m0] = extract([str(src)], str(tmp_path / "none"), processes=processes, progress=False, page_timeout=0)
+    assert m0["articles_written"] == 3  # 0: no budget
+
+
+def test_the_budget_interrupts_a_runaway_regex(tmp_path, monkeypatch):
+    article = ex._PageParser._article
+
+    def catastrophic(self, text, title):  # what an unforeseen super-linear pattern would do
+        if title == "Runaway":
+            re.match(r"(a+)+b", "a" * 64)  # 2^64 steps: never returns on its own
+        return article(self, text, title)
+
+    monkeypatch.setattr(ex._PageParser, "_article", catastrophic)
+    src = tmp_path / "enwiki-pages-articles.xml"
+    src.write_text(wiki_dump([(1, "Runaway", LONG), (2, "Cheese", OTHER)]), encoding="utf-8")
+    [m] = extract([str(src)], str(tmp_path / "out"), processes=1, progress=False, page_timeout=0.2)
+    assert m["filtered"]["timeout"] == 1 and table(tmp_path / "out", m).column("id").to_pylist() == [2]
+    with pytest.raises(UserError, match="--page-timeout"):
+        extract([str(src)], str(tmp_path / "x"), page_timeout=float("nan"))
+
+
+# ----------------------------------------------------------------------------------------------
 # Damaged and hostile input
 
 
@@ -402,6 +554,35 @@ def test_corrupt_stream_in_multistream_dump(extracted, tmp_path, monkeypatch):
     assert kept.column("id").to_pylist() == [i for i in whole if i in before]
 
 
+def rewritten_index(tmp_path: Path, change) -> Path:
+    """The multistream sample (intact) beside its index with `change(offset) -> offset` applied."""
+    src = tmp_path / Path(MULTI).name
+    shutil.copy(DUMPS / MULTI, src)
+    lines = bz2.decompress((DUMPS / MULTI_INDEX).read_bytes()).decode().splitlines()
+    lines = [f"{change(int(off))}:{rest}" for off, rest in (line.split(":", 1) for line in lines)]
+    (tmp_path / Path(MULTI_INDEX).name).write_bytes(bz2.compress(("\n".join(lines) + "\n").encode()))
+    return src
+
+
+@pytest.mark.parametrize("shift", [3, -3, 1])
+def test_an_index_whose_first_offset_is_off_falls_back_to_reading_in_order(extracted, tmp_path, capsys, shift):
+    src = rewritten_index(tmp_path, lambda off: off + shift if off == 718 else off)  # offsets 718/4735/...
+    [m] = extract([str(src)], str(tmp_path / "out"), processes=2, progress=False)
+    err = capsys.readouterr().err
+    assert f"does not fit {src}" in err and "reading the file sequentially" in err
+    assert m["complete"] and table(tmp_path / "out", m).equals(extracted[SINGLE][1])
+    assert dropped(tmp_path / "out", m).equals(extracted[SINGLE][2])
+
+
+def test_an_index_wrong_in_the_middle_falls_back_to_reading_in_order(extracted, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(ex, "CHUNK_COMPRESSED_BYTES", 1)  # a task per stream: every offset is a cut
+    src = rewritten_index(tmp_path, lambda off: 8480 if off == 8475 else off)  # the third page stream, 5 bytes off
+    [m] = extract([str(src)], str(tmp_path / "out"), processes=2, progress=False)
+    err = capsys.readouterr().err
+    assert "no bz2 stream starts at byte 8,480" in err and "reading the file sequentially" in err
+    assert m["complete"] and table(tmp_path / "out", m).equals(extracted[SINGLE][1])
+
+
 def test_non_xml_and_unsupported_inputs(tmp_path):
     cases = {
         "notes.xml": b"just some text, not XML at all\n",
@@ -469,9 +650,9 @@ def test_disk_full_removes_partial_output_and_keeps_finished_parts(tmp_path, mon
     if fail_at == "rows":
         write_table = pq.ParquetWriter.write_table
 
-        def failing_write_table(self, *args, **kwargs):
-            writes["n"] += 1
-            return full() if writes["n"] == 3 else write_table(self, *args, **kwargs)
+        def failing_write_table(self, table, *args, **kwargs):
+            writes["n"] += "text" in table.schema.names  # the articles, not the dropped-pages file
+            return full() if writes["n"] == 3 else write_table(self, table, *args, **kwargs)
 
         monkeypatch.setattr(pq.ParquetWriter, "write_table", failing_write_table)
     else:  # the Parquet file is already renamed into place when its manifest cannot be written
@@ -488,7 +669,7 @@ def test_disk_full_removes_partial_output_and_keeps_finished_parts(tmp_path, mon
     assert "disk full" in message and "pages-articles-p1021p1365.parquet" in message
     assert str(DUMPS / SPLIT / "pages-articles.xml-p1021p1365.bz2") in message  # the input file too
     finished = ["pages-articles-p1p358", "pages-articles-p359p1020"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{s}.{x}" for s in finished for x in ("manifest.json", "parquet"))
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{s}.{x}" for s in finished for x in ("manifest.json", "parquet", "dropped.parquet"))
     monkeypatch.undo()
     manifests = extract(parts, str(out), processes=1, progress=False)
     assert [bool(m.get("skipped")) for m in manifests] == [True, True, False, False, False, False]
@@ -506,8 +687,8 @@ def test_format_summary(extracted):
     manifests = [extracted[name][0] for name in (SCHEMA_09, TABLES)]
     text = ex.format_summary(manifests)
     lines = text.splitlines()
-    assert len(lines) == 3 and lines[-1].startswith("total: ")
-    assert f"{manifests[0]['articles_written']:,} articles" in lines[0] and "1 redirects" in lines[0]
+    assert len(lines) == 5 and lines[-1].startswith("total: ")  # a line of kept, a line of dropped per part
+    assert f"{manifests[0]['articles_written']:,} articles" in lines[0] and "1 redirects" in lines[1]
     assert "INCOMPLETE" in ex.format_summary([dict(manifests[0], complete=False)])
     assert "skipped" in ex.format_summary([dict(manifests[0], skipped=True)])
 
@@ -563,7 +744,7 @@ def blockwise(monkeypatch, task_bytes: int = 1) -> dict:
 
 def both_ways(src: Path, tmp_path: Path, monkeypatch, task_bytes: int = 1):
     """(manifest, table) or the UserError's message, sequentially and by blocks, and the counts."""
-    got = []
+    got, dropped_pages = [], []
     for procs in (1, 2):
         out = tmp_path / f"out-{src.name}-{procs}"
         seen = blockwise(monkeypatch, task_bytes) if procs == 2 else None
@@ -572,8 +753,10 @@ def both_ways(src: Path, tmp_path: Path, monkeypatch, task_bytes: int = 1):
             got.append((without_timing(m), table(out, m)))
         except UserError as e:
             manifest = json.loads(next(out.glob("*.manifest.json")).read_text())
-            got.append((str(e).replace(str(out), "OUT"), without_timing(manifest), pq.read_table(next(out.glob("*.parquet")))))
+            got.append((str(e).replace(str(out), "OUT"), without_timing(manifest), pq.read_table(articles_file(out))))
+        dropped_pages.append(pq.read_table(next(out.glob("*.dropped.parquet"))))
         monkeypatch.undo()
+    assert dropped_pages[0].equals(dropped_pages[1])  # the same pages dropped, in the same order
     return got[0], got[1], seen
 
 
