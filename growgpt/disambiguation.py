@@ -59,8 +59,9 @@ _NOT_LANGUAGES = {"commons", "meta", "species", "wikidata", "mediawiki", "source
 # runs: nothing to backtrack into, linear on any input.
 _CALL = re.compile(r"\{\{\s*+([^{}|\[\]<>\n]++)\s*+(?=\||\}\})")
 _COMMENT_END = "-->"
-_NOINCLUDE = re.compile(r"<noinclude\s*>.*?(?:</noinclude\s*>|$)", re.S | re.I)
-_ONLYINCLUDE = re.compile(r"<onlyinclude\s*>(.*?)(?:</onlyinclude\s*>|$)", re.S | re.I)
+# the tags that decide what of a template page is transcluded (a finditer and a walk: a lazy
+# `<noinclude>.*?</noinclude>` would rescan the rest of the page from every unclosed tag)
+_INCLUSION_TAG = re.compile(r"<(/?)(noinclude|onlyinclude)\s*+>", re.I)
 _SUBST = ("subst", "safesubst", "msg", "msgnw", "raw")
 
 
@@ -208,8 +209,7 @@ class Detector:
             return False
         text = strip_comments(template_wikitext) if "<!--" in template_wikitext else template_wikitext
         if "<" in text:
-            only = _ONLYINCLUDE.findall(text)
-            text = "".join(only) if only else _NOINCLUDE.sub("", text)
+            text = transcluded(text)
         return self._magic.search(text) is not None
 
 
@@ -236,6 +236,27 @@ def strip_comments(wikitext: str) -> str:
         pos = j + 3
     out.append(wikitext[pos:])
     return "".join(out)
+
+
+def transcluded(template_wikitext: str) -> str:
+    """What of a template page other pages get: only its <onlyinclude> parts if it has any, else
+    everything outside <noinclude> parts (an unclosed tag runs to the end, as in MediaWiki)."""
+    tags = [(m.start(), m.end(), m.group(1) == "/", m.group(2).lower())
+            for m in _INCLUSION_TAG.finditer(template_wikitext)]
+    if not tags:
+        return template_wikitext
+    only = any(name == "onlyinclude" and not closing for _, _, closing, name in tags)
+    wanted = "onlyinclude" if only else "noinclude"
+    out, pos, inside = [], 0, False
+    for start, end, closing, name in tags:
+        if name != wanted or closing != inside:
+            continue  # a tag of the other kind, or a close with nothing open, or an open inside one
+        if only == inside:  # the end of a span that counts: onlyinclude's inside, noinclude's outside
+            out.append(template_wikitext[pos:start])
+        pos, inside = end, not inside
+    if only == inside:
+        out.append(template_wikitext[pos:])
+    return transcluded("".join(out)) if only else "".join(out)  # (<noinclude> inside <onlyinclude>)
 
 
 def is_disambiguation(wikitext: str, title: str = "", language: str = "en", project: str = "wikipedia") -> str | None:

@@ -5,8 +5,7 @@ one per line (markers stripped), section headings as lines of their own. Everyth
 prose goes: templates (infoboxes, navboxes, citations), tables, references, galleries, images and
 their captions, categories, interlanguage links, maths, code, comments, magic words, and whole
 sections that are only lists of references or links ("References", "External links", "See also",
-... in several languages). `is_disambiguation` spots disambiguation pages, which are lists of links
-rather than text.
+... in several languages). (Which pages are disambiguation pages is `growgpt.disambiguation`'s.)
 
 How, and why not a real parser
 ------------------------------
@@ -93,7 +92,7 @@ import operator
 import re
 from typing import Callable
 
-__all__ = ["wikitext_to_text", "is_disambiguation"]
+__all__ = ["wikitext_to_text", "markup_leaks"]
 
 
 def _trie(words) -> str:
@@ -160,31 +159,40 @@ _LANG_PREFIX = re.compile(r"(?:[a-z]{2,3}(?:-[a-z0-9]{2,8}){0,2}|simple)$")
 
 _DROP_SECTIONS = {
     # en
-    "references", "reference", "external links", "external link", "see also", "further reading",
+    "references", "reference", "external links", "external link", "further reading",
     "notes", "sources", "bibliography", "footnotes", "notes and references", "references and notes",
     "citations", "works cited", "sources and references", "notes and sources",
     # fr
-    "références", "notes et références", "liens externes", "lien externe", "voir aussi",
-    "bibliographie", "articles connexes", "sources et références",
+    "références", "notes et références", "liens externes", "lien externe",
+    "bibliographie", "sources et références",
     # de, es, it, pt, nl
-    "einzelnachweise", "weblinks", "siehe auch", "anmerkungen", "referencias", "enlaces externos",
-    "véase también", "bibliografía", "note", "bibliografia", "collegamenti esterni", "voci correlate",
-    "referências", "ligações externas", "ver também", "referenties", "externe links", "zie ook",
-    "przypisy", "linki zewnętrzne", "zobacz też", "referenser", "externa länkar", "se även", "källor",
-    "kaynakça", "dış bağlantılar", "ayrıca bakınız",
+    "einzelnachweise", "weblinks", "anmerkungen", "referencias", "enlaces externos",
+    "bibliografía", "note", "bibliografia", "collegamenti esterni",
+    "referências", "ligações externas", "referenties", "externe links",
+    "przypisy", "linki zewnętrzne", "referenser", "externa länkar", "källor",
+    "kaynakça", "dış bağlantılar",
     # bg, ru, uk
-    "източници", "бележки", "външни препратки", "вижте също", "външни връзки",
-    "примечания", "ссылки", "см. также", "джерела", "посилання", "примітки", "див. також",
+    "източници", "бележки", "външни препратки", "външни връзки",
+    "примечания", "ссылки", "джерела", "посилання", "примітки",
     # ja, zh
-    "脚注", "出典", "参考文献", "関連項目", "外部リンク", "参见", "參見", "外部链接", "外部連結", "參考文獻",
+    "脚注", "出典", "参考文献", "外部リンク", "外部链接", "外部連結", "參考文獻",
     "注释", "註釋",
     # el (Wikipedia and Wikivoyage)
-    "παραπομπές", "εξωτερικοί σύνδεσμοι", "δείτε επίσης", "βιβλιογραφία", "σημειώσεις", "πηγές",
+    "παραπομπές", "εξωτερικοί σύνδεσμοι", "βιβλιογραφία", "σημειώσεις", "πηγές",
 }
 
+# Names that mean a list of links or books only as a top-level section, dropped only at level 1-2.
 # "Literature" is the bibliography at the end of a bg/ru/uk article, but the literature of a country
-# in a subsection of its "Culture": dropped only as a top-level section.
-_DROP_TOP_SECTIONS = {"литература", "література"}
+# in a subsection of its "Culture". "See also" is Wikipedia's closing list of links, but on
+# Wikivoyage "=== See also ===" is a subsection of "What to see", full of sights (elwikivoyage's
+# Naples lost 3,700 characters of them).
+_DROP_TOP_SECTIONS = {
+    "литература", "література",
+    # "see also": en, fr, de, es, it, pt, nl, pl, sv, tr, bg, ru, uk, ja, zh, el
+    "see also", "voir aussi", "articles connexes", "siehe auch", "véase también", "voci correlate",
+    "ver também", "zie ook", "zobacz też", "se även", "ayrıca bakınız", "вижте също", "см. также",
+    "див. також", "関連項目", "参见", "參見", "δείτε επίσης",
+}
 
 # ----------------------------------------------------------------------------------------------
 # Pass 1: comments and elements
@@ -909,15 +917,16 @@ def _val(pos: list[str], named: dict[str, str]) -> str:
 
 
 def _listing(pos: list[str], named: dict[str, str]) -> str:
-    """Wikivoyage listings ({{see}}, {{eat}}, {{listing}}, ...): their name and description are the
-    article's content: `name (alt), address. directions. hours. price. content`."""
+    """Wikivoyage listings ({{see}}, {{eat}}, {{listing}}, {{vCard}}, elwikivoyage's {{proorismos}},
+    ...): their name and description are the article's content: `name (alt), address. directions.
+    hours. price. content` (de: `description`)."""
     head = named.get("name", "")
     if named.get("alt"):
         head += f" ({named['alt']})"
     if named.get("address"):
         head += f", {named['address']}"
     text = head
-    for key in ("directions", "hours", "price", "content"):
+    for key in ("directions", "hours", "price", "content", "description"):
         value = named.get(key, "")
         if not value:
             continue
@@ -1000,7 +1009,9 @@ _RENDER_ARGS: dict[str, Renderer] = {
         "birth date", "death date", "birth date and age", "death date and age", "start date",
         "end date", "start date and age", "dob", "birth-date", "death-date", "film date",
     )},
-    **{k: _listing for k in ("see", "do", "buy", "eat", "drink", "sleep", "listing", "go")},
+    # Wikivoyage listings: en (and it, ...) by type; de {{vCard}}; el destinations, cities, access, events
+    **{k: _listing for k in ("see", "do", "buy", "eat", "drink", "sleep", "listing", "go", "vcard", "proorismos",
+                             "προορισμός", "city", "prosvasi", "πρόσβαση", "event")},
     "marker": _arg(0, "name"),
     # constants
     "ndash": _const("–"), "mdash": _const("—"), "snd": _const(" – "), "spaced ndash": _const(" – "),
@@ -1375,35 +1386,6 @@ def _scrub(s: str) -> str:
     if "<" in s:
         s = _REF_LEAK.sub("", s)  # "&lt;ref&gt;" written out in the source, or "<<ref>ref>"
     return s
-
-
-# ----------------------------------------------------------------------------------------------
-
-_DISAMBIG_TEMPLATE = re.compile(
-    r"\{\{\s*(?:template\s*:\s*)?(?:"
-    r"[^{}|:]{0,40}?(?:disambiguation|disambig|disamb|dis)"  # en: dab variants, hndis, geodis, ...
-    # (the lookahead: the names' first letters, so that most templates fail one test, not 22)
-    r"|(?=[dhptbufнмпзα多消동])(?:dab|homonymie|patronymie|toponymie|begriffsklärung|desambiguación|"
-    r"desambiguação|disambigua|ujednoznacznienie|dp|förgrening|täsmennyssivu|неоднозначность|"
-    r"многозначность|пояснение|значения|неоднозначність|αποσαφήνιση|多義語|消歧义|消歧義|동음이의)"
-    r")\s*[|}]",
-    re.I,
-)
-_DISAMBIG_TITLE = re.compile(
-    r"\((?:disambiguation|homonymie|begriffsklärung|desambiguación|desambiguação|disambigua|"
-    r"ujednoznacznienie|значения|пояснение|αποσαφήνιση)\)\s*$",
-    re.I,
-)
-
-
-def is_disambiguation(wikitext: str, title: str = "") -> bool:
-    """True for disambiguation pages ({{disambiguation}}, {{dab}}, {{disambig}}, {{hndis}},
-    {{geodis}}, ... and '(disambiguation)' titles; also other languages' common templates)."""
-    if title and _DISAMBIG_TITLE.search(title):
-        return True
-    if "__DISAMBIG__" in wikitext:
-        return True
-    return "{{" in wikitext and _DISAMBIG_TEMPLATE.search(wikitext) is not None
 
 
 # What must never be left in a cleaned document: the checks of bench/extract_quality.py and of the

@@ -8,9 +8,11 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import growgpt.extract as ex
-from growgpt.disambiguation import Detector, LearnedTemplates, Wiki, is_disambiguation, load_table
+from growgpt.disambiguation import Detector, LearnedTemplates, Wiki, is_disambiguation, load_table, transcluded
 from growgpt.extract import extract
 from wikidump import PROSE, wiki_dump
 
@@ -297,3 +299,48 @@ def test_the_table_is_well_formed_and_sourced():
         assert len(names) == len(set(names)), language
         assert all(n == n.strip() and "_" not in n and ":" not in n for n in names), language
     json.dumps(table)  # plain data
+
+
+@pytest.mark.parametrize("template, expected", [
+    ("a<noinclude>b</noinclude>c", "ac"), ("a<noinclude>b", "a"), ("a<NOINCLUDE >b</noinclude>c", "ac"),
+    ("a<onlyinclude>b</onlyinclude>c<onlyinclude>d", "bd"), ("a</noinclude>b", "a</noinclude>b"),
+    ("<onlyinclude>a<noinclude>b</noinclude>c</onlyinclude>d", "ac"), ("plain", "plain"),
+])
+def test_what_a_template_page_transcludes(template, expected):
+    assert transcluded(template) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="{}|[]<>!-_:_ aDdisbmgnouclerfT\n", max_size=200),
+       language=st.sampled_from(["en", "de", "nl", "lij", ""]))
+def test_any_text_gives_evidence_or_none(text, language):
+    evidence = is_disambiguation(text, text[:20], language=language)
+    assert evidence is None or isinstance(evidence, str) and evidence
+    d = Detector(Wiki(language, "wikipedia", "x"))
+    assert isinstance(d.defines_disambiguation(text), bool)
+    assert all(isinstance(k, str) and k for k in d.template_keys(text))
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: "{{" * n, lambda n: "{{a" * n, lambda n: "{{ " + " " * n, lambda n: "<!--" * n,
+    lambda n: "<noinclude>" * n + "__DISAMBIG__", lambda n: "<onlyinclude>" * n, lambda n: "__" * n,
+    lambda n: "{{Template:" * n, lambda n: "{{subst:" * n + "x}}",
+])
+def test_detection_is_linear(make):
+    """Ten times the input must cost about ten times the time (not a hundred): best of 3."""
+    import time
+
+    d = Detector(Wiki("en", "wikipedia", "enwiki"))
+
+    def seconds(n: int) -> float:
+        text = make(n)
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            d.evidence(text, "X", d.template_keys(text))
+            d.defines_disambiguation(text)
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    small, big = seconds(20_000), seconds(200_000)
+    assert big < 25 * max(small, 1e-4), (small, big)
