@@ -552,11 +552,12 @@ class _PageParser:
 
     def __init__(self, task: _Task) -> None:
         if task.clean:
-            from growgpt.wikitext import wikitext_to_text
+            from growgpt.wikitext import source_to_text, wikitext_source
         else:
-            wikitext_to_text = None
+            source_to_text = wikitext_source = None
         self.task = task
-        self.clean = wikitext_to_text
+        self.clean = source_to_text  # of what `self.source` makes of the wikitext
+        self.source = wikitext_source
         self.detect = task.clean and not task.keep_disambiguation
         self.budget = task.page_timeout if task.clean and task.page_timeout > 0 and _timer_works() else 0
         self.result = _Result(counts=_counts())
@@ -703,20 +704,21 @@ class _PageParser:
     def _article(self, text: str, title: str) -> None:
         """Decide on one article page and clean it: a document, or a drop with its reason."""
         counts = self.result.counts
+        source = self.source(text)  # (shared: the disambiguation check reads it without comments too)
         keys = frozenset()
         if self.detect:
             detector = self.detector()
-            keys = detector.template_keys(text)
-            evidence = detector.evidence(text, title, keys)
+            keys = detector.template_keys(source, comments_removed=True)
+            evidence = detector.evidence(source, title, keys, comments_removed=True)
             if evidence:
                 counts["disambiguation"] += 1
                 self._drop(0, "disambiguation", evidence)
                 return
-        clean = self.clean(text, title, keep_tables=self.task.keep_tables)
+        clean = self.clean(source, title, keep_tables=self.task.keep_tables)
         if not clean.strip():
             counts["empty"] += 1
             detail = "nothing left after cleaning"
-            if not self.task.keep_tables and "{|" in text and self.clean(text, title, keep_tables=True).strip():
+            if not self.task.keep_tables and "{|" in source and self.clean(source, title, keep_tables=True).strip():
                 detail = "only tables (--keep-tables keeps their cells)"
             self._drop(0, "empty", detail)
             return

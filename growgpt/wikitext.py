@@ -1306,6 +1306,13 @@ def wikitext_to_text(wikitext: str, title: str = "", *, keep_tables: bool = Fals
 
     `title` fills in {{PAGENAME}}; it is not added to the text. With `keep_tables`, table captions
     and cells are kept, one per line."""
+    return source_to_text(wikitext_source(wikitext), title, keep_tables=keep_tables)
+
+
+def wikitext_source(wikitext: str) -> str:
+    """The wikitext as the cleaner's passes read it: without comments, "\n" line ends, a "\n" in
+    front. Exposed so that a caller that looks at the source first (extract's disambiguation
+    check) shares this pass instead of paying for a second one."""
     s = "\n" + wikitext  # see _HEADING
     if "\r" in s:
         s = s.replace("\r\n", "\n").replace("\r", "\n")
@@ -1313,6 +1320,11 @@ def wikitext_to_text(wikitext: str, title: str = "", *, keep_tables: bool = Fals
         s = s.replace(_PIPE, "").replace(_HEADING_MARK, "")
     if "<!--" in s:
         s = _strip_comments(s)
+    return s
+
+
+def source_to_text(s: str, title: str = "", *, keep_tables: bool = False) -> str:
+    """`wikitext_to_text` of what `wikitext_source` made of the wikitext."""
     if "<" in s:
         s = _strip_elements(s)
     if "=" in s:
