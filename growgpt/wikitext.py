@@ -487,6 +487,8 @@ def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
     outermost one with those openings ignored: an unclosed `{{` loses its name, an unclosed `{|` its
     attribute line, whose tokens are still paired (dropped) as in the first scan. Pairs of the rerun
     are then the same as before, so one rerun suffices, and nothing after an unclosed `{{` is lost.
+    The rerun reuses the first scan's pairs: a frame that is dropped and that the first scan saw
+    closed (`closes`) is stepped over whole, not scanned again.
     (Skipping the attribute line's tokens, as this scan once did, could unpair a `{{` there from its
     `}}` on a later line: each rerun then found new unclosed frames, a rerun per table.)
 
@@ -496,7 +498,8 @@ def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
     searched once. Inline: a generator cost a call per token. A Python loop round per token is what
     junk made of braces costs (0.3-0.5 us, twice for an unclosed one), so rounds are saved where
     the outcome is known: a `{{` with no token before its `}}` (most templates) is rendered or
-    dropped at once, without a frame; braces that form no token are passed with one regex search;
+    dropped at once, without a frame, and so is a dropped one with no `{{` before its `}}` (tables
+    inside it end with it); braces that form no token are passed with one regex search;
     and where many openings follow each other with no closing token between, inside a dropped
     frame _BULK deep, they are taken at once: one _OPENS frame holds their kinds and how many are
     still open (string methods count them), `}}` and `|}` close them from the end (a run of `}}`
@@ -509,6 +512,8 @@ def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
     out: list = []  # text, and the lines of kept tables (lists; see _table_text)
     stack: list[tuple] = []
     ignored: set[int] = set()  # rerun: positions of unclosed `{{` and `{|` (never empty then)
+    closes: dict[int, int] = {}  # first pass: where each dropped frame (by its opening) was closed
+    close2 = 0  # the next `}}` at or after pos, once searched (-1: none)
     stretches: dict[int, int] = {}  # rerun: how many of an _OPENS frame's openings never closed
     skip = 0  # rerun: how many of the next openings are such unclosed ones
     dead: set[int] = set()  # _ATTRS frames whose line is over (by source position)
@@ -633,6 +638,10 @@ def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
                 o = find("{", pos)  # (o, c: the next braces, as the scan needs them anyway)
                 if 0 <= c < pos:
                     c = find("}", pos)
+                if (0 <= o < nl and o in closes and closes[o] > nl and (c < 0 or c > o)
+                        and s.startswith("{{", o) and (params or not s.startswith("{", o + 2))):
+                    pos = closes[o]  # a template opened on the line and closed after it: all dropped
+                    continue
                 if 0 <= o < nl or 0 <= c < nl:  # a token on the line: dropped, but paired
                     attrs_end, attrs_pos = nl, i
                     stack.append((_ATTRS, len(out), True, i, None, None))
@@ -640,6 +649,21 @@ def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
                 else:
                     pos = nl
                 continue
+            if ignored and i in closes:  # rerun: a frame the first pass dropped whole, and saw closed
+                drop = dropping or t == 1 and (not keep_tables or kept >= _MAX_KEPT_DEPTH)
+                if not drop and t == 0:
+                    drop = kept >= _MAX_KEPT_DEPTH or _renderer(_TEMPLATE_NAME.match(s, pos).group()) is None
+                if drop:  # the same pair now (see the docstring): skipped, not scanned again
+                    end = closes[i]
+                    if attrs_end >= 0 and end > attrs_end:  # an attribute line ended inside it
+                        dropping -= 1
+                        if stack[-1][0] == _ATTRS:
+                            stack.pop()
+                        else:
+                            dead.add(attrs_pos)
+                        attrs_end = -1
+                    pos = end
+                    continue
             if t == 0:
                 # No token before its `}}` (most templates): no frame, but what pushing one and
                 # popping it at the next token would do. (o, c: the next braces, as the scan
@@ -659,6 +683,22 @@ def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
                             out.append(render(s[pos:c], title))
                     pos = c + 2
                     continue
+                if not ignored and attrs_end < 0:
+                    # A dropped template with no `{{` inside before its `}}`: tables inside end with
+                    # it, so nothing inside matters: one round, not one per table token (and the
+                    # rerun skips it by `closes`). `close2`, the next `}}`, is kept like o and c.
+                    if 0 <= close2 < pos:
+                        close2 = find("}}", pos)
+                    if close2 >= 0 and find("{{", pos, close2) < 0 and not (
+                            s[close2 - 1] == "|" and close2 - 1 >= pos and _at_line_start(s, close2 - 1, " \t")):
+                        drop = dropping or kept >= _MAX_KEPT_DEPTH
+                        if not drop:
+                            name = _TEMPLATE_NAME.match(s, pos).group()
+                            render = _RENDERERS.get(name, _UNKNOWN)
+                            drop = (_renderer(name) if render is _UNKNOWN else render) is None
+                        if drop:
+                            closes[i] = pos = close2 + 2
+                            continue
             if dropping:  # (start 0: a frame on top of others is never the rerun's first)
                 if t == 0:
                     stack.append((_TEMPLATE, 0, True, i, None, inner))
@@ -738,6 +778,8 @@ def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
             inner = frame[5]
             if frame[2]:
                 dropping -= 1
+                if not ignored and frame[0] == _TEMPLATE:
+                    closes[frame[3]] = pos
             else:
                 kept -= 1
                 start = frame[1]
@@ -752,6 +794,8 @@ def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
                 stack.pop()
                 if top[2]:
                     dropping -= 1
+                    if not ignored:
+                        closes[top[3]] = pos
                 else:
                     kept -= 1
                     body = out[top[1] :]
