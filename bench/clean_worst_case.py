@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     # a second pass over article text, to take the best of both ends of the run (the VM drifts)
     normal = {size: min(normal[size], normal_seconds(text, size, args.repeat)) for size in sizes}
 
-    big, mid = sizes[-1], sizes[-2] if len(sizes) > 1 else sizes[-1]
+    big = sizes[-1]
     print()
     head = " | ".join(f"{s // 1000} KB s | {s // 1000} KB s/MB | x text" for s in sizes)
     steps = [f"exp {a // 1000}K->{b // 1000}K" for a, b in zip(sizes, sizes[1:])]

@@ -1799,8 +1799,9 @@ class _PartWriter:
                 _warn(msg)
                 self.warnings.append(msg)
             if self.big_count[reason] > len(pages):
-                msg = (f"{self.part.stem}: {self.big_count[reason] - len(pages):,} more pages of over {BIG_DROP_CHARS:,} "
-                       f"characters were dropped as {reason}; see {self.part.dropped.name}")
+                more = self.big_count[reason] - len(pages)
+                msg = (f"{self.part.stem}: {more:,} more pages of over {BIG_DROP_CHARS:,} characters were dropped as "
+                       f"{reason}; see {self.part.dropped.name}")
                 _warn(msg)
                 self.warnings.append(msg)
         wiki_key = ""
@@ -1833,7 +1834,8 @@ class _PartWriter:
             "non_article_namespace": c["non_article"],
             "filtered": {"too_short": c["too_short"], "disambiguation": c["disambiguation"], "empty": c["empty"],
                          "duplicate": self.duplicates, "timeout": c["timeout"]},
-            "largest_dropped": {reason: [{"id": -neg_id or None, "title": title, "source_chars": chars, "detail": detail}
+            "largest_dropped": {reason: [{"id": -neg_id or None, "title": title, "source_chars": chars,
+                                          "detail": detail}
                                          for chars, neg_id, title, detail in sorted(heap, reverse=True)]
                                 for reason, heap in self.largest.items()},
             "characters_written": self.chars,
@@ -1867,9 +1869,10 @@ class _PartWriter:
         if unaware:
             names = ", ".join(f"{{{{{k}}}}}" for k in defined[:5])
             more = f" and {len(defined) - 5} more" if len(defined) > 5 else ""
+            parts = ", ".join(unaware[:5]) + (" ..." if len(unaware) > 5 else "")
             msg = (f"{self.part.stem} defines disambiguation template(s) {names}{more}, which the finished part(s) "
-                   f"{', '.join(unaware[:5])}{' ...' if len(unaware) > 5 else ''} did not know: any of their pages that "
-                   f"call them was kept; delete their .manifest.json and run extract again to redo them")
+                   f"{parts} did not know: any of their pages that call them was kept; delete their .manifest.json "
+                   f"and run extract again to redo them")
             _warn(msg)
             self.warnings.append(msg)
 
@@ -1974,8 +1977,8 @@ def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: 
         if stem not in redo and m and m.get("complete") and (out / f"{stem}.parquet").is_file():
             _load_hashes(out / f"{stem}.parquet", seen)
 
-    opts = {"min_chars": options["min_chars"], "keep_tables": options["keep_tables"], "clean": options.get("clean", True),
-            "keep_disambiguation": options["keep_disambiguation"], "page_timeout": options["page_timeout"]}
+    opts = {key: options[key] for key in ("min_chars", "keep_tables", "keep_disambiguation", "page_timeout")}
+    opts["clean"] = options.get("clean", True)
     wikis = _WikiTemplates(out, redo)
     bar = None
     if progress:
@@ -2185,7 +2188,8 @@ def format_summary(manifests: list[dict], largest: int = 3, out_dir: str | None 
         lines.append("  dropped: " + ", ".join(f"{n:,} {_REASON_WORDS[r]}" for r, n in counts.items()))
         for reason, pages in (m.get("largest_dropped") or {}).items():
             if pages:
-                shown = "; ".join(f"{p['title']!r} ({p['source_chars']:,} chars: {p['detail']})" for p in pages[:largest])
+                shown = "; ".join(f"{p['title']!r} ({p['source_chars']:,} chars: {p['detail']})"
+                                  for p in pages[:largest])
                 lines.append(f"  largest dropped as {reason}: {shown}")
         tot["articles"] += m["articles_written"]
         tot["chars"] += m["characters_written"]
@@ -2226,8 +2230,8 @@ def dropped_pages(path: str | Path, reason: str | None = None, limit: int | None
     if p.is_dir():
         files = sorted(p.glob("*.dropped.parquet"))
         if not files:
-            raise UserError(f"no dropped-pages files (*.dropped.parquet) in {p}: not a folder written by growgpt extract "
-                            f"(or written before they existed: run extract again)")
+            raise UserError(f"no dropped-pages files (*.dropped.parquet) in {p}: not a folder written by growgpt "
+                            f"extract (or written before they existed: run extract again)")
     else:
         for suffix in (".manifest.json", ".dropped.parquet", ".parquet"):
             if p.name.endswith(suffix):

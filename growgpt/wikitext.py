@@ -519,7 +519,7 @@ def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
     dead: set[int] = set()  # _ATTRS frames whose line is over (by source position)
     dropping = kept = pos = 0  # dropped / collecting (not dropped) frames on the stack
     inner = -1  # stack index of the innermost frame with a template
-    attrs_end = -1  # while an _ATTRS frame's line lasts: its end
+    attrs_end = attrs_pos = -1  # while an _ATTRS frame's line lasts: its end, and where its `{|` is
     run_end = 0  # the end of the last run of "}" measured
     bulk, no_bulk = None, 0  # a stretch of openings to take at once; none before no_bulk
     n = len(s)

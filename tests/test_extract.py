@@ -132,7 +132,8 @@ def test_split_parts_together_equal_the_whole_file(extracted, tmp_path):
     assert sum(m["pages_seen"] for m in manifests) == whole_m["pages_seen"]
     # the same pages dropped for the same reasons (where a template was learned differs in "detail")
     columns = ["id", "title", "ns", "reason", "source_chars"]
-    assert pa.concat_tables([dropped(tmp_path, m).select(columns) for m in manifests]).equals(whole_dropped.select(columns))
+    together = pa.concat_tables([dropped(tmp_path, m).select(columns) for m in manifests])
+    assert together.equals(whole_dropped.select(columns))
 
 
 def test_multistream_in_parallel_equals_its_single_stream_twin(extracted, tmp_path, monkeypatch):
@@ -404,7 +405,8 @@ def test_every_dropped_page_is_listed_with_its_reason(tmp_path):
 
 def test_big_pages_dropped_as_disambiguation_or_empty_are_warned_about(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(ex, "BIG_DROP_WARNINGS", 2)
-    big_dab = "'''Mercury''' may refer to:\n" + "".join(f"* [[Mercury {i}]], a thing\n" for i in range(1000)) + "{{Dab}}"
+    big_dab = ("'''Mercury''' may refer to:\n" + "".join(f"* [[Mercury {i}]], a thing\n" for i in range(1000))
+               + "{{Dab}}")
     tables = [(10 + i, f"Table {i}", "{|\n| cell || cell\n|}\n" * 2000) for i in range(3)]
     pages = [(1, "Mercury", big_dab), (2, "Fox", LONG), *tables]
     src = tmp_path / "enwiki-pages-articles.xml"
@@ -669,7 +671,8 @@ def test_disk_full_removes_partial_output_and_keeps_finished_parts(tmp_path, mon
     assert "disk full" in message and "pages-articles-p1021p1365.parquet" in message
     assert str(DUMPS / SPLIT / "pages-articles.xml-p1021p1365.bz2") in message  # the input file too
     finished = ["pages-articles-p1p358", "pages-articles-p359p1020"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{s}.{x}" for s in finished for x in ("manifest.json", "parquet", "dropped.parquet"))
+    kinds = ("manifest.json", "parquet", "dropped.parquet")
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{s}.{x}" for s in finished for x in kinds)
     monkeypatch.undo()
     manifests = extract(parts, str(out), processes=1, progress=False)
     assert [bool(m.get("skipped")) for m in manifests] == [True, True, False, False, False, False]

@@ -16,7 +16,8 @@ def wiki_dump(pages: list[tuple], dbname: str = "enwiki", lang: str = "en", base
         project = "wikipedia" if dbname.endswith("wiki") else dbname[len(lang.replace("-", "_")):]
         base = f"https://{lang}.{project}.org/wiki/Main_Page"
     head = (f'<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.11/" version="0.11" xml:lang="{lang}">\n'
-            f"  <siteinfo>\n    <sitename>Test</sitename>\n    <dbname>{dbname}</dbname>\n    <base>{escape(base)}</base>\n"
+            f"  <siteinfo>\n    <sitename>Test</sitename>\n    <dbname>{dbname}</dbname>\n"
+            f"    <base>{escape(base)}</base>\n"
             f'    <namespaces>\n      <namespace key="0" case="first-letter" />\n'
             f'      <namespace key="10" case="{case}">{escape(template_ns)}</namespace>\n'
             f'      <namespace key="14" case="first-letter">Category</namespace>\n    </namespaces>\n  </siteinfo>\n')
