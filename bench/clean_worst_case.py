@@ -7,7 +7,9 @@ table). Each is built at 10 KB, 100 KB and 1 MB and cleaned by `growgpt.wikitext
 the best of --repeat runs (this VM's speed drifts from one minute to the next).
 
 Printed per family and size: seconds, seconds per MB, and the ratio to normal article text of the
-same size. Normal text is the enwiki sample's articles (../shared/data/wikidumps/gensim/...,
+same size, cleaned right before and right after the family (the best of the two: both sides of
+the ratio from the same few seconds, as the VM's speed drifts; a baseline taken once at the start
+turned 9x families into 12x ones when the machine slowed down mid-run). Normal text is the enwiki sample's articles (../shared/data/wikidumps/gensim/...,
 else gensim's bundled copy) concatenated and truncated: for a size N, the first max(N, 1 MB) cut
 into N-size pieces and cleaned piece by piece, time per piece (a single 10 KB prefix is mostly
 one article's references and cleans 4x faster per MB than the text as a whole). Then the growth
@@ -203,14 +205,16 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in names:
         for keep_tables in ((False, True) if name in FAMILIES and FAMILIES[name][2] else (False,)):
-            t = {}
+            t, base = {}, {}
             for size in sizes:
+                # article text right before and after, the best of both: the ratio compares runs
+                # a second apart (this VM's speed drifts 1.7x from one minute to the next)
+                before = normal_seconds(text, size, args.repeat)
                 t[size] = family_seconds(name, size, keep_tables, args.repeat)
-            rows.append((name, keep_tables, t))
+                base[size] = min(before, normal_seconds(text, size, args.repeat))
+            rows.append((name, keep_tables, t, base))
             print(f"  {name}{' (keep_tables)' if keep_tables else ''}: "
                   + ", ".join(f"{t[s][0]:.4f} s" for s in sizes), flush=True)
-    # a second pass over article text, to take the best of both ends of the run (the VM drifts)
-    normal = {size: min(normal[size], normal_seconds(text, size, args.repeat)) for size in sizes}
 
     big = sizes[-1]
     print()
@@ -220,11 +224,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.confirm_size // 1000}K | verdict |")
     print("|---" * (4 + 3 * len(sizes) + len(steps) + 1) + "|")
     verdicts = []
-    for name, keep_tables, t in rows:
+    for name, keep_tables, t, base in rows:
         cells = []
         for s in sizes:
             seconds, n = t[s]
-            cells += [f"{seconds:.4f}", f"{seconds / n * 1e6:.3f}", f"{seconds / n / (normal[s] / s):.1f}"]
+            cells += [f"{seconds:.4f}", f"{seconds / n * 1e6:.3f}", f"{seconds / n / (base[s] / s):.1f}"]
         exps = [exponent(t[a][0], t[b][0], t[a][1], t[b][1]) for a, b in zip(sizes, sizes[1:])]
         last = exps[-1] if exps else 1.0
         confirm = ""
@@ -233,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             second = exponent(t[big][0], seconds, t[big][1], n)
             confirm = f"{second:.2f}"
             last = min(last, second)
-        ratio = t[big][0] / t[big][1] / (normal[big] / big)
+        ratio = t[big][0] / t[big][1] / (base[big] / big)
         ok = ratio <= args.max_ratio and last <= 1.2
         construct = FAMILIES[name][0] if name in FAMILIES else '"#REDIRECT" + " " * n'
         print(f"| {name} | `{construct}` | {'yes' if keep_tables else ''} | {' | '.join(cells)} | "
