@@ -241,7 +241,7 @@ def in_turns(path: str, processes: int) -> tuple[float, float]:
         if on_the_side:
             hash_file(path, h=sha1)
         writer = E._PartWriter(part, E._SeenHashes(), {"min_chars": opts["min_chars"], "keep_tables": False},
-                               E._WikiTemplates(out, set()))
+                               E._WikiTemplates())
         writer.sha1 = sha1
         ours, floor_cpu = clock() - t, 0.0
         steps, floor_at = _floor_steps(path), 0

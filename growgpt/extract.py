@@ -135,7 +135,9 @@ import hashlib
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import xml.parsers.expat as expat
 from dataclasses import dataclass, field
@@ -363,17 +365,12 @@ def _on_timer(_signum, _frame) -> None:
 def _install_timer() -> object:
     """Route SIGPROF to the page budget in this process; returns the previous handler (None if
     the budget cannot work here)."""
-    import signal
-    import threading
-
     if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
         return None
     return signal.signal(signal.SIGPROF, _on_timer)
 
 
 def _restore_timer(previous: object) -> None:
-    import signal
-
     if previous is not None:
         signal.setitimer(signal.ITIMER_PROF, 0)
         signal.signal(signal.SIGPROF, previous)
@@ -382,24 +379,16 @@ def _restore_timer(previous: object) -> None:
 def _arm(seconds: float) -> None:
     global _timer_armed
     _timer_armed = True
-    _setitimer(seconds)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
 
 
 def _disarm() -> None:
     global _timer_armed
-    _timer_armed = False
-    _setitimer(0)
-
-
-def _setitimer(seconds: float) -> None:
-    import signal
-
-    signal.setitimer(signal.ITIMER_PROF, seconds)
+    _timer_armed = False  # first: a signal from here on is ignored
+    signal.setitimer(signal.ITIMER_PROF, 0)
 
 
 def _timer_works() -> bool:
-    import signal
-
     return hasattr(signal, "setitimer") and signal.getsignal(signal.SIGPROF) is _on_timer
 
 
@@ -1554,20 +1543,18 @@ class _WikiTemplates:
     `_PartWriter.finish`); a killed and re-run extraction therefore learns exactly what an
     uninterrupted one does."""
 
-    def __init__(self, out: Path, redo: set[str]) -> None:
+    def __init__(self) -> None:
         self.learned: dict[str, object] = {}  # wiki key -> LearnedTemplates
         self.applied: dict[str, dict[str, set[str]]] = {}  # wiki key -> {finished part: templates it applied}
         self.seeds: dict[str, dict[str, str]] = {}  # wiki key -> {template: source}, from finished parts
-        for mf in sorted(out.glob("*.manifest.json")):
-            stem = mf.name[: -len(".manifest.json")]
-            m = _read_manifest(mf)
-            if stem in redo or not m or not m.get("complete"):
-                continue
-            key = (m.get("wiki") or {}).get("key") or ""
-            applied = (m.get("disambiguation") or {}).get("templates_applied") or {}
-            if key and isinstance(applied, dict):
-                self.seeds.setdefault(key, {}).update(applied)
-                self.applied.setdefault(key, {})[stem] = set(applied)
+
+    def add_finished(self, stem: str, manifest: dict) -> None:
+        """What a part finished by an earlier run applied (and so, what later parts start from)."""
+        key = (manifest.get("wiki") or {}).get("key") or ""
+        applied = (manifest.get("disambiguation") or {}).get("templates_applied") or {}
+        if key and isinstance(applied, dict):
+            self.seeds.setdefault(key, {}).update(applied)
+            self.applied.setdefault(key, {})[stem] = set(applied)
 
     def state(self, site: tuple, stem: str):
         """The LearnedTemplates of the wiki a part's <siteinfo> names (a wiki that names itself
@@ -1966,20 +1953,21 @@ _WORK_KINDS = ("task", "blocks")  # queue items whose payload is a task's future
 
 def _run(todo: list[_Part], out: Path, processes: int, options: dict, progress: bool) -> list[dict]:
     import collections
-    import threading
 
-    # the duplicate filter starts with every finished part of out_dir that is not being redone
+    # the duplicate filter and the learned templates start with every finished part of out_dir
+    # that is not being redone
     seen = _SeenHashes()
+    wikis = _WikiTemplates()
     redo = {p.stem for p in todo}
     for mf in sorted(out.glob("*.manifest.json")):
         stem = mf.name[: -len(".manifest.json")]
         m = _read_manifest(mf)
         if stem not in redo and m and m.get("complete") and (out / f"{stem}.parquet").is_file():
             _load_hashes(out / f"{stem}.parquet", seen)
+            wikis.add_finished(stem, m)
 
     opts = {key: options[key] for key in ("min_chars", "keep_tables", "keep_disambiguation", "page_timeout")}
     opts["clean"] = options.get("clean", True)
-    wikis = _WikiTemplates(out, redo)
     bar = None
     if progress:
         from tqdm import tqdm
