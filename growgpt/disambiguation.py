@@ -283,7 +283,7 @@ class LearnedTemplates:
         self.curated = curated
         self.extra: dict[str, str] = {}  # key -> where it was learned ("page 1096 of PART", "redirect to X")
         self.origin: dict[str, str] = {}  # key -> the part whose pages taught it
-        self._redirects: dict[str, list[tuple[str, str]]] = {}  # target -> (template, part) not yet resolved
+        self._redirects: dict[str, list[str]] = {}  # target -> templates redirecting to it, not yet resolved
 
     def known(self, key: str) -> bool:
         return key in self.curated or key in self.extra
@@ -304,7 +304,7 @@ class LearnedTemplates:
         if self.known(target):
             self._add(key, f"redirect to {{{{{target}}}}}", part)
             return [key, *self._resolve(key, part)]
-        self._redirects.setdefault(target, []).append((key, part))
+        self._redirects.setdefault(target, []).append(key)
         return []
 
     def learned_in(self, part: str) -> list[str]:
@@ -320,7 +320,7 @@ class LearnedTemplates:
         new, todo = [], [key]
         while todo:
             target = todo.pop()
-            for source, _ in self._redirects.pop(target, []):
+            for source in self._redirects.pop(target, []):
                 if not self.known(source):
                     self._add(source, f"redirect to {{{{{target}}}}}", part)
                     new.append(source)

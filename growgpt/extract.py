@@ -132,6 +132,7 @@ import codecs
 import errno
 from array import array
 import hashlib
+import heapq
 import json
 import os
 import re
@@ -146,10 +147,11 @@ from typing import Iterator
 from urllib.parse import quote, urlsplit
 
 from growgpt.errors import UserError
-from growgpt.fsutil import fsync_dir as _fsync_dir, hash_file
+from growgpt.fsutil import fsync_dir as _fsync_dir, hash_file, temp_path
 
 DEFAULT_MIN_CHARS = 100  # justified in the module docstring
 DEFAULT_PAGE_TIMEOUT = 5.0  # CPU seconds a page's cleaning may take: see _PageTimeout
+MAX_PAGE_TIMEOUT = 1e6  # setitimer overflows past ~1e9 s; 0 is the way to say "no limit"
 MANIFEST_FORMAT = "growgpt-extract/2"  # /2: the dropped-pages file, exact disambiguation, timeouts
 COLUMNS = ("id", "revid", "title", "url", "text")
 DROPPED_COLUMNS = ("id", "title", "ns", "reason", "detail", "source_chars")  # PART.dropped.parquet
@@ -1509,7 +1511,7 @@ def _finished(part: _Part, options: dict) -> dict | None:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp = temp_path(path)
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=2, ensure_ascii=False)
@@ -1613,8 +1615,8 @@ class _PartWriter:
         part.parquet.unlink(missing_ok=True)
         part.dropped.unlink(missing_ok=True)
         _remove_stale(part)
-        self.tmp = part.parquet.with_name(f"{part.parquet.name}.tmp-{os.getpid()}")
-        self.dropped_tmp = part.dropped.with_name(f"{part.dropped.name}.tmp-{os.getpid()}")
+        self.tmp = temp_path(part.parquet)
+        self.dropped_tmp = temp_path(part.dropped)
         self.schema = _schema()
         # no dictionary encoding: every text, title and url is distinct
         self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd", use_dictionary=False)
@@ -1700,8 +1702,6 @@ class _PartWriter:
         self.dropped_rows.append(row)
         reason = row[3]
         if reason in self.largest:
-            import heapq
-
             heap = self.largest[reason]
             item = (row[5], -(row[0] or 0), row[1], row[4])  # biggest first; the earlier page among equals
             if len(heap) < LARGEST_DROPPED:
@@ -1745,7 +1745,7 @@ class _PartWriter:
         self.seen.forget(self.added)
         self.added = array("Q")
         for leftover in (self.tmp, self.dropped_tmp, *self.placed,
-                         *self.part.out_dir.glob(self.part.manifest.name + f".tmp-{os.getpid()}")):
+                         temp_path(self.part.manifest)):
             try:
                 leftover.unlink(missing_ok=True)
             except OSError:
@@ -1914,8 +1914,8 @@ def extract(inputs: list[str], out_dir: str, processes: int | None = None, min_c
     `page_timeout`: CPU seconds a page's cleaning may take before it is dropped (0: no limit)."""
     if min_chars < 0:
         raise UserError(f"--min-chars must be >= 0, not {min_chars}")
-    if not page_timeout >= 0 or page_timeout == float("inf"):  # (also refuses NaN)
-        raise UserError(f"--page-timeout must be a number of seconds >= 0, not {page_timeout}")
+    if not 0 <= page_timeout <= MAX_PAGE_TIMEOUT:  # (also refuses NaN)
+        raise UserError(f"--page-timeout must be 0 (no limit) to {MAX_PAGE_TIMEOUT:,.0f} seconds, not {page_timeout}")
     if processes is None:
         processes = _default_processes()
     if processes < 1:
@@ -2214,6 +2214,8 @@ def dropped_pages(path: str | Path, reason: str | None = None, limit: int | None
 
     if reason is not None and reason not in DROP_REASONS:
         raise UserError(f"--reason must be one of {', '.join(DROP_REASONS)}, not {reason!r}")
+    if limit is not None and limit < 0:
+        raise UserError(f"--limit must be >= 0, not {limit}")
     p = Path(path)
     if p.is_dir():
         files = sorted(p.glob("*.dropped.parquet"))

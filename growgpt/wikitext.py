@@ -673,7 +673,7 @@ def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
                 if 0 <= c < pos:
                     c = find("}", pos)
                 if (0 <= c and (o < 0 or o > c) and c + 1 < n and s[c + 1] == "}" and attrs_end < 0
-                        and not (s[c - 1] == "|" and c - 1 >= pos and _at_line_start(s, c - 1, " \t"))):
+                        and not _ends_table(s, c, pos)):
                     if not dropping and kept < _MAX_KEPT_DEPTH:
                         name = _TEMPLATE_NAME.match(s, pos).group()
                         render = _RENDERERS.get(name, _UNKNOWN)
@@ -689,8 +689,7 @@ def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
                     # rerun skips it by `closes`). `close2`, the next `}}`, is kept like o and c.
                     if 0 <= close2 < pos:
                         close2 = find("}}", pos)
-                    if close2 >= 0 and find("{{", pos, close2) < 0 and not (
-                            s[close2 - 1] == "|" and close2 - 1 >= pos and _at_line_start(s, close2 - 1, " \t")):
+                    if close2 >= 0 and find("{{", pos, close2) < 0 and not _ends_table(s, close2, pos):
                         drop = dropping or kept >= _MAX_KEPT_DEPTH
                         if not drop:
                             name = _TEMPLATE_NAME.match(s, pos).group()
@@ -816,19 +815,25 @@ def _expand(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
     return _join(out)
 
 
-def _line_start(s: str, i: int) -> int:
-    """Where the line of a `{|` at i starts (only indent lies between)."""
-    while i > 0 and s[i - 1] in " \t:":
+def _line_start(s: str, i: int, indent: str = " \t:") -> int:
+    """Where the run of `indent` characters before i starts: the start of the line of a `{|` at i
+    when only indent lies between. Walks back over those alone (not to the line start), so that
+    many tokens on one long line stay linear."""
+    while i > 0 and s[i - 1] in indent:
         i -= 1
     return i
 
 
 def _at_line_start(s: str, i: int, indent: str) -> bool:
-    """Only `indent` characters between the line's start and i. Walks back over those alone (not to
-    the line start), so that many tokens on one long line stay linear."""
-    while i > 0 and s[i - 1] in indent:
-        i -= 1
+    """Only `indent` characters between the line's start and i."""
+    i = _line_start(s, i, indent)
     return i == 0 or s[i - 1] == "\n"
+
+
+def _ends_table(s: str, c: int, pos: int) -> bool:
+    """The `}}` at c (after pos) starts with the `}` of a `|}` at the start of a line: a table's
+    end, then a brace, not a template's close."""
+    return s[c - 1] == "|" and c - 1 >= pos and _at_line_start(s, c - 1, " \t")
 
 
 _CELL_SEP = re.compile(r"\|\||!!")

@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -287,15 +286,8 @@ def test_interrupted_extraction_rerun_gives_identical_output(tmp_path):
 
 def dump(pages: list[tuple[int, str, str]], base: str = "https://en.wikipedia.org/wiki/Main_Page",
          footer: bool = True) -> str:
-    """A schema-0.11 dump of (id, title, wikitext) pages."""
-    head = ('<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.11/" version="0.11" xml:lang="en">\n'
-            f"  <siteinfo>\n    <sitename>Test</sitename>\n    <base>{base}</base>\n  </siteinfo>\n")
-    body = "".join(
-        f"  <page>\n    <title>{escape(title)}</title>\n    <ns>0</ns>\n    <id>{pid}</id>\n    <revision>\n"
-        f"      <id>{pid * 10}</id>\n      <contributor><username>u</username><id>7</id></contributor>\n"
-        f'      <text bytes="{len(text)}" xml:space="preserve">{escape(text)}</text>\n    </revision>\n  </page>\n'
-        for pid, title, text in pages)
-    return head + body + ("</mediawiki>\n" if footer else "")
+    """A schema-0.11 enwiki dump of (id, title, wikitext) articles."""
+    return wiki_dump(pages, base=base, footer=footer)
 
 
 LONG = "The '''quick''' brown fox jumps over the lazy dog near the [[river bank]] every single morning. " * 3
@@ -441,6 +433,9 @@ def test_dropped_command_lists_the_largest_first(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["dropped", str(tmp_path / "nowhere.dropped.parquet")])
     assert e.value.code == 2 and "dropped-pages file not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["dropped", str(tmp_path / "out"), "--limit", "-5"])  # a slice from the end, before
+    assert e.value.code == 2 and "--limit must be >= 0" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------------------------
@@ -478,8 +473,9 @@ def test_the_budget_interrupts_a_runaway_regex(tmp_path, monkeypatch):
     src.write_text(wiki_dump([(1, "Runaway", LONG), (2, "Cheese", OTHER)]), encoding="utf-8")
     [m] = extract([str(src)], str(tmp_path / "out"), processes=1, progress=False, page_timeout=0.2)
     assert m["filtered"]["timeout"] == 1 and table(tmp_path / "out", m).column("id").to_pylist() == [2]
-    with pytest.raises(UserError, match="--page-timeout"):
-        extract([str(src)], str(tmp_path / "x"), page_timeout=float("nan"))
+    for absurd in (float("nan"), -1.0, float("inf"), 1e12):  # 1e12 s overflowed setitimer in every worker
+        with pytest.raises(UserError, match="--page-timeout"):
+            extract([str(src)], str(tmp_path / "x"), page_timeout=absurd)
 
 
 # ----------------------------------------------------------------------------------------------

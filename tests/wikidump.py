@@ -9,9 +9,10 @@ PROSE = "The '''quick''' brown fox jumps over the lazy dog near the [[river bank
 
 
 def wiki_dump(pages: list[tuple], dbname: str = "enwiki", lang: str = "en", base: str | None = None,
-              template_ns: str = "Template", case: str = "first-letter") -> str:
+              template_ns: str = "Template", case: str = "first-letter", footer: bool = True) -> str:
     """A schema-0.11 dump with a full <siteinfo>. `pages`: (id, title, wikitext) for articles, or
-    (id, title, wikitext, ns) or (id, title, wikitext, ns, redirect target)."""
+    (id, title, wikitext, ns) or (id, title, wikitext, ns, redirect target). `footer=False`: no
+    closing </mediawiki> (a file cut after its last page)."""
     if base is None:
         project = "wikipedia" if dbname.endswith("wiki") else dbname[len(lang.replace("-", "_")):]
         base = f"https://{lang}.{project}.org/wiki/Main_Page"
@@ -29,6 +30,7 @@ def wiki_dump(pages: list[tuple], dbname: str = "enwiki", lang: str = "en", base
         redirect = f"    <redirect title={quoteattr(target)} />\n" if target else ""
         body.append(f"  <page>\n    <title>{escape(title)}</title>\n    <ns>{ns}</ns>\n    <id>{pid}</id>\n{redirect}"
                     f"    <revision>\n      <id>{pid * 10}</id>\n"
+                    f"      <contributor><username>u</username><id>7</id></contributor>\n"
                     f'      <text bytes="{len(text)}" xml:space="preserve">{escape(text)}</text>\n    </revision>\n'
                     f"  </page>\n")
-    return head + "".join(body) + "</mediawiki>\n"
+    return head + "".join(body) + ("</mediawiki>\n" if footer else "")
