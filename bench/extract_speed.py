@@ -1,6 +1,7 @@
 """How fast, in how much memory? `growgpt extract` against WikiExtractor 3.1.0 and the floor.
 
-The input is built once (and cached in --workdir): the pages of the enwiki sample (6 MB of XML, 206
+The input is built once (and cached in --workdir, when one is given; without it, in a fresh private
+temporary folder that is removed at the end): the pages of the enwiki sample (6 MB of XML, 206
 pages; ../shared/data/wikidumps/gensim/...) repeated --copies times (default 17: ~105 MB of XML)
 with fresh page ids and titles, and one sentence added to each copy so the duplicate filter keeps
 every copy (it would otherwise drop 16/17 of the articles and the work of writing them). It is
@@ -342,14 +343,38 @@ def measure(cmd: list[str], cwd: Path | None = None) -> dict:
             "worker_mb": max(child_peak.values(), default=0) / 2**20, "stderr": err.read(), "others": others()}
 
 
+def bench_folders(workdir: Path | None) -> tuple[Path, Path, bool]:
+    """(workdir, out, made): where the inputs are built and the runs' output folder, and whether the
+    bench made the workdir. Without --workdir: a fresh private temporary folder (mkdtemp), removed at
+    the end. With one, the inputs are cached in it under their own names; the output goes to a fresh
+    subfolder the bench makes, and nothing else in the workdir is ever deleted."""
+    made = workdir is None
+    if made:
+        workdir = Path(tempfile.mkdtemp(prefix="growgpt-extract-bench-"))
+    else:
+        workdir.mkdir(parents=True, exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix="out-", dir=workdir))
+    return workdir, out, made
+
+
+def _empty(folder: Path) -> None:
+    """Delete what the runs wrote into `folder` (the bench's own output folder), keeping the folder:
+    removed and made again, its name could be taken in between."""
+    for child in folder.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
 def _one_after_another(cmds: dict[str, list[str]], out: Path, reverse: bool) -> dict[str, float] | str:
     """Wall seconds of each command, run one right after another (in the reverse order if
     `reverse`), the output folder emptied around each; or the end of the first failure's stderr."""
     got = {}
     for name, cmd in reversed(cmds.items()) if reverse else cmds.items():
-        shutil.rmtree(out, ignore_errors=True)
+        _empty(out)
         r = measure(cmd)
-        shutil.rmtree(out, ignore_errors=True)
+        _empty(out)
         if r["rc"]:
             return r["stderr"][-2000:]
         got[name] = r["seconds"]
@@ -379,7 +404,8 @@ def main() -> None:
     ap.add_argument("--large-copies", type=int, default=None,
                     help="copies in the second, larger input (memory flatness); default 2 x --copies, 0: skip")
     ap.add_argument("--repeat", type=int, default=2, help="runs of each; the best counts")
-    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "growgpt-extract-bench")
+    ap.add_argument("--workdir", type=Path, default=None,
+                    help="cache the built inputs here (default: a fresh temporary folder, removed at the end)")
     ap.add_argument("--skip-wikiextractor", action="store_true")
     ap.add_argument("--quiet-wait", type=float, default=60,
                     help="seconds to wait, before each run, for the other processes on the machine to go idle")
@@ -394,15 +420,22 @@ def main() -> None:
         return
     if not SAMPLE.is_file():
         sys.exit(f"sample not found: {SAMPLE}")
-    files = build_inputs(args.workdir, args.copies)
+    workdir, out, made = bench_folders(args.workdir)
+    try:
+        _bench(args, workdir, out)
+    finally:
+        shutil.rmtree(workdir if made else out, ignore_errors=True)
+
+
+def _bench(args: argparse.Namespace, workdir: Path, out: Path) -> None:
+    files = build_inputs(workdir, args.copies)
     xml_bytes, pages = xml_stats(files["single"])
     large = 2 * args.copies if args.large_copies is None else args.large_copies
-    large_files = build_inputs(args.workdir, large) if large else None
+    large_files = build_inputs(workdir, large) if large else None
     large_bytes = xml_stats(large_files["single"])[0] if large_files else 0
     n = args.processes
     py = sys.executable
     me = str(Path(__file__).resolve())
-    out = args.workdir / "out"
     runs = [
         ("floor: bz2 + iterparse, 1 process", "single", 1, [py, me, "--floor", str(files["single"]), "1"]),
         (f"floor: bz2 + iterparse, {n} processes", "multi", n, [py, me, "--floor", str(files["multi"]), str(n)]),
@@ -439,10 +472,10 @@ def main() -> None:
             if i in failed:
                 seconds[i].append(None)
                 continue
-            shutil.rmtree(out, ignore_errors=True)
+            _empty(out)
             before = wait_quiet(args.quiet_wait)
             r = measure(cmd)
-            shutil.rmtree(out, ignore_errors=True)
+            _empty(out)
             if r["rc"] != 0:
                 print(f"{name} on {kind}: FAILED (exit {r['rc']}): {r['stderr'][-2000:]}", flush=True)
                 failed.add(i)
@@ -596,7 +629,7 @@ def main() -> None:
         # without what a run costs whatever its size (starting processes, importing pyarrow in
         # growgpt's main process, writing the last row group), which the issue's ~100 MB input
         # is meant to keep from hiding it.
-        small = build_inputs(args.workdir, 1)
+        small = build_inputs(workdir, 1)
         print(f"\nrate without start-up, back to back, {n} processes (floor / growgpt, seconds of the "
               f"{args.copies}-copy input minus seconds of the 1-copy input):")
         for kind in ("single", "multi"):

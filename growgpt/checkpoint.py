@@ -7,14 +7,27 @@ and at worst a `*.tmp-*` file, which the next save removes and which loading nev
 checkpoint counts only once it is complete.
 
 Loading uses `torch.load(weights_only=True)`: a checkpoint can hold tensors, numbers, strings,
-lists and dicts, never code. So RNG states and configs are stored as plain data.
+lists and dicts, never code. So RNG states and configs are stored as plain data. A file that needs
+more is refused as corrupt or not a growgpt checkpoint; the message never suggests loading it with
+`weights_only=False` (that runs whatever code the file carries).
+
+A loaded file is checked before it is used, so a hand-made, foreign or damaged one is a one-line
+error naming the file, not a KeyError or a size-mismatch traceback: `check_entries` for the entries
+a use needs, `model_config` for `model_args` (known keys, types, ranges), `build_model` for the
+tensors against `model_args` (checked before a model is allocated, so `n_layer = 10**9` in
+`model_args` cannot make it try), `check_tokenizer_spec` for the tokenizer.
+
+Every file written here gets the permissions of a plain `open()` (0666 less the umask), like the
+other outputs of a run; safetensors' writer alone would leave model.safetensors at 0600.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import pickle
-import zipfile
+import re
+import warnings
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +35,7 @@ import torch
 
 from growgpt.errors import UserError
 from growgpt.fsutil import fsync_dir as _fsync_dir
+from growgpt.model import GPT, GPTConfig
 
 CHECKPOINT = "ckpt.pt"  # latest: what init_from=resume continues from
 BEST = "best.pt"  # best validation loss so far: model weights only, for sampling
@@ -42,23 +56,161 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     except BaseException as e:
         tmp.unlink(missing_ok=True)
         if isinstance(e, OSError):
-            raise UserError(f"cannot write checkpoint {path}: {e.strerror or e}; the previous checkpoint is kept") from None
+            raise UserError(f"cannot write checkpoint {path}: {e.strerror or e}; "
+                            "the previous checkpoint is kept") from None
         raise
     _fsync_dir(path.parent)
 
 
+def is_weights_only_refusal(error: BaseException) -> bool:
+    """Whether torch.load(weights_only=True) refused the file's pickle (code, or unknown opcodes)."""
+    text = str(error).lower()
+    return "weights only load failed" in text or "weightsunpickler" in text
+
+
+def load_error_reason(error: BaseException) -> str:
+    """torch.load's error in a few words on one line. torch's own text is never passed on whole:
+    for a file that is not plain data it advises retrying with weights_only=False, which would run
+    whatever code the file carries."""
+    text = str(error)
+    if is_weights_only_refusal(error):
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        opcode = re.search(r"Unsupported operand (\d+)", text)
+        if found:
+            return f"it refers to Python code ({found.group(1)}), which growgpt never loads"
+        if opcode:
+            return f"unreadable pickle data (opcode {opcode.group(1)})"
+        return "it holds objects other than tensors and plain data, which growgpt never loads"
+    first = text.strip().splitlines()[0].split(". ")[0].strip() if text.strip() else ""
+    return first if first and "weights_only" not in first else type(error).__name__
+
+
 def load(path: str | Path) -> dict:
+    """A checkpoint file as a dict holding at least a "model" dict of tensors (see check_entries
+    and build_model for the rest)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"checkpoint {path} is corrupt or truncated ({first_line})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. torch's note on a foreign file's pickle protocol
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # whatever the bytes make torch.load raise, the file is the problem
+        if is_weights_only_refusal(e):
+            raise UserError(f"checkpoint {path} is corrupt or not a growgpt checkpoint: "
+                            f"{load_error_reason(e)}") from None
+        raise UserError(f"checkpoint {path} is corrupt or truncated ({load_error_reason(e)})") from None
     if not isinstance(obj, dict) or "model" not in obj:
-        raise UserError(f"checkpoint {path} is not a growgpt checkpoint")
+        raise UserError(f"checkpoint {path} is not a growgpt checkpoint (no model weights)")
+    _check_tensors(obj["model"], path)
     return obj
+
+
+def _check_tensors(tensors: Any, path: Path) -> None:
+    if not isinstance(tensors, dict) or not tensors or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in tensors.items()):
+        raise UserError(f"checkpoint {path} is not a growgpt checkpoint: its weights are not a dict of named tensors")
+
+
+# --- what a loaded checkpoint must hold ---------------------------------------------------------
+
+WEIGHTS_ENTRIES = ("model", "model_args", "tokenizer")  # enough to sample or evaluate
+RESUME_ENTRIES = WEIGHTS_ENTRIES + ("optimizer", "iter_num", "best_val_loss", "config", "rng")
+
+
+def check_entries(state: dict, path: str | Path, entries: tuple[str, ...] = WEIGHTS_ENTRIES) -> None:
+    missing = [key for key in entries if key not in state]
+    if missing:
+        raise UserError(f"checkpoint {path} is not a complete growgpt checkpoint: it lacks "
+                        f"{', '.join(repr(k) for k in missing)}")
+    check_tokenizer_spec(state["tokenizer"], path)
+    if "iter_num" in entries:
+        it = state["iter_num"]
+        if type(it) is not int or not 0 <= it <= 2**53:
+            raise UserError(f"checkpoint {path}: 'iter_num' must be a whole number >= 0, got {it!r}")
+        best = state["best_val_loss"]
+        if not isinstance(best, (int, float)) or isinstance(best, bool) or best != best:
+            raise UserError(f"checkpoint {path}: 'best_val_loss' must be a number, got {best!r}")
+        if not isinstance(state["config"], dict):
+            raise UserError(f"checkpoint {path}: 'config' must be a table of config keys")
+
+
+def check_tokenizer_spec(spec: Any, path: str | Path) -> None:
+    if not isinstance(spec, dict) or not isinstance(spec.get("fingerprint"), str):
+        raise UserError(f"checkpoint {path}: 'tokenizer' is not a tokenizer description (no fingerprint)")
+    if spec.get("name") not in ("gpt2", "char"):
+        raise UserError(f"checkpoint {path}: unknown tokenizer {spec.get('name')!r} (expected 'gpt2' or 'char')")
+    if spec["name"] == "char" and (not isinstance(spec.get("chars"), str) or not spec["chars"]):
+        raise UserError(f"checkpoint {path}: the char tokenizer's 'chars' must be a non-empty string")
+
+
+_MODEL_ARG_KEYS = tuple(f.name for f in fields(GPTConfig))
+
+
+def model_config(model_args: Any, path: str | Path) -> GPTConfig:
+    """`model_args` as a GPTConfig: exactly GPTConfig's keys, each of its type and in range."""
+    if not isinstance(model_args, dict):
+        raise UserError(f"checkpoint {path}: 'model_args' must be a table, got {type(model_args).__name__}")
+    unknown = sorted(str(k) for k in model_args if k not in _MODEL_ARG_KEYS)
+    missing = [k for k in _MODEL_ARG_KEYS if k not in model_args]
+    if unknown or missing:
+        what = "; ".join(filter(None, (unknown and f"unknown keys {', '.join(unknown)}",
+                                       missing and f"missing {', '.join(missing)}")))
+        raise UserError(f"checkpoint {path}: 'model_args' does not describe a growgpt model ({what})")
+    for key in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
+        value = model_args[key]
+        if type(value) is not int or not 0 < value <= 2**53:
+            raise UserError(f"checkpoint {path}: model_args '{key}' must be a whole number > 0, got {value!r}")
+    dropout = model_args["dropout"]
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise UserError(f"checkpoint {path}: model_args 'dropout' must be a number in [0, 1), got {dropout!r}")
+    if type(model_args["bias"]) is not bool:
+        raise UserError(f"checkpoint {path}: model_args 'bias' must be true or false, got {model_args['bias']!r}")
+    if model_args["n_embd"] % model_args["n_head"]:
+        raise UserError(f"checkpoint {path}: model_args 'n_embd' ({model_args['n_embd']}) is not a multiple of "
+                        f"'n_head' ({model_args['n_head']})")
+    return GPTConfig(**{**model_args, "dropout": float(dropout)})
+
+
+def _shape_mismatch(path: str | Path, what: str) -> UserError:
+    return UserError(f"checkpoint {path}: its tensors do not match its model_args ({what})")
+
+
+def build_model(state: dict, path: str | Path) -> GPT:
+    """The GPT that `state["model_args"]` describes, holding `state["model"]`'s weights. The tensors
+    are checked against model_args before anything is allocated: the shapes of the embeddings and
+    the number of layers first (cheap), then every name and shape against a model built on the meta
+    device (no memory), and only then the real model."""
+    config = model_config(state["model_args"], path)
+    tensors = state["model"]
+    _check_tensors(tensors, path)
+    for name, expected in (("transformer.wte.weight", (config.vocab_size, config.n_embd)),
+                           ("transformer.wpe.weight", (config.block_size, config.n_embd))):
+        if name not in tensors:
+            raise _shape_mismatch(path, f"no tensor {name}")
+        if tuple(tensors[name].shape) != expected:
+            raise _shape_mismatch(path, f"{name} has shape {tuple(tensors[name].shape)}, model_args say {expected}")
+    layers = {int(m.group(1)) for k in tensors if (m := re.match(r"transformer\.h\.(\d+)\.", k))}
+    if len(layers) != config.n_layer or max(layers, default=-1) != config.n_layer - 1:  # blocks 0..n_layer-1
+        raise _shape_mismatch(path, f"model_args say n_layer={config.n_layer}, the tensors hold "
+                                    f"{len(layers)} layer(s)")
+    with torch.device("meta"):
+        expected_shapes = {k: tuple(v.shape) for k, v in GPT(config).state_dict().items()}
+    unexpected = sorted(set(tensors) - set(expected_shapes))
+    missing = sorted(set(expected_shapes) - set(tensors))
+    if unexpected or missing:
+        first = f"unexpected tensor {unexpected[0]}" if unexpected else f"missing tensor {missing[0]}"
+        raise _shape_mismatch(path, f"{first}; {len(unexpected)} unexpected, {len(missing)} missing")
+    for name, shape in expected_shapes.items():
+        if tuple(tensors[name].shape) != shape:
+            raise _shape_mismatch(path, f"{name} has shape {tuple(tensors[name].shape)}, expected {shape}")
+    model = GPT(config)
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as e:  # e.g. a tensor of a type that cannot be copied into float weights
+        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise UserError(f"checkpoint {path}: its weights cannot be loaded ({reason})") from None
+    return model
 
 
 def find(run_dir: str | Path, which: str = "auto") -> Path:
@@ -96,18 +248,23 @@ def capture_rng_state() -> dict:
     return state
 
 
-def restore_rng_state(state: dict) -> None:
+def restore_rng_state(state: dict, path: str | Path = "checkpoint") -> None:
+    """Set the RNGs from capture_rng_state's dict; a malformed one is a UserError naming `path`."""
     import ast
     import random
 
     import numpy as np
 
-    random.setstate(_tuple_deep(ast.literal_eval(state["python"])))
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype("uint32"), n["pos"], n["has_gauss"], n["cached_gaussian"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    try:
+        random.setstate(_tuple_deep(ast.literal_eval(state["python"])))
+        n = state["numpy"]
+        np.random.set_state(("MT19937", n["keys"].numpy().astype("uint32"), n["pos"], n["has_gauss"],
+                             n["cached_gaussian"]))
+        torch.set_rng_state(state["torch"])
+        if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda"])
+    except (KeyError, TypeError, ValueError, AttributeError, SyntaxError, RuntimeError, MemoryError, RecursionError):
+        raise UserError(f"checkpoint {path}: its saved random-number states ('rng') are damaged") from None
 
 
 def _tuple_deep(x):
@@ -119,12 +276,23 @@ def _tuple_deep(x):
 SAFETENSORS = "model.safetensors"
 
 
+def _umask() -> int:
+    try:  # Linux reports it without changing it
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read it by setting it, and put it back at once
+    os.umask(mask)
+    return mask
+
+
 def export_safetensors(state: dict, path: str | Path) -> None:
     """Write a checkpoint's weights as safetensors, with the model shape and tokenizer as metadata,
     so the file alone is enough to sample. The tied lm_head weight is stored once (as the token
     embedding) and re-tied on load: safetensors refuses tensors that share memory."""
-    import json
-
     from safetensors.torch import save_file
 
     from growgpt.fsutil import commit, temp_path
@@ -136,6 +304,7 @@ def export_safetensors(state: dict, path: str | Path) -> None:
     tmp = temp_path(path)
     try:
         save_file(tensors, str(tmp), metadata=metadata)
+        os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it, like ckpt.pt and the JSON files
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         commit(tmp, path)
@@ -145,10 +314,9 @@ def export_safetensors(state: dict, path: str | Path) -> None:
 
 
 def load_safetensors(path: str | Path) -> dict:
-    """A weights-only checkpoint dict ({"model", "model_args", "tokenizer"}) from export_safetensors."""
-    import json
-
-    from safetensors import SafetensorError, safe_open
+    """A weights-only checkpoint dict ({"model", "model_args", "tokenizer"}) from export_safetensors.
+    The metadata is checked here; build_model checks the tensors against it."""
+    from safetensors import safe_open
 
     path = Path(path)
     if not path.is_file():
@@ -157,11 +325,22 @@ def load_safetensors(path: str | Path) -> dict:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as e:
-        raise UserError(f"{path} is not a readable safetensors file ({e})") from None
+    except Exception as e:  # SafetensorError, OSError, ...: whatever the bytes cause, the file is the problem
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path} is not a readable safetensors file ({reason})") from None
     if metadata.get("format") != "growgpt-weights":
         raise UserError(f"{path} has no growgpt metadata (model shape, tokenizer): use a file written by "
                         "growgpt train, or init_from to load GPT-2 weights")
+    state = {"model": tensors}
+    for key in ("model_args", "tokenizer"):
+        if key not in metadata:
+            raise UserError(f"{path}: its growgpt metadata lacks '{key}'")
+        try:
+            state[key] = json.loads(metadata[key])
+        except (ValueError, RecursionError):
+            raise UserError(f"{path}: its growgpt metadata '{key}' is not valid JSON") from None
+    if "transformer.wte.weight" not in tensors:
+        raise UserError(f"{path}: it lacks the token embedding transformer.wte.weight")
     tensors["lm_head.weight"] = tensors["transformer.wte.weight"]
-    return {"model": tensors, "model_args": json.loads(metadata["model_args"]),
-            "tokenizer": json.loads(metadata["tokenizer"])}
+    check_tokenizer_spec(state["tokenizer"], path)
+    return state

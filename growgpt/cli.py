@@ -1,16 +1,22 @@
 """The `growgpt` command: a thin layer over the library modules.
 
 Every subcommand parses its flags, calls one library function and prints. A `UserError` anywhere
-becomes one line on stderr and exit status 2; anything else is a bug and keeps its traceback.
+becomes one line on stderr and exit status 2, and so does an OSError about a path (too long, not
+permitted, not a folder, disk full): the user can fix those. Anything else is a bug and keeps its
+traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 
 from growgpt.errors import UserError
+
+_PATH_ERRNOS = {errno.ENAMETOOLONG, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR, errno.EISDIR,
+                errno.ELOOP, errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EEXIST}
 
 
 def _cmd_prepare(args: argparse.Namespace) -> None:
@@ -36,15 +42,21 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
 def _cmd_dumps_list(args: argparse.Namespace) -> None:
     from growgpt.dumps import format_listing, list_parts
 
-    print(format_listing(list_parts(args.wiki, args.date, mirror=args.mirror, multistream=args.multistream)))
+    print(format_listing(list_parts(args.wiki, args.date, mirror=args.mirror, multistream=args.multistream,
+                                    timeout=args.timeout)))
 
 
 def _cmd_fetch(args: argparse.Namespace) -> None:
     from growgpt.dumps import fetch
 
     paths = fetch(args.wiki, args.date, args.parts, args.to, mirror=args.mirror, multistream=args.multistream,
-                  progress=not args.quiet)
-    print(f"{len(paths)} file(s) verified in {args.to}")
+                  progress=not args.quiet, timeout=args.timeout, require_checksum=args.require_checksum)
+    # Say per file what was checked: a listing without checksums leaves only the size to go by.
+    for path in paths:
+        algo = paths.verified_by.get(path)
+        print(f"verified ({algo}): {path.name}" if algo else f"not verified (no checksum in the listing): {path.name}")
+    verified = sum(1 for path in paths if paths.verified_by.get(path))
+    print(f"{len(paths)} file(s) in {args.to}: {verified} verified, {len(paths) - verified} not verified")
 
 
 def _cmd_extract(args: argparse.Namespace) -> None:
@@ -68,9 +80,10 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from growgpt.train import train
 
     cfg = load_config(args.config, args.set)
-    result = train(cfg)
+    result = train(cfg, overwrite=args.overwrite)
     if int(os.environ.get("RANK", 0)) == 0:
-        print(f"done: iter {result['iter_num']}, best val loss {result['best_val_loss']:.4f}, run folder {result['out_dir']}")
+        print(f"done: iter {result['iter_num']}, best val loss {result['best_val_loss']:.4f}, "
+              f"run folder {result['out_dir']}")
 
 
 def _cmd_sample(args: argparse.Namespace) -> None:
@@ -137,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     dumps_sub = p.add_subparsers(dest="dumps_command", required=True)
     p = dumps_sub.add_parser("list", help="list a dump's parts with page ranges, sizes and checksums")
     dump_args(p)
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="give up after this long (default: none; each listing file has 60 s anyway)")
     p.set_defaults(func=_cmd_dumps_list)
 
     p = sub.add_parser("fetch", help="download dump parts (resumable, checksum-verified)")
@@ -144,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parts", required=True, help='e.g. 1, 1-3, "1,4,7-9" or all')
     p.add_argument("--to", required=True, metavar="DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="give up on the whole fetch after this long (default: none; stalled reads time out "
+                        "after 60 s and are retried a few times)")
+    p.add_argument("--require-checksum", action="store_true",
+                   help="refuse, before downloading anything, files the listing gives no sha1 or md5 for")
     p.set_defaults(func=_cmd_fetch)
 
     p = sub.add_parser("extract", help="dump parts (.xml.bz2 or .xml) to Parquet files of clean article text")
@@ -184,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a GPT (run under torchrun for DDP)")
     p.add_argument("config", nargs="?", metavar="CONFIG.toml")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="when out_dir already holds a run and this one starts from scratch: move the old run aside to "
+                        "OUT_DIR.old-<time> (nothing is deleted) instead of refusing")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("sample", help="generate text from a trained run")
@@ -230,15 +253,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(message: str, exit_code: int) -> None:
+    rank = int(os.environ.get("RANK", 0))
+    prefix = f"growgpt (rank {rank}): error: " if rank else "growgpt: error: "
+    print(prefix + message.replace("\n", " "), file=sys.stderr)
+    sys.exit(exit_code)
+
+
 def main(argv: list[str] | None = None) -> None:
+    # Text from mirrors and users' files can hold what the terminal cannot encode (a lone surrogate
+    # escaped in JSON, odd bytes in a title): print it escaped rather than die printing it.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except UserError as e:
-        rank = int(os.environ.get("RANK", 0))
-        prefix = f"growgpt (rank {rank}): error: " if rank else "growgpt: error: "
-        print(prefix + str(e).replace("\n", " "), file=sys.stderr)
-        sys.exit(e.exit_code)
+        _fail(str(e), e.exit_code)
+    except OSError as e:
+        # A path the user gave that the OS refuses (too long, not permitted, a file where a folder
+        # belongs, a full disk) wherever it is first touched: their mistake to fix, not a bug.
+        if e.filename is None or e.errno not in _PATH_ERRNOS:
+            raise
+        name = str(e.filename)
+        name = name if len(name) <= 200 else f"{name[:100]}... ({len(name)} characters)"
+        _fail(f"{name}: {e.strerror}", UserError.exit_code)
     except KeyboardInterrupt:
         print("growgpt: interrupted; finished work (parts, shards, checkpoints) is kept, a re-run goes on", file=sys.stderr)
         sys.exit(130)

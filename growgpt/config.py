@@ -4,14 +4,23 @@ A config comes from defaults, then an optional TOML file, then `--set key=value`
 order. Every key is checked: an unknown key fails with its name (and the closest known one), a value
 of the wrong type or out of range fails naming the key. TOML may group keys in tables (`[model]`,
 `[optim]`, ...); table names are ignored so flat nanoGPT-style files and grouped ones both work.
+
+Numbers are checked for what the code can use, whatever their source (TOML, `--set`, a `base` dict):
+a float key must be finite (no nan or inf), an integer key must be a whole number (`2e3` is 2000,
+`1.5` is refused, never truncated) no larger than MAX_INT = 2**53, the largest integer a float or a
+JSON reader holds exactly (iteration numbers go through both), and `seed` must be below 2**63, so
+that `seed + rank + iteration` still fits the unsigned 64 bits `torch.manual_seed` takes. Whether a
+model of that shape fits in memory is checked by the trainer (it needs the device and the vocabulary).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import tomllib
 from dataclasses import dataclass, fields
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +28,8 @@ from growgpt.errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+MAX_INT = 2**53  # the largest integer that floats (the LR schedule) and JSON readers (metrics) hold exactly
+MAX_SEED = 2**63 - 1  # seed + rank + iteration must stay below 2**64 for torch.manual_seed
 
 
 @dataclass
@@ -75,6 +86,7 @@ class TrainConfig:
     wandb_mode: str = "online"  # online | offline | disabled
 
     def validate(self) -> "TrainConfig":
+        self._check_types()
         positive = ("eval_interval", "log_interval", "eval_iters", "batch_size", "block_size",
                     "gradient_accumulation_steps", "n_layer", "n_head", "n_embd", "lr_decay_iters")
         for key in positive:
@@ -114,32 +126,97 @@ class TrainConfig:
             )
         return self
 
+    def _check_types(self) -> None:
+        """Every value of the kind its key declares (also for a TrainConfig built directly), every
+        number finite and every integer within MAX_INT."""
+        for key, kind in _KINDS.items():
+            value = getattr(self, key)
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = _int_to_float(key, value, "settings")
+                setattr(self, key, value)
+            if type(value) is not kind:
+                raise UserError(f"config key '{key}' expects {kind.__name__}, got {type(value).__name__} {value!r}")
+            if kind is float and not math.isfinite(value):
+                raise UserError(f"config key '{key}' must be a finite number, got {value!r}")
+            if kind is int and abs(value) > _int_limit(key):
+                raise _too_large(key, value)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
+_KINDS: dict[str, type] = {name: type(getattr(TrainConfig(), name)) for name in _FIELDS}
+_MAX_DIGITS = 30  # text numbers with more digits than this are refused before being converted (cheap)
+
+
+def _int_limit(key: str) -> int:
+    return MAX_SEED if key == "seed" else MAX_INT
+
+
+def _brief(value: Any) -> str:
+    """A number for a message: a 5000-digit one would flood the terminal."""
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:12]}... ({len(text)} characters)"
+
+
+def _too_large(key: str, value: Any, source: str = "") -> UserError:
+    limit = "2**63 - 1" if key == "seed" else "2**53"
+    where = f" ({source})" if source else ""
+    return UserError(f"config key '{key}'{where} is too large: {_brief(value)} (at most {limit} = {_int_limit(key):,})")
+
+
+def _int_to_float(key: str, value: int, source: str) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond the float range (TOML and --set allow any length)
+        raise UserError(f"config key '{key}' ({source}) must be a finite number, got {_brief(value)}") from None
+
+
+def _parse_text(key: str, kind: type, text: str, source: str) -> Any:
+    """A `--set` value as the key's kind. Integers may be written as floats (`2e3`, `2000.0`) when
+    they are whole; huge exponents are refused before Python builds a giant integer from them."""
+    bad_kind = UserError(f"config key '{key}' ({source}) expects {kind.__name__}, got {_brief(repr(text))}")
+    if kind is bool:
+        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise bad_kind
+        return text.lower() in ("true", "1", "yes")
+    if kind is float:
+        try:
+            return float(text)  # non-finite values are refused by _coerce
+        except ValueError:
+            raise bad_kind from None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise bad_kind from None
+    if not number.is_finite():
+        raise UserError(f"config key '{key}' ({source}) expects a finite whole number, got {text!r}")
+    if number.adjusted() >= _MAX_DIGITS:
+        raise _too_large(key, text, source)
+    if number != number.to_integral_value():
+        raise UserError(f"config key '{key}' ({source}) expects a whole number, got {text!r}")
+    return int(number)
 
 
 def _coerce(key: str, value: Any, source: str, from_text: bool = False) -> Any:
     """Check `value` against the type of field `key`; command-line text (`from_text`) is parsed."""
-    kind = type(getattr(TrainConfig(), key))
+    kind = _KINDS[key]
     if from_text and kind is not str:
-        text = value.strip()
-        try:
-            if kind is bool:
-                if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError
-                return text.lower() in ("true", "1", "yes")
-            return kind(float(text)) if kind is int and "e" in text.lower() else kind(text)
-        except ValueError:
-            raise UserError(f"config key '{key}' ({source}) expects {kind.__name__}, got {value!r}") from None
+        value = _parse_text(key, kind, value.strip(), source)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind is int and isinstance(value, float) and value.is_integer():
-        return int(value)
+        value = _int_to_float(key, value, source)
+    if kind is int and isinstance(value, float):  # TOML `2000.0` or `2e3`; `1.5` is not an integer
+        if not (math.isfinite(value) and value.is_integer()):
+            raise UserError(f"config key '{key}' ({source}) expects a whole number, got {value!r}")
+        value = int(value)
+    if kind is int and type(value) is int and abs(value) > _int_limit(key):
+        raise _too_large(key, value, source)
     if type(value) is not kind:
-        raise UserError(f"config key '{key}' ({source}) expects {kind.__name__}, got {type(value).__name__} {value!r}")
+        shown = "a table" if isinstance(value, dict) else f"{type(value).__name__} {value!r}"
+        raise UserError(f"config key '{key}' ({source}) expects {kind.__name__}, got {shown}")
+    if kind is float and not math.isfinite(value):
+        raise UserError(f"config key '{key}' ({source}) must be a finite number, got {value!r}")
     return value
 
 
@@ -163,6 +240,8 @@ def _check_key(key: str, source: str) -> None:
 def _flatten(table: dict[str, Any], source: str) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in table.items():
+        if isinstance(value, dict) and key in _FIELDS:  # `n_layer = {...}` or `[n_layer]`: not a group
+            raise UserError(f"config key '{key}' ({source}) expects {_KINDS[key].__name__}, got a table")
         if isinstance(value, dict):
             for inner_key, inner in _flatten(value, source).items():
                 flat[inner_key] = inner

@@ -13,22 +13,50 @@ gives names and checksums, and sizes come from Content-Length (HEAD), or are unk
 are always built as `{mirror}/{wiki}/{date}/{name}`: the `url` field of dumpstatus.json is a path
 on dumps.wikimedia.org, which mirrors do not share, and building the URL ourselves means a listing
 can only ever point inside the dump's folder. Names are checked before anything is built from them
-(no `/`, `\\`, `..` or leading `.`, and the dump-file pattern of this wiki and date). "latest" is
-the date named by `{mirror}/{wiki}/latest/dumpstatus.json`'s files when a mirror has one, else the
-newest dated folder whose job is done (an unfinished dump is only taken when nothing else exists).
-A mirror is an http(s) URL, a `file://` URL or a plain local folder laid out the same way.
+(no `/`, `\\`, `..` or leading `.`, at most 255 characters, and the dump-file pattern of this wiki
+and date). "latest" is the date named by `{mirror}/{wiki}/latest/dumpstatus.json`'s files when a
+mirror has one, else the newest dated folder whose job is done (an unfinished dump is only taken
+when nothing else exists). A mirror is an http(s) URL, a `file://` URL or a plain local folder laid
+out the same way.
+
+A listing is checked before it is believed: the JSON must have the shape Wikimedia writes (an
+object of jobs, each with an object of files), a size must be a whole number of bytes, a sha1 40
+and an md5 32 hex digits, and every line of a sums file `<hex> <name>`. Anything else is a one-line
+UserError naming the URL and the field, never a traceback.
+
+What a misbehaving mirror cannot do
+-----------------------------------
+* Make us read without end. A listing (dumpstatus.json, sums file, folder index) is read up to
+  LISTING_MAX_BYTES (8 MiB; enwiki's dumpstatus.json is ~100 kB) and within LISTING_DEADLINE_S
+  (60 s, all retries included). A file is read up to its listed size: one byte more, or a
+  Content-Length / Content-Range that disagrees with the listing, deletes the partial download and
+  stops with an error naming the file. A file of unknown size is bounded by its Content-Length,
+  else by the free space of the target folder.
+* Stall us past a deadline. Every socket read times out after TIMEOUT_S (60 s), and a deadline (a
+  listing's, or `fetch(timeout=...)` / `--timeout SECONDS` for the whole fetch; by default none,
+  since a 20 GB part on a slow line rightly takes hours) shuts the connection when it passes, even
+  when a server trickles a byte at a time.
+* Make us retry forever. Each file gets RETRIES (5) attempts in a row that bring no new bytes
+  (beyond the furthest offset reached so far); only new bytes restart the count. A server that
+  answers a resume (`Range`) with the whole file (200) is read from byte 0 again once; a second
+  time stops with an error saying the server ignores Range requests.
+* Send us elsewhere. Redirects are followed only within the mirror's scheme, host and port, at
+  most MAX_REDIRECTS (5) times; a redirect anywhere else is an error naming its target.
+* Pass off unverified files as verified. `fetch` returns which checksum verified each file (None:
+  the listing has none, only the size was checked), and `require_checksum=True`
+  (`--require-checksum`) refuses, before downloading anything, any requested file without one.
 
 How it downloads, and why so
 ----------------------------
 * stdlib urllib, no requests dependency. A file is written to `NAME.partial`, and a run that finds
-  one resumes it with `Range: bytes=N-`; a server that ignores Range (200 instead of 206) is read
-  from byte 0 again. 5xx answers, timeouts, resets and connections that end before the file does
-  are retried with exponential backoff (the count restarts whenever bytes arrived, so a long file
-  over a flaky line still finishes); 404 and other 4xx stop at once with the URL.
+  one resumes it with `Range: bytes=N-`. 5xx answers, timeouts, resets and connections that end
+  before the file does are retried with exponential backoff (BACKOFF_S, doubling, at most 60 s);
+  404 and other 4xx stop at once with the URL.
 * The SHA-1 (MD5 when the mirror gives nothing else) is computed while the bytes arrive, over the
   partial's bytes first when resuming, so a 20 GB part is not read twice. A mismatch deletes the
   partial, since resuming bad bytes cannot fix them. A good file is fsynced and renamed into place,
-  and `NAME.sha1ok` records its checksum so that re-runs skip it without rehashing.
+  and `NAME.sha1ok` (written to a temporary name and renamed, like the file) records its checksum
+  so that re-runs skip it without rehashing.
 * Before downloading, the free space of `to_dir` must cover the bytes still to download plus what
   the later steps write from them. Measured on the samples in shared/data/wikidumps (enwiki 2016
   part 1, 1.70 MB bz2; elwikivoyage whole wiki, 1.66 MB bz2), per byte of bz2:
@@ -42,6 +70,8 @@ How it downloads, and why so
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import hashlib
 import http.client
 import json
@@ -50,29 +80,41 @@ import re
 import shutil
 import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any, Callable, Iterator
+from urllib.parse import urljoin, urlsplit
 from urllib.request import url2pathname
 
 from tqdm import tqdm
 
 from growgpt.errors import UserError
-from growgpt.fsutil import fsync_dir, hash_file
+from growgpt.fsutil import atomic_write_bytes, fsync_dir, hash_file
 
 DEFAULT_MIRROR = "https://dumps.wikimedia.org"
 TEXT_PER_COMPRESSED = 0.7  # extract's Parquet, per byte of bz2 (measured 0.56-0.67)
 TOKENS_PER_COMPRESSED = 0.8  # uint16 GPT-2 token shards, per byte of bz2 (measured 0.72 on enwiki)
-TIMEOUT_S = 60
+TIMEOUT_S = 60  # a connect or socket read that gets no byte for this long has stalled
 READ_BYTES = 1 << 20
 USER_AGENT = "growgpt/0.1 (Wikipedia dump fetcher; python-urllib)"
+# Read at call time (not bound as defaults), so tests can make them small.
+RETRIES = 5  # per file or listing: failed attempts in a row that brought no new bytes
+BACKOFF_S = 0.5  # the first wait between attempts; it doubles after each attempt without new bytes
+MAX_BACKOFF_S = 60.0
+LISTING_MAX_BYTES = 8 << 20  # dumpstatus.json, sums files, folder indexes: enwiki's largest is ~100 kB
+LISTING_DEADLINE_S = 60.0  # for one listing document, all its attempts included
+MAX_REDIRECTS = 5
+MAX_LISTED_FILES = 10_000  # enwiki's multistream job lists ~130; more means the listing is not a dump's
 
 _JOBS = {False: "articlesdump", True: "articlesmultistreamdump"}
 _WIKI = re.compile(r"[a-z][a-z0-9_]*\Z")
 _DATE = re.compile(r"\d{8}\Z")
+_HEX_DIGITS = {"sha1": 40, "md5": 32}
+_MAX_NAME = 255  # the longest file name most filesystems take
 
 
 @dataclass
@@ -118,6 +160,31 @@ class DumpListing:
         return next(p for p in self.parts if p.number == number)
 
 
+class FetchedPaths(list):
+    """What `fetch` returns: a plain list of the requested files' paths, plus `verified_by`, which
+    maps each path to the checksum that verified it ("sha1" or "md5"), or to None where the listing
+    gave no checksum and only the size (if listed) was checked."""
+
+    def __init__(self, paths: list[Path], verified_by: dict[Path, str | None]):
+        super().__init__(paths)
+        self.verified_by = verified_by
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """`value` as it appears in an error message: repr, cut short (servers can send megabytes)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "missing or null"
+    if isinstance(value, bool):
+        return "true/false"
+    kinds = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number"}
+    return kinds.get(type(value), type(value).__name__)
+
+
 def _file_pattern(wiki: str, date: str, multistream: bool) -> re.Pattern:
     kind = r"-multistream(?P<index>-index)?" if multistream else ""
     ext = r"(?(index)txt|xml)" if multistream else "xml"
@@ -127,11 +194,12 @@ def _file_pattern(wiki: str, date: str, multistream: bool) -> re.Pattern:
 
 def check_name(name: str, wiki: str, date: str, multistream: bool = False) -> re.Match:
     """The name's match against the dump-file pattern; UserError for anything else a mirror sends."""
-    if not name or "/" in name or "\\" in name or ".." in name or name.startswith("."):
-        raise UserError(f"refusing remote file name {name!r}: not a plain file name")
+    if (not name or "/" in name or "\\" in name or ".." in name or name.startswith(".")
+            or len(name) > _MAX_NAME):
+        raise UserError(f"refusing remote file name {_show(name)}: not a plain file name")
     m = _file_pattern(wiki, date, multistream).match(name)
     if not m:
-        raise UserError(f"refusing remote file name {name!r}: not a {wiki} {date} pages-articles dump file")
+        raise UserError(f"refusing remote file name {_show(name)}: not a {wiki} {date} pages-articles dump file")
     return m
 
 
@@ -155,70 +223,323 @@ def _local_path(url: str) -> Path | None:
     return Path(url2pathname(urlsplit(url).path)) if url.startswith("file:") else None
 
 
-def _open(url: str, start: int = 0, method: str = "GET"):
-    """(response, resumed): an open file-like at `start` when resumed, else at 0. Raises OSError,
-    HTTPError, or UserError for a missing file."""
-    path = _local_path(url)
-    if path is not None:
-        if not path.is_file():
-            raise UserError(f"not found: {url}")
-        f = open(path, "rb")
-        f.seek(start)
-        return f, True
-    headers = {"User-Agent": USER_AGENT}
-    if start:
-        headers["Range"] = f"bytes={start}-"
-    try:
-        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers, method=method), timeout=TIMEOUT_S)
-    except urllib.error.HTTPError as e:
-        e.close()
-        if e.code in (404, 410):
-            raise UserError(f"not found (HTTP {e.code}): {url}") from None
-        if e.code < 500 and e.code not in (408, 429):
-            raise UserError(f"HTTP {e.code} {e.reason} from {url}") from None
-        raise
-    return resp, resp.status == 206
+# ---- deadlines, retries and the HTTP client ------------------------------------------------------
+
+class _Deadline:
+    """When reading must stop: `seconds` from now (None: never), and the reason an error gives then."""
+
+    def __init__(self, seconds: float | None, reason: str):
+        self.at = None if seconds is None else time.monotonic() + seconds
+        self.reason = reason
+
+    def remaining(self) -> float | None:
+        return None if self.at is None else max(self.at - time.monotonic(), 0.0)
+
+    def check(self, url: str) -> None:
+        if self.at is not None and time.monotonic() >= self.at:
+            raise self.error(url)
+
+    def error(self, url: str) -> UserError:
+        return UserError(f"gave up on {url}: {self.reason}")
+
+    def sooner(self, seconds: float | None, reason: str) -> _Deadline:
+        """Whichever comes first: this deadline, or one `seconds` from now."""
+        other = _Deadline(seconds, reason)
+        if other.at is None or (self.at is not None and self.at <= other.at):
+            return self
+        return other
+
+
+@dataclass
+class _Patience:
+    """How long a call keeps trying: its overall deadline, and per document or file the failed
+    attempts in a row (that brought no new bytes) and the first wait between them."""
+    deadline: _Deadline
+    retries: int
+    backoff: float
+
+
+def _patience(timeout: float | None, retries: int | None, backoff: float | None) -> _Patience:
+    if timeout is not None and not timeout > 0:  # also refuses NaN
+        raise UserError(f"timeout {timeout!r}: expected a number of seconds above 0")
+    reason = f"the fetch did not finish within its timeout of {timeout:g} s" if timeout is not None else ""
+    return _Patience(_Deadline(timeout, reason), RETRIES if retries is None else retries,
+                     BACKOFF_S if backoff is None else backoff)
+
+
+def _listing_deadline(patience: _Patience) -> _Deadline:
+    return patience.deadline.sooner(
+        LISTING_DEADLINE_S, f"a listing must arrive within {LISTING_DEADLINE_S:g} s; the mirror is stalled or too slow")
+
+
+class _Unavailable(UserError):
+    """The mirror says the URL is not there or refuses it (404, other 4xx): a listing may fall back
+    to another source. Every other UserError (a bad redirect, a deadline, a malformed answer) may not."""
+
+
+class _Dropped(ConnectionError):
+    """The connection ended before the whole document or file arrived."""
 
 
 _TRANSIENT = (urllib.error.URLError, http.client.HTTPException, ConnectionError, socket.timeout, TimeoutError)
 
 
-def _retrying(what, url: str, retries: int, backoff: float):
-    """what() with retries on transient network errors; `what` returns (result, made_progress)."""
-    failures = 0
-    while True:
-        try:
-            return what()
-        except _TRANSIENT as e:
-            progressed = getattr(e, "progressed", False)
-            failures = 0 if progressed else failures + 1
-            if failures > retries:
-                raise UserError(f"giving up on {url} after {retries + 1} tries: {e}") from None
-            time.sleep(backoff * 2 ** max(failures - 1, 0))
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) with the default port filled in; None for a URL without a usable one."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
-def _read(url: str, retries: int = 5, backoff: float = 0.5) -> bytes:
-    def attempt():
-        f, _ = _open(url)
-        with f:
-            return f.read()
-    return _retrying(attempt, url, retries, backoff)
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to the scheme, host and port of the URL first asked for (the mirror),
+    and at most MAX_REDIRECTS of them: a listing or file must not be fetched from anywhere else."""
+
+    max_repeats = max_redirections = MAX_REDIRECTS + 1  # our own count below speaks first
+
+    def __init__(self, url: str):
+        super().__init__()
+        self.first_url = url
+        self.origin = _origin(url)
+        self.followed = 0
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        location = headers.get("location") or headers.get("uri")
+        if location:
+            target = urljoin(req.full_url, location.strip())
+            if _origin(target) != self.origin:
+                fp.close()
+                raise UserError(f"{self.first_url} redirects to {_show(target, 200)}, outside the mirror; "
+                                "refusing to follow a redirect to another host")
+            self.followed += 1
+            if self.followed > MAX_REDIRECTS:
+                fp.close()
+                raise UserError(f"{self.first_url}: more than {MAX_REDIRECTS} redirects; refusing to follow more")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
-def _head_size(url: str) -> int | None:
+class _Cutoff:
+    """Shuts the sockets of one request when its deadline passes. The socket timeout only bounds
+    each read, so without this a server sending a byte every few seconds could hold a read forever."""
+
+    def __init__(self, deadline: _Deadline):
+        self.lock = threading.Lock()
+        self.connections: list[http.client.HTTPConnection] = []
+        self.sockets: list[socket.socket] = []
+        self.fired = False
+        remaining = deadline.remaining()
+        self.timer = None
+        if remaining is not None:
+            self.timer = threading.Timer(remaining, self._cut)
+            self.timer.daemon = True
+            self.timer.start()
+
+    def track(self, connection_class: Callable) -> Callable:
+        """A stand-in for `connection_class` that registers each connection and its socket."""
+        def make(*args, **kwargs):
+            connection = connection_class(*args, **kwargs)
+            create = getattr(connection, "_create_connection", None)  # http.client's hook for making the socket
+
+            def create_and_track(*a, **kw):
+                sock = create(*a, **kw)
+                with self.lock:
+                    self.sockets.append(sock)
+                    fired = self.fired
+                if fired:  # the deadline passed while connecting
+                    _shutdown(sock)
+                return sock
+            if create is not None:
+                connection._create_connection = create_and_track
+            with self.lock:
+                self.connections.append(connection)
+            return connection
+        return make
+
+    def _cut(self) -> None:
+        with self.lock:
+            self.fired = True
+            # connection.sock is the TLS socket once wrapped; the raw one covers the time before
+            sockets = [c.sock for c in self.connections if c.sock is not None] + self.sockets
+        for sock in sockets:
+            _shutdown(sock)
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:  # the plain socket method works on a TLS socket too, at the OS level, from another thread
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _TrackedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, cutoff: _Cutoff):
+        super().__init__()
+        self.cutoff = cutoff
+
+    def do_open(self, http_class, req, **kwargs):
+        return super().do_open(self.cutoff.track(http_class), req, **kwargs)
+
+
+_HANDLERS: list[type] = [_TrackedHTTP]
+if hasattr(urllib.request, "HTTPSHandler"):  # Python built without ssl has none
+    class _TrackedHTTPS(urllib.request.HTTPSHandler):
+        def __init__(self, cutoff: _Cutoff):
+            super().__init__()
+            self.cutoff = cutoff
+
+        def do_open(self, http_class, req, **kwargs):
+            return super().do_open(self.cutoff.track(http_class), req, **kwargs)
+
+    _HANDLERS.append(_TrackedHTTPS)
+
+
+@dataclass
+class _Reply:
+    body: Any  # has .read1(n)
+    resumed: bool  # the body starts at the offset asked for (206, or a local file); else at byte 0
+    length: int | None  # bytes in the body (Content-Length); None when not said
+    first_byte: int | None = None  # where a 206's Content-Range says the body starts
+    total: int | None = None  # the whole file's size, per a 206's Content-Range
+
+
+def _content_length(value: str | None, url: str) -> int | None:
+    if value is None:
+        return None
+    value = value.strip()
+    # ASCII digits only: '²'.isdigit() is True and int(' 1_0 ') works, but neither is a length
+    if not re.fullmatch(r"[0-9]{1,20}", value):
+        raise UserError(f"{url}: header Content-Length is {_show(value)}, not a number of bytes")
+    return int(value)
+
+
+def _content_range(value: str | None, url: str) -> tuple[int | None, int | None]:
+    if value is None:
+        return None, None
+    m = re.fullmatch(r"bytes ([0-9]{1,20})-[0-9]{1,20}/([0-9]{1,20}|\*)", value.strip())
+    if not m:
+        raise UserError(f"{url}: header Content-Range is {_show(value)}, expected 'bytes FIRST-LAST/SIZE'")
+    return int(m.group(1)), None if m.group(2) == "*" else int(m.group(2))
+
+
+@contextlib.contextmanager
+def _get(url: str, deadline: _Deadline, start: int = 0, method: str = "GET") -> Iterator[_Reply]:
+    """The answer to `url` from byte `start` (Range), open while the with-block runs. Raises
+    _Unavailable for 4xx, transient errors (retry them) for 5xx, 408, 429 and network trouble."""
     path = _local_path(url)
     if path is not None:
-        return path.stat().st_size if path.is_file() else None
+        if not path.is_file():
+            raise _Unavailable(f"not found: {url}")
+        try:
+            f = open(path, "rb")
+        except OSError as e:
+            raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+        with f:
+            f.seek(start)
+            yield _Reply(f, True, max(os.fstat(f.fileno()).st_size - start, 0))
+        return
+    headers = {"User-Agent": USER_AGENT}
+    if start:
+        headers["Range"] = f"bytes={start}-"
+    remaining = deadline.remaining()
+    timeout = TIMEOUT_S if remaining is None else max(min(TIMEOUT_S, remaining), 0.01)
+    cutoff = _Cutoff(deadline)
     try:
-        resp, _ = _open(url, method="HEAD")
-    except (UserError, *_TRANSIENT):
+        opener = urllib.request.build_opener(_SameOriginRedirects(url), *(h(cutoff) for h in _HANDLERS))
+        try:
+            response = opener.open(urllib.request.Request(url, headers=headers, method=method), timeout=timeout)
+        except urllib.error.HTTPError as e:
+            e.close()
+            if e.code in (404, 410):
+                raise _Unavailable(f"not found (HTTP {e.code}): {url}") from None
+            if e.code < 500 and e.code not in (408, 429):
+                raise _Unavailable(f"HTTP {e.code} {_show(e.reason)} from {url}") from None
+            raise
+        with response:
+            length = _content_length(response.headers.get("Content-Length"), url)
+            first_byte, total = (_content_range(response.headers.get("Content-Range"), url)
+                                 if response.status == 206 else (None, None))
+            yield _Reply(response, response.status == 206, length, first_byte, total)
+        if cutoff.fired:  # a cut can look like a normal end (headers or body ending early): never trust it
+            raise deadline.error(url)
+    finally:
+        cutoff.cancel()
+
+
+def _read_chunk(body, n: int) -> bytes:
+    """Up to `n` bytes, as soon as any arrive (a trickle must not block a deadline check)."""
+    try:
+        return body.read1(n)
+    except (http.client.HTTPException, OSError) as e:  # incl. a TLS socket the deadline shut
+        raise _Dropped(f"connection failed: {e}") from None
+
+
+def _retrying(attempt: Callable, url: str, patience: _Patience, deadline: _Deadline,
+              furthest: Callable[[], int] = lambda: 0):
+    """attempt() until it returns, retrying transient network errors with backoff. Only an attempt
+    that moved `furthest()` (the furthest byte reached) on restarts the count of failures, so a server
+    that sends the same bytes again and again, or none, is given up on after `patience.retries` more."""
+    failures = 0
+    while True:
+        before = furthest()
+        try:
+            return attempt()
+        except _TRANSIENT as e:
+            deadline.check(url)
+            failures = 0 if furthest() > before else failures + 1
+            if failures > patience.retries:
+                raise UserError(f"giving up on {url}: {failures} tries in a row brought no new bytes "
+                                f"(last: {_show(str(e), 200)})") from None
+            delay = min(patience.backoff * 2 ** max(failures - 1, 0), MAX_BACKOFF_S)
+            remaining = deadline.remaining()
+            time.sleep(delay if remaining is None else min(delay, remaining))
+            deadline.check(url)
+
+
+def _read(url: str, patience: _Patience) -> bytes:
+    """A listing document: at most LISTING_MAX_BYTES, within LISTING_DEADLINE_S (and the call's deadline)."""
+    deadline = _listing_deadline(patience)
+    limit = LISTING_MAX_BYTES
+
+    def too_big():
+        return UserError(f"{url} is larger than {limit:,} bytes, far more than any dump listing; refusing to read it")
+
+    def attempt():
+        with _get(url, deadline) as reply:
+            if reply.length is not None and reply.length > limit:
+                raise too_big()
+            data = bytearray()
+            while chunk := _read_chunk(reply.body, min(READ_BYTES, limit + 1 - len(data))):
+                data += chunk
+                if len(data) > limit:
+                    raise too_big()
+                deadline.check(url)
+            if reply.length is not None and len(data) < reply.length:
+                raise _Dropped(f"connection closed after {len(data)} of {reply.length} bytes")
+            return bytes(data)
+    return _retrying(attempt, url, patience, deadline)
+
+
+def _head_size(url: str, patience: _Patience) -> int | None:
+    """The Content-Length of `url`, None when the mirror does not say; UserError when it says nonsense."""
+    try:
+        with _get(url, _listing_deadline(patience), method="HEAD") as reply:
+            return reply.length
+    except (_Unavailable, *_TRANSIENT):
         return None
-    with resp:
-        length = resp.headers.get("Content-Length")
-        return int(length) if length and length.isdigit() else None
 
 
-def _dated_folders(base: str, wiki: str) -> list[str]:
+# ---- listings ------------------------------------------------------------------------------------
+
+def _dated_folders(base: str, wiki: str, patience: _Patience) -> list[str]:
     """Dated dump folders of `wiki` on the mirror, newest first."""
     url = f"{base}/{wiki}/"
     path = _local_path(url)
@@ -227,98 +548,204 @@ def _dated_folders(base: str, wiki: str) -> list[str]:
             raise UserError(f"not found: {url}")
         names = os.listdir(path)
     else:
-        names = re.findall(r'href="(\d{8})/?"', _read(url).decode("utf-8", "replace"))
+        names = re.findall(r'href="(\d{8})/?"', _read(url, patience).decode("utf-8", "replace"))
     return sorted({n for n in names if _DATE.match(n)}, reverse=True)
 
 
-def _resolve_latest(base: str, wiki: str, multistream: bool) -> tuple[str, dict | None]:
-    """(date, its dumpstatus if already read) for date "latest"."""
+def _json(raw: bytes, source: str):
     try:
-        status = json.loads(_read(f"{base}/{wiki}/latest/dumpstatus.json"))
-        for job in status.get("jobs", {}).values():
-            for name in job.get("files", {}):
-                m = re.match(rf"{re.escape(wiki)}-(\d{{8}})-", name)
-                if m:
-                    return m.group(1), None  # re-read from the dated folder: names carry the date
-    except (UserError, ValueError, AttributeError):
+        return json.loads(raw)
+    except (ValueError, RecursionError) as e:  # RecursionError: [[[[... nested deeper than Python goes
+        raise UserError(f"{source} is not valid JSON: {_show(str(e), 200)}") from None
+
+
+def _jobs_of(status, source: str) -> dict:
+    """The `jobs` object of a parsed dumpstatus.json, after checking the shapes on the way."""
+    if not isinstance(status, dict):
+        raise UserError(f"{source}: the top level is {_json_kind(status)}, expected an object with 'jobs'")
+    jobs = status.get("jobs")
+    if not isinstance(jobs, dict):
+        raise UserError(f"{source}: field 'jobs' is {_json_kind(jobs)}, expected an object of dump jobs")
+    return jobs
+
+
+def _date_named_by(raw: bytes, wiki: str) -> str | None:
+    """The dump date in the file names of a latest/dumpstatus.json; None when it names none (it is only a
+    hint: whatever it names is read again, and checked, from the dated folder)."""
+    try:
+        jobs = _jobs_of(json.loads(raw), "")
+    except (ValueError, RecursionError, UserError):
+        return None
+    for job in jobs.values():
+        files = job.get("files") if isinstance(job, dict) else None
+        for name in files if isinstance(files, dict) else ():
+            m = re.match(rf"{re.escape(wiki)}-(\d{{8}})-", name)
+            if m:
+                return m.group(1)
+    return None
+
+
+def _job_state(raw: bytes, job_name: str) -> str | None:
+    """The status of `job_name` in a dumpstatus.json; None when anything about it is malformed."""
+    try:
+        job = _jobs_of(json.loads(raw), "").get(job_name)
+    except (ValueError, RecursionError, UserError):
+        return None
+    state = job.get("status") if isinstance(job, dict) else None
+    return state if isinstance(state, str) else None
+
+
+def _resolve_latest(base: str, wiki: str, multistream: bool, patience: _Patience) -> tuple[str, bytes | None]:
+    """(date, its dumpstatus.json if already read) for date "latest"."""
+    try:
+        date = _date_named_by(_read(f"{base}/{wiki}/latest/dumpstatus.json", patience), wiki)
+        if date is not None:
+            return date, None  # re-read from the dated folder: names carry the date
+    except _Unavailable:
         pass
-    dates = _dated_folders(base, wiki)
+    dates = _dated_folders(base, wiki, patience)
+    if not dates:
+        raise UserError(f"no dated dump folders (YYYYMMDD) under {base}/{wiki}/ to take the latest from")
     first = None
     for date in dates[:6]:  # a dump takes weeks; older than a few folders back means something is off
         try:
-            status = json.loads(_read(f"{base}/{wiki}/{date}/dumpstatus.json"))
-        except (UserError, ValueError):
+            raw = _read(f"{base}/{wiki}/{date}/dumpstatus.json", patience)
+        except _Unavailable:
             continue
-        first = first or (date, status)
-        if status.get("jobs", {}).get(_JOBS[multistream], {}).get("status") == "done":
-            return date, status
+        first = first or (date, raw)
+        if _job_state(raw, _JOBS[multistream]) == "done":
+            return date, raw
     if first is None:
         raise UserError(f"no dump with a dumpstatus.json under {base}/{wiki}/")
-    return first
+    return first  # nothing done: the newest, whose status list_parts reports (or whose errors it names)
 
 
-def _from_sums(base: str, wiki: str, date: str) -> tuple[dict[str, dict], str] | None:
-    """{name: {"sha1"|"md5": hex, "size": Content-Length}} from the dump's checksum files."""
+@dataclass
+class _Listed:
+    size: int | None
+    sha1: str | None
+    md5: str | None
+
+
+def _checksum(value, algo: str, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(rf"[0-9a-fA-F]{{{_HEX_DIGITS[algo]}}}", value):
+        raise UserError(f"{where}.{algo} is {_show(value)}, expected {_HEX_DIGITS[algo]} hex digits")
+    return value.lower()
+
+
+def _listed(info, where: str) -> _Listed:
+    if not isinstance(info, dict):
+        raise UserError(f"{where} is {_json_kind(info)}, expected an object with size, sha1 and md5")
+    size = info.get("size")
+    if size is not None and (type(size) is not int or size < 0):
+        raise UserError(f"{where}.size is {_show(size)}, expected a whole number of bytes")
+    return _Listed(size, _checksum(info.get("sha1"), "sha1", where), _checksum(info.get("md5"), "md5", where))
+
+
+def _from_status(raw: bytes, source: str, job_name: str) -> tuple[dict[str, str], dict[str, _Listed]]:
+    """(job name -> status, file name -> what is listed) from a dumpstatus.json, shapes checked."""
+    jobs = _jobs_of(_json(raw, source), source)
+    states = {name: job["status"] for name, job in jobs.items()
+              if isinstance(job, dict) and isinstance(job.get("status"), str)}
+    if job_name not in jobs:
+        raise UserError(f"{source} has no {job_name} job (jobs: {', '.join(sorted(jobs))[:200] or 'none'})")
+    job = jobs[job_name]
+    if not isinstance(job, dict):
+        raise UserError(f"{source}: field jobs.{job_name} is {_json_kind(job)}, expected an object")
+    if job_name not in states:
+        raise UserError(f"{source}: field jobs.{job_name}.status is {_show(job.get('status'))}, "
+                        "expected a string such as 'done'")
+    files = job.get("files")
+    files = {} if files is None else files
+    if not isinstance(files, dict):
+        raise UserError(f"{source}: field jobs.{job_name}.files is {_json_kind(files)}, "
+                        "expected an object of file name -> size and checksums")
+    return states, {name: _listed(info, f"{source}: field jobs.{job_name}.files[{_show(name)}]")
+                    for name, info in files.items()}
+
+
+def _from_sums(base: str, wiki: str, date: str, patience: _Patience) -> tuple[dict[str, _Listed], str] | None:
+    """{name: checksum, no size} from the dump's sha1sums.txt (else md5sums.txt); None if neither is there."""
     for algo in ("sha1", "md5"):
         url = f"{base}/{wiki}/{date}/{wiki}-{date}-{algo}sums.txt"
         try:
-            text = _read(url).decode("utf-8", "replace")
-        except UserError:
+            text = _read(url, patience).decode("utf-8", "replace")
+        except _Unavailable:
             continue
+        line_pattern = re.compile(rf"([0-9a-fA-F]{{{_HEX_DIGITS[algo]}}})[ \t]+\*?(\S+)")
         files = {}
-        for line in text.splitlines():
-            digest, _, name = line.strip().partition(" ")
-            files[name.strip().lstrip("*")] = {algo: digest.lower()}
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            m = line_pattern.fullmatch(line.strip())
+            if not m:
+                raise UserError(f"{url}: line {number} is {_show(line)}, expected '<{algo} as "
+                                f"{_HEX_DIGITS[algo]} hex digits>  <file name>'")
+            digest = m.group(1).lower()
+            files[m.group(2)] = _Listed(None, digest if algo == "sha1" else None, digest if algo == "md5" else None)
         return files, url
     return None
 
 
-def list_parts(wiki: str, date: str, mirror: str = DEFAULT_MIRROR, multistream: bool = False) -> DumpListing:
-    """What dump `wiki`/`date` ("latest" allowed) holds on `mirror`; UserError if it is not there."""
+def _check_count(listed: dict, source: str, job_name: str) -> None:
+    if len(listed) > MAX_LISTED_FILES:
+        raise UserError(f"{source} lists {len(listed):,} {job_name} files, more than any dump has "
+                        f"({MAX_LISTED_FILES:,}); refusing it")
+
+
+def list_parts(wiki: str, date: str, mirror: str = DEFAULT_MIRROR, multistream: bool = False,
+               timeout: float | None = None) -> DumpListing:
+    """What dump `wiki`/`date` ("latest" allowed) holds on `mirror`; UserError if it is not there.
+    `timeout`: seconds for the whole listing (each listing document has LISTING_DEADLINE_S anyway)."""
+    return _list_parts(wiki, date, mirror, multistream, _patience(timeout, None, None))
+
+
+def _list_parts(wiki: str, date: str, mirror: str, multistream: bool, patience: _Patience) -> DumpListing:
     _check_wiki_date(wiki, date)
     base = _base_url(mirror)
     job_name = _JOBS[multistream]
-    status = None
+    raw = None
     if date == "latest":
-        date, status = _resolve_latest(base, wiki, multistream)
+        date, raw = _resolve_latest(base, wiki, multistream, patience)
     source = f"{base}/{wiki}/{date}/dumpstatus.json"
     warnings: list[str] = []
-    if status is None:
+    if raw is None:
         try:
-            status = json.loads(_read(source))
-        except ValueError as e:
-            raise UserError(f"{source} is not valid JSON: {e}") from None
-        except UserError:
-            status = None
-    if status is not None:
-        jobs = {name: str(job.get("status")) for name, job in status.get("jobs", {}).items() if isinstance(job, dict)}
-        if job_name not in jobs:
-            raise UserError(f"{source} has no {job_name} job (jobs: {', '.join(sorted(jobs)) or 'none'})")
-        files = status["jobs"][job_name].get("files") or {}
+            raw = _read(source, patience)
+        except _Unavailable:
+            raw = None
+    if raw is not None:
+        jobs, listed = _from_status(raw, source, job_name)
         if jobs[job_name] != "done":
-            warnings.append(f"{wiki} {date}: job {job_name} is {jobs[job_name]!r}, not 'done'; "
+            warnings.append(f"{wiki} {date}: job {job_name} is {_show(jobs[job_name])}, not 'done'; "
                             "files may be missing or incomplete")
     else:
-        sums = _from_sums(base, wiki, date)
+        sums = _from_sums(base, wiki, date, patience)
         if sums is None:
             raise UserError(f"no dump at {source} (nor its sha1sums.txt/md5sums.txt): "
                             "check --wiki, --date and --mirror")
-        files, source = sums
+        listed, source = sums
         pattern = _file_pattern(wiki, date, multistream)
-        files = {name: info for name, info in files.items() if pattern.match(name)}
-        for name, info in files.items():
-            info["size"] = _head_size(f"{base}/{wiki}/{date}/{name}")
+        listed = {name: entry for name, entry in listed.items() if pattern.match(name)}
+        _check_count(listed, source, job_name)  # before one HEAD request per file
+        for name, entry in listed.items():
+            entry.size = _head_size(f"{base}/{wiki}/{date}/{name}", patience)
         jobs = {}
         warnings.append(f"{wiki} {date}: no dumpstatus.json; listed from {source.rsplit('/', 1)[-1]}")
+    _check_count(listed, source, job_name)
 
     by_number: dict[int, list[DumpFile]] = {}
-    for name, info in files.items():
-        m = check_name(name, wiki, date, multistream)
+    for name, entry in listed.items():
+        try:
+            m = check_name(name, wiki, date, multistream)
+        except UserError as e:
+            raise UserError(f"{source}: {e}") from None
         start, end = m.group("start"), m.group("end")
-        size = info.get("size")
         by_number.setdefault(int(m.group("n") or 0), []).append(DumpFile(
-            name, f"{base}/{wiki}/{date}/{name}", int(size) if size is not None else None,
-            info.get("sha1"), info.get("md5"), int(start) if start else None, int(end) if end else None))
+            name, f"{base}/{wiki}/{date}/{name}", entry.size, entry.sha1, entry.md5,
+            int(start) if start else None, int(end) if end else None))
     if len(by_number) > 1:
         by_number.pop(0, None)  # the unnumbered file beside numbered parts is them recombined
     if not by_number:
@@ -355,23 +782,46 @@ def format_listing(listing: DumpListing) -> str:
 
 
 def parse_parts(spec: str | list[int], available: list[int]) -> list[int]:
-    """Part numbers from "all", "3", "1-3" or "1,4,7-9" (or a list), checked against `available`."""
+    """Part numbers from "all", "3", "1-3" or "1,4,7-9" (or a list), checked against `available`.
+    Ranges are checked before they are expanded, so "1-100000000" costs nothing."""
+    have = sorted(set(available))
     if isinstance(spec, str):
         text = spec.replace(" ", "")
         if text == "all":
-            return sorted(available)
-        numbers: set[int] = set()
+            return have
+        spans = []
         for item in text.split(","):
-            m = re.fullmatch(r"(\d+)(?:-(\d+))?", item)
+            m = re.fullmatch(r"(\d{1,9})(?:-(\d{1,9}))?", item)
             if not m or (m.group(2) and int(m.group(2)) < int(m.group(1))):
-                raise UserError(f"parts {spec!r}: expected all, N, N-M or a comma list of those (e.g. 1-3,5)")
-            numbers.update(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
+                raise UserError(f"parts {_show(spec)}: expected all, N, N-M or a comma list of those (e.g. 1-3,5)")
+            spans.append((int(m.group(1)), int(m.group(2) or m.group(1))))
     else:
-        numbers = set(spec)
-    missing = sorted(numbers - set(available))
+        spans = [(n, n) for n in spec]
+    missing = _gaps(spans, have)
     if missing:
-        raise UserError(f"no part {', '.join(map(str, missing))} in this dump; available parts: {_ranges(available)}")
-    return sorted(numbers)
+        raise UserError(f"no part {', '.join(missing)} in this dump; available parts: {_ranges(have)}")
+    # every number in the spans is available now, so this is at most len(available) numbers
+    return sorted({n for a, b in spans for n in have[bisect.bisect_left(have, a):bisect.bisect_right(have, b)]})
+
+
+def _gaps(spans: list[tuple[int, int]], have: list[int]) -> list[str]:
+    """The numbers of `spans` not in sorted `have`, as "N" or "A-B", without expanding any span."""
+    gaps: list[tuple[int, int]] = []
+    for a, b in spans:
+        cursor = a
+        for n in have[bisect.bisect_left(have, a):bisect.bisect_right(have, b)]:
+            if n > cursor:
+                gaps.append((cursor, n - 1))
+            cursor = n + 1
+        if cursor <= b:
+            gaps.append((cursor, b))
+    merged: list[list[int]] = []
+    for a, b in sorted(gaps):
+        if merged and a <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [str(a) if a == b else f"{a}-{b}" for a, b in merged]
 
 
 def _ranges(numbers: list[int]) -> str:
@@ -384,6 +834,8 @@ def _ranges(numbers: list[int]) -> str:
     return ",".join(out)
 
 
+# ---- downloading ---------------------------------------------------------------------------------
+
 def free_bytes(path: Path) -> int:
     """Free space on the filesystem of `path` (a module function so tests can replace it)."""
     return shutil.disk_usage(path).free
@@ -391,6 +843,11 @@ def free_bytes(path: Path) -> int:
 
 def _expected(f: DumpFile) -> tuple[str, str] | None:
     return ("sha1", f.sha1.lower()) if f.sha1 else (("md5", f.md5.lower()) if f.md5 else None)
+
+
+def _write_stamp(final: Path, digest: str) -> None:
+    """NAME.sha1ok, through a temporary name and a rename: a crash never leaves half a stamp."""
+    atomic_write_bytes(final.with_name(final.name + ".sha1ok"), (digest + "\n").encode())
 
 
 def _is_complete(f: DumpFile, final: Path) -> bool:
@@ -404,10 +861,10 @@ def _is_complete(f: DumpFile, final: Path) -> bool:
             return True  # nothing to check it against but its size
         stamp = final.with_name(final.name + ".sha1ok")
         if (stamp.exists() and stamp.stat().st_mtime >= final.stat().st_mtime
-                and stamp.read_text().strip() == expected[1]):
+                and stamp.read_bytes().strip() == expected[1].encode()):
             return True
         if hash_file(final, expected[0]).hexdigest() == expected[1]:
-            stamp.write_text(expected[1] + "\n")
+            _write_stamp(final, expected[1])
             return True
         problem = f"its {expected[0]} is not {expected[1]}"
     else:
@@ -416,54 +873,89 @@ def _is_complete(f: DumpFile, final: Path) -> bool:
                     f"delete it, or rename it to {final.name}.partial to resume it")
 
 
-class _Dropped(ConnectionError):
-    """The connection ended before the whole file arrived."""
+def _byte_limit(f: DumpFile, reply: _Reply, start: int, partial: Path) -> tuple[int, str]:
+    """(offset the file must not pass, what sets it): the listed size, else Content-Length, else the
+    free disk space. UserError, with the partial deleted, when the server's sizes disagree with the listing."""
+    def disagree(what: str):
+        partial.unlink(missing_ok=True)
+        return UserError(f"{f.name}: the server says {what}, the listing says {f.size} bytes: it is not the "
+                         "listed file; the partial download was deleted")
+    if f.size is not None:
+        if reply.total is not None and reply.total != f.size:
+            raise disagree(f"{reply.total} bytes (Content-Range)")
+        if reply.length is not None and start + reply.length != f.size:
+            raise disagree(f"{start + reply.length} bytes (Content-Length {reply.length} from byte {start})")
+        return f.size, f"the listed {f.size} bytes"
+    free = free_bytes(partial.parent)
+    if reply.length is not None:
+        if reply.length > free:
+            raise UserError(f"not enough disk space on {partial.parent} for {f.name}: "
+                            f"{reply.length / 1e9:.2f} GB to download, {free / 1e9:.2f} GB free")
+        return start + reply.length, f"its Content-Length of {reply.length} bytes"
+    return start + free, f"the {free} bytes free on {partial.parent}"
 
 
-def _download(f: DumpFile, final: Path, progress: bool, retries: int, backoff: float) -> None:
+def _download(f: DumpFile, final: Path, progress: bool, patience: _Patience) -> None:
     partial = final.with_name(final.name + ".partial")
     expected = _expected(f)
     algo = expected[0] if expected else "sha1"
     if f.size is not None and partial.exists() and partial.stat().st_size > f.size:
         partial.unlink()  # longer than the file: not a prefix of it
+    # Bytes beyond `furthest` are new; only they reset the retry count. `restarts`: ranged requests the
+    # server answered with the whole file, which we then read from byte 0 again.
+    furthest = partial.stat().st_size if partial.exists() else 0
+    restarts = 0
     bar = tqdm(total=f.size, unit="B", unit_scale=True, unit_divisor=1024, desc=f.name, disable=not progress,
                file=sys.stderr, leave=False)
 
-    def attempt():
+    def attempt() -> str:
+        nonlocal furthest, restarts
         have = partial.stat().st_size if partial.exists() else 0
         h = hash_file(partial, algo) if have else hashlib.new(algo)
-        got = 0
-        try:
-            if f.size is not None and have == f.size:
-                resp, resumed = None, True  # all there; only the checksum is left to check
-            else:
-                resp, resumed = _open(f.url, have)
-            if not resumed:  # the server ignored Range: start again from byte 0
+        if f.size is not None and have == f.size and partial.exists():
+            return h.hexdigest()  # all there; only the checksum is left to check
+        with _get(f.url, patience.deadline, have) as reply:
+            if have and not reply.resumed:
+                restarts += 1
+                if restarts > 1:
+                    raise UserError(f"the server ignores Range requests: it answered a resume of {f.url} from "
+                                    f"byte {have} with the whole file again, and restarting from byte 0 did not "
+                                    "finish it; try another --mirror")
                 have, h = 0, hashlib.new(algo)
+            if reply.first_byte is not None and reply.first_byte != have:
+                raise UserError(f"{f.url}: asked for the bytes from {have} on, the server sent them from "
+                                f"{reply.first_byte} on (Content-Range)")
+            limit, limit_reason = _byte_limit(f, reply, have, partial)
             bar.reset(total=f.size)
             bar.update(have)
-            with open(partial, "ab" if resumed else "wb") as out:
-                while resp is not None:
-                    chunk = resp.read(READ_BYTES)
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    h.update(chunk)
-                    got += len(chunk)
-                    bar.update(len(chunk))
-                out.flush()
-                os.fsync(out.fileno())
-            if resp is not None:
-                resp.close()
-            if f.size is not None and have + got < f.size:
-                raise _Dropped(f"connection closed after {have + got} of {f.size} bytes")
-        except _TRANSIENT as e:
-            e.progressed = got > 0
-            raise
+            offset = have
+            try:
+                with open(partial, "ab" if have else "wb") as out:
+                    # ask for at most one byte past the limit: enough to know the server sends too much
+                    while chunk := _read_chunk(reply.body, min(READ_BYTES, limit + 1 - offset)):
+                        if offset + len(chunk) > limit:
+                            out.close()
+                            partial.unlink(missing_ok=True)
+                            raise UserError(f"{f.name}: the server sent more than {limit_reason}; stopped reading, "
+                                            "and the partial download was deleted")
+                        out.write(chunk)
+                        h.update(chunk)
+                        offset += len(chunk)
+                        furthest = max(furthest, offset)
+                        bar.update(len(chunk))
+                        patience.deadline.check(f.url)
+                    out.flush()
+                    os.fsync(out.fileno())
+            except OSError as e:
+                if isinstance(e, _TRANSIENT):
+                    raise
+                raise UserError(f"cannot write {partial}: {e.strerror or e}") from None
+            if offset < limit and (f.size is not None or reply.length is not None):
+                raise _Dropped(f"connection closed after {offset} of {limit} bytes")
         return h.hexdigest()
 
     try:
-        digest = _retrying(attempt, f.url, retries, backoff)
+        digest = _retrying(attempt, f.url, patience, patience.deadline, lambda: furthest)
     finally:
         bar.close()
     size = partial.stat().st_size
@@ -478,29 +970,44 @@ def _download(f: DumpFile, final: Path, progress: bool, retries: int, backoff: f
     os.replace(partial, final)
     fsync_dir(final.parent)
     if expected is not None:
-        final.with_name(final.name + ".sha1ok").write_text(expected[1] + "\n")
+        _write_stamp(final, expected[1])
 
 
 def fetch(wiki: str, date: str, parts: str | list[int], to_dir: str | Path, mirror: str = DEFAULT_MIRROR,
-          multistream: bool = False, progress: bool = True, retries: int = 5, backoff: float = 0.5) -> list[Path]:
+          multistream: bool = False, progress: bool = True, retries: int | None = None,
+          backoff: float | None = None, timeout: float | None = None,
+          require_checksum: bool = False) -> FetchedPaths:
     """Download `parts` of dump `wiki`/`date` into `to_dir`; the paths of every requested file
-    (multistream: with their index files), including those already there from earlier runs."""
-    listing = list_parts(wiki, date, mirror, multistream)
+    (multistream: with their index files), including those already there from earlier runs, with
+    `.verified_by` saying which checksum verified each (None: the listing has none).
+
+    retries: failed attempts in a row without new bytes, per file (default RETRIES); backoff: the first
+    wait between them in seconds (default BACKOFF_S); timeout: seconds for the whole fetch, listing
+    included (default None: no overall deadline); require_checksum: refuse, before downloading
+    anything, any requested file the listing gives no sha1 or md5 for."""
+    patience = _patience(timeout, retries, backoff)
+    listing = _list_parts(wiki, date, mirror, multistream, patience)
     job = _JOBS[multistream]
     state = listing.jobs.get(job)
     if state is not None and state != "done":
         # A running job's files can still be growing or lack checksums: nothing could be verified.
-        raise UserError(f"the {job} job of {wiki} {listing.date} is '{state}', not done: its files may be incomplete; "
-                        "wait for it or fetch an earlier --date (`growgpt dumps list` shows the status)")
+        raise UserError(f"the {job} job of {wiki} {listing.date} is {_show(state)}, not done: its files may be "
+                        "incomplete; wait for it or fetch an earlier --date (`growgpt dumps list` shows the status)")
     for w in listing.warnings:
         print(f"warning: {w}", file=sys.stderr)
     numbers = parse_parts(parts, [p.number for p in listing.parts])
+    files = [f for n in numbers for f in listing.part(n).files]
+    if require_checksum:
+        unchecked = [f.name for f in files if _expected(f) is None]
+        if unchecked:
+            more = f" (and {len(unchecked) - 1} more)" if len(unchecked) > 1 else ""
+            raise UserError(f"refusing {unchecked[0]}{more}: {listing.source} gives no sha1 or md5 for it, and "
+                            "checksums are required (--require-checksum); nothing was downloaded")
     out = Path(to_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create {out}: {e.strerror}") from None
-    files = [f for n in numbers for f in listing.part(n).files]
     todo = [f for f in files if not _is_complete(f, out / f.name)]
 
     def partial_size(f):
@@ -513,5 +1020,9 @@ def fetch(wiki: str, date: str, parts: str | list[int], to_dir: str | Path, mirr
         raise UserError(f"not enough disk space on {out}: need {need / 1e9:.2f} GB ({download / 1e9:.2f} GB "
                         f"to download + {later / 1e9:.2f} GB for extracted text and tokens), free {free / 1e9:.2f} GB")
     for f in todo:
-        _download(f, out / f.name, progress, retries, backoff)
-    return [out / f.name for f in files]
+        _download(f, out / f.name, progress, patience)
+    verified_by = {}
+    for f in files:
+        expected = _expected(f)
+        verified_by[out / f.name] = expected[0] if expected else None
+    return FetchedPaths([out / f.name for f in files], verified_by)

@@ -26,8 +26,8 @@ function of (seed, iteration), so a stage interrupted mid-way and re-run resumes
 
 Idempotence: a stage is done once grow.json records it with the same signature (the plan up to
 that stage); a re-run skips it. A stage folder whose recorded signature differs from the plan's
-(the plan was edited) is cleared and redone, and so is every later stage. Fetch, extract and prepare
-each skip finished work on their own.
+(the plan was edited) is moved aside to `<stage dir>.old-<time>` (never deleted) and redone, and so is
+every later stage. Fetch, extract and prepare each skip finished work on their own.
 
 Matrix: a stage is evaluated on every part that is prepared when it ends; parts that arrive later are
 scored on earlier stages' final checkpoints at the end of the run, so every row of the report covers
@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 from growgpt import checkpoint as ckpt_io
@@ -86,6 +85,15 @@ class Sources:
             self.listing = list_parts(plan.data.wiki, plan.data.date, mirror=plan.data.mirror or DEFAULT_MIRROR,
                                       multistream=plan.data.multistream)
             self.available = [p.number for p in self.listing.parts]
+            if plan.data.require_checksum:
+                # Refuse before stage 1 trains, not when a later stage reaches the unverifiable part.
+                unverifiable = [f.name for p in self.listing.parts if p.number in plan.all_parts
+                                for f in p.files if not (f.sha1 or f.md5)]
+                if unverifiable:
+                    raise UserError(f"{self.listing.source} gives no sha1 or md5 for {unverifiable[0]}"
+                                    f"{f' (and {len(unverifiable) - 1} more)' if len(unverifiable) > 1 else ''}: "
+                                    f"it could not be verified; set require_checksum = false in [data] of "
+                                    f"{plan.path} to download it unverified")
 
     def compressed_bytes(self, part: int) -> int:
         if self.listing is None:
@@ -106,7 +114,7 @@ class Sources:
 
         d = self.plan.data
         paths = fetch(d.wiki, self.listing.date, [part], self.ws.raw, mirror=d.mirror or DEFAULT_MIRROR,
-                      multistream=d.multistream, progress=progress)
+                      multistream=d.multistream, progress=progress, require_checksum=d.require_checksum)
         return [p for p in paths if "index" not in p.name]
 
 
@@ -200,26 +208,42 @@ def _stage_settings(plan: Plan, ws: Workspace, stage: Stage, stems: list[str], n
 def _start_from(previous_ckpt: Path, target: Path) -> None:
     """Seed a stage folder with the previous stage's final state; a fresh best val loss."""
     state = ckpt_io.load(previous_ckpt)
+    if state.get("optimizer") is None:
+        raise UserError(f"{previous_ckpt} holds weights only (no optimizer state): the next stage cannot continue it")
+    ckpt_io.check_entries(state, previous_ckpt, ckpt_io.RESUME_ENTRIES)  # name the file, not its copy
     state["best_val_loss"] = float("inf")
     ckpt_io.atomic_save(state, target)
 
 
 def run_training(settings: dict, out_dir: Path, signature: str, init_from: str, previous_ckpt: Path | None,
                  verbose: bool) -> dict:
+    """Train one stage in out_dir, resuming what an earlier attempt of the same stage left there.
+
+    A folder that cannot be continued is moved aside to `<stage dir>.old-<time>` (never deleted,
+    and always said, whatever `verbose`): one recorded for another signature (the plan changed), and
+    one holding outputs of an attempt that never reached its first checkpoint when the stage would
+    start without one (the trainer refuses to start from scratch over an earlier run)."""
     from growgpt.config import load_config
-    from growgpt.train import train
+    from growgpt.train import earlier_run_files, move_aside, train
 
     mark = out_dir / STAGE_MARK
+    checkpoint = out_dir / ckpt_io.CHECKPOINT
     if out_dir.exists():
         try:
             recorded = json.loads(mark.read_text())["signature"]
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError):
             recorded = None
         if recorded != signature:
-            shutil.rmtree(out_dir)  # the plan changed: this folder holds another stage's state
+            why = "the plan changed since it was trained"
+        elif not checkpoint.is_file() and previous_ckpt is None and earlier_run_files(out_dir):
+            why = "an earlier attempt stopped before its first checkpoint"
+        else:
+            why = None
+        if why:
+            moved = move_aside(out_dir)
+            print(f"[grow] {out_dir} moved aside to {moved}: {why}", flush=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(mark, {"signature": signature})
-    checkpoint = out_dir / ckpt_io.CHECKPOINT
     if checkpoint.is_file():
         settings["init_from"] = "resume"
     elif previous_ckpt is not None:

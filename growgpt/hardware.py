@@ -5,12 +5,18 @@ use. A fixed A100 figure (as nanoGPT uses) makes an H100 look twice as good as i
 hopeless, so the peak comes from a table of dense (no sparsity) tensor-core figures per GPU model,
 matched on the CUDA device name. On CPU there is no datasheet figure worth trusting, so the peak is
 measured: the best of a few large fp32 matmuls. `peak_flops` in the config overrides both.
+
+`memory_bytes` is the memory training can use on a device: the card's total on CUDA, the host's
+RAM (capped by a container's cgroup limit) on CPU and MPS. The trainer compares its estimate of a
+training step against it before allocating anything.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -108,6 +114,35 @@ def peak_flops(runtime: Runtime, override: float = 0.0) -> tuple[float | None, s
     if runtime.device_type == "cpu":
         return measure_cpu_matmul_flops(), "measured fp32 matmul peak"
     return None, f"no peak figure for {runtime.device_type}: set peak_flops for MFU"
+
+
+def host_memory_bytes() -> int | None:
+    """Physical RAM, or the cgroup (container) memory limit when that is lower; None if unknown."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX (Windows)
+        try:
+            import psutil
+
+            total = int(psutil.virtual_memory().total)
+        except ImportError:
+            return None
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            limit = int(Path(limit_file).read_text().strip())  # "max" (no limit) fails int()
+        except (OSError, ValueError):
+            continue
+        if 0 < limit < total:
+            total = limit
+    return total if total > 0 else None
+
+
+def memory_bytes(runtime: Runtime) -> tuple[int | None, str]:
+    """(bytes training can use on the runtime's device or None if unknown, what that memory is)."""
+    if runtime.device_type == "cuda":
+        props = torch.cuda.get_device_properties(runtime.device)
+        return int(props.total_memory), f"the GPU ({props.name})"
+    return host_memory_bytes(), "this machine's RAM"
 
 
 # glibc mallopt parameters (malloc.h)

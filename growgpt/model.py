@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -202,6 +203,16 @@ class GPT(nn.Module):
 _TRANSPOSED = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise UserError(f"init_from: {path} is not a readable JSON file ({type(e).__name__})") from None
+    if not isinstance(value, dict):
+        raise UserError(f"init_from: {path} is not a Hugging Face config (a JSON object)")
+    return value
+
+
 def _read_hf_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """Return (state dict, HF config dict) from a folder or a .safetensors file."""
     if not path.exists():
@@ -210,7 +221,7 @@ def _read_hf_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     if path.is_dir():
         config_file = path / "config.json"
         if config_file.is_file():
-            hf_config = json.loads(config_file.read_text())
+            hf_config = _read_json(config_file)
         if (path / "model.safetensors").is_file():
             weights = path / "model.safetensors"
         elif (path / "pytorch_model.bin").is_file():
@@ -220,16 +231,25 @@ def _read_hf_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     else:
         weights = path
         if (path.parent / "config.json").is_file():
-            hf_config = json.loads((path.parent / "config.json").read_text())
+            hf_config = _read_json(path.parent / "config.json")
     try:
         if weights.suffix == ".safetensors":
             from safetensors.torch import load_file
 
             state = load_file(str(weights))
         else:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # e.g. torch's note on a foreign file's pickle protocol
+                state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt or foreign file
-        raise UserError(f"init_from: cannot read GPT-2 weights {weights}: {e}") from None
+        from growgpt.checkpoint import load_error_reason  # checkpoint imports this module
+
+        raise UserError(f"init_from: cannot read GPT-2 weights {weights}: {load_error_reason(e)}") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise UserError(f"init_from: {weights} does not hold named tensors: not GPT-2 weights")
     return state, hf_config
 
 
@@ -239,11 +259,17 @@ def load_gpt2_weights(path: str | Path, dropout: float = 0.0) -> GPT:
     # Keys may carry a "transformer." prefix (GPT2LMHeadModel) or not (GPT2Model).
     state = {k.removeprefix("transformer."): v for k, v in state.items()}
     state = {k: v for k, v in state.items() if not k.endswith((".attn.bias", ".attn.masked_bias"))}
-    if "wte.weight" not in state:
-        raise UserError(f"init_from: {path} does not look like GPT-2 weights (no wte.weight)")
+    for key in ("wte.weight", "wpe.weight"):
+        if key not in state or state[key].dim() != 2:
+            raise UserError(f"init_from: {path} does not look like GPT-2 weights (no 2-D {key})")
     vocab, n_embd = state["wte.weight"].shape
-    n_layer = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("h."))
-    n_head = int(hf_config.get("n_head", n_embd // 64))  # GPT-2 sizes all use 64-wide heads
+    layers = {int(m.group(1)) for k in state if (m := re.match(r"h\.(\d+)\.", k))}
+    if not layers:
+        raise UserError(f"init_from: {path} does not look like GPT-2 weights (no transformer blocks h.N.*)")
+    n_layer = 1 + max(layers)
+    n_head = hf_config.get("n_head", n_embd // 64)  # GPT-2 sizes all use 64-wide heads
+    if type(n_head) is not int or n_head <= 0 or n_embd % n_head:
+        raise UserError(f"init_from: n_head = {n_head!r} (config.json of {path}) does not divide the width {n_embd}")
     block_size = state["wpe.weight"].shape[0]
     config = GPTConfig(block_size=block_size, vocab_size=padded_vocab_size(vocab), n_layer=n_layer,
                        n_head=n_head, n_embd=n_embd, dropout=dropout, bias="ln_f.bias" in state)
@@ -256,14 +282,15 @@ def load_gpt2_weights(path: str | Path, dropout: float = 0.0) -> GPT:
         target = "transformer." + key
         if target not in ours:
             raise UserError(f"init_from: unexpected tensor {key} in {path}")
-        if key.endswith(_TRANSPOSED):
+        if key.endswith(_TRANSPOSED) and value.dim() == 2:  # other shapes fail the shape check below
             value = value.t()
         if key == "wte.weight":  # pad the vocabulary rows
             padded = torch.zeros_like(ours[target])
             padded[: value.shape[0]] = value
             value = padded
         if value.shape != ours[target].shape:
-            raise UserError(f"init_from: tensor {key} has shape {tuple(value.shape)}, expected {tuple(ours[target].shape)}")
+            raise UserError(f"init_from: tensor {key} has shape {tuple(value.shape)}, "
+                            f"expected {tuple(ours[target].shape)}")
         ours[target].copy_(value)
         seen.add(target)
     missing = [k for k in ours if k not in seen and not k.startswith("lm_head")]

@@ -22,7 +22,9 @@ The split
 A document goes to val when a keyed 64-bit BLAKE2b hash of it, read as a fraction, is below
 `val_fraction`. The key is the seed; what is hashed is the document's page id when a Parquet file
 has an `id` column (Wikipedia articles from `extract`: an article stays on its side whatever else is
-added or edited), otherwise its text (so exact duplicates land on the same side). The assignment is
+added or edited), otherwise its text (so exact duplicates land on the same side). Integer ids hash as
+"id:<decimal>" (integral float ids too), string ids as "id:" + their UTF-8 bytes, so an id written as
+text lands where the same number written as an integer does. The assignment is
 therefore a pure function of (seed, document): independent of the order, of the other inputs and of
 the shuffle, and stable as a corpus grows. Documents are then shuffled with the seed inside a
 bounded buffer (BUFFER_BYTES), which breaks up runs of similar files without holding the corpus.
@@ -58,6 +60,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -71,6 +74,7 @@ from growgpt.fsutil import atomic_write_json, fsync_dir
 from growgpt.tokenizer import CharTokenizer, GPT2Tokenizer
 
 MANIFEST = "manifest.json"
+MAX_SEED = 2**64 - 1  # the split hash's key is the seed as 8 bytes
 FORMAT = "growgpt-tokens"
 VERSION = 1
 SUFFIXES = (".txt", ".jsonl", ".parquet")
@@ -160,9 +164,18 @@ def _read_txt(source: Source, txt_docs: str, errors: str) -> Iterator[str]:
             yield "".join(block)
 
 
+# JSON may escape half of a UTF-16 surrogate pair on its own ("\ud800"): a str that no UTF-8 file,
+# tokenizer vocabulary or manifest can hold.
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 def _read_jsonl(source: Source, errors: str) -> Iterator[str]:
     offset = 0
-    with open(source.path, "rb") as f:
+    try:
+        f = open(source.path, "rb")
+    except OSError as e:
+        raise UserError(f"{source.path}: cannot read: {e.strerror}") from None
+    with f:
         for number, raw in enumerate(f, 1):
             line = _decode(raw, source.path, offset, errors)
             offset += len(raw)
@@ -172,29 +185,114 @@ def _read_jsonl(source: Source, errors: str) -> Iterator[str]:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
                 raise UserError(f"{source.path}:{number}: not valid JSON ({e.msg})") from None
+            except RecursionError:
+                raise UserError(f"{source.path}:{number}: not valid JSON (nested too deeply)") from None
             text = record.get("text") if isinstance(record, dict) else None
             if not isinstance(text, str):
-                raise UserError(f"{source.path}:{number}: no string 'text' field")
+                got = f" ('text' is {type(text).__name__})" if isinstance(record, dict) and "text" in record else ""
+                raise UserError(f"{source.path}:{number}: no string 'text' field{got}")
+            if "\\u" in line:  # a lone surrogate can only come from a \u escape: skip the search otherwise
+                text = _check_surrogates(text, f"{source.path}:{number}", errors)
             yield text
 
 
-def _read_parquet(source: Source) -> Iterator[tuple[bytes | None, str]]:
+def _check_surrogates(text: str, where: str, errors: str) -> str:
+    """`text` with no lone surrogates: an error naming `where`, or (errors="replace") U+FFFD for each."""
+    found = _LONE_SURROGATE.search(text)
+    if found is None:
+        return text
+    if errors == "replace":
+        return _LONE_SURROGATE.sub("\ufffd", text)
+    raise UserError(f"{where}: 'text' holds a lone surrogate {found.group()!r} at character {found.start()}, "
+                    "which is not Unicode text (use --errors replace to replace it and go on)")
+
+
+def _value_kind(arrow_type) -> str | None:
+    """What a Parquet column's values are to prepare: "str", "bytes", "int", "float" or None (anything else)."""
+    import pyarrow as pa
+
+    t = arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
+    is_string_view = getattr(pa.types, "is_string_view", lambda _: False)  # pyarrow >= 16
+    is_binary_view = getattr(pa.types, "is_binary_view", lambda _: False)
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or is_string_view(t):
+        return "str"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t) or is_binary_view(t):
+        return "bytes"
+    if pa.types.is_integer(t):
+        return "int"
+    if pa.types.is_floating(t):
+        return "float"
+    return None
+
+
+def _as_bytes(column) -> list[bytes | None]:
+    """A string or binary column's values as raw bytes, without decoding (or validating) UTF-8."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    return column.cast(pa.large_binary()).to_pylist()
+
+
+def _parquet_texts(column, source: Source, first_row: int, errors: str) -> list[str | None]:
+    try:
+        return column.to_pylist()
+    except UnicodeDecodeError:  # Parquet does not check that a string column holds UTF-8
+        pass
+    texts: list[str | None] = []
+    for row, data in enumerate(_as_bytes(column), first_row):
+        if data is None:
+            texts.append(None)
+            continue
+        try:
+            texts.append(data.decode("utf-8", errors=errors))
+        except UnicodeDecodeError as e:
+            raise UserError(f"{source.path}: row {row} (from 0): 'text' is not UTF-8 at byte {e.start} "
+                            "(use --errors replace to replace bad bytes and go on)") from None
+    return texts
+
+
+def _id_keys(column, kind: str, source: Source, first_row: int) -> list[bytes | None]:
+    """The split keys of a batch's page ids (None: no id, the text decides)."""
+    if kind in ("str", "bytes"):
+        return [None if v is None else b"id:" + v for v in _as_bytes(column)]  # str: its UTF-8 bytes
+    keys: list[bytes | None] = []
+    for row, page_id in enumerate(column.to_pylist(), first_row):
+        if kind == "float" and page_id is not None and not page_id.is_integer():
+            raise UserError(f"{source.path}: row {row} (from 0): id {page_id!r} is not a whole number")
+        keys.append(None if page_id is None else b"id:%d" % page_id)  # an integral float as its integer
+    return keys
+
+
+def _read_parquet(source: Source, errors: str) -> Iterator[tuple[bytes | None, str]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         pf = pq.ParquetFile(source.path)
     except Exception as e:  # pyarrow raises several types for a file that is not Parquet
         raise UserError(f"{source.path}: not a readable Parquet file ({e})") from None
-    names = pf.schema_arrow.names
-    if "text" not in names:
-        raise UserError(f"{source.path}: no 'text' column (columns: {', '.join(names)})")
-    with_id = "id" in names
-    for batch in pf.iter_batches(batch_size=1024, columns=["id", "text"] if with_id else ["text"]):
-        texts = batch.column("text").to_pylist()
-        ids = batch.column("id").to_pylist() if with_id else [None] * len(texts)
-        for page_id, text in zip(ids, texts):
-            if text is not None:
-                yield (None if page_id is None else b"id:%d" % page_id), text
+    schema = pf.schema_arrow
+    if "text" not in schema.names:
+        raise UserError(f"{source.path}: no 'text' column (columns: {', '.join(schema.names)})")
+    for column, allowed in (("text", ("str",)), ("id", ("int", "float", "str", "bytes"))):
+        if column in schema.names and _value_kind(schema.field(column).type) not in allowed:
+            expected = "strings" if column == "text" else "integer or string page ids"
+            raise UserError(f"{source.path}: column '{column}' holds {schema.field(column).type}, "
+                            f"expected {expected}")
+    id_kind = _value_kind(schema.field("id").type) if "id" in schema.names else None
+    first_row = 0
+    try:
+        for batch in pf.iter_batches(batch_size=1024, columns=["id", "text"] if id_kind else ["text"]):
+            texts = _parquet_texts(batch.column("text"), source, first_row, errors)
+            keys = (_id_keys(batch.column("id"), id_kind, source, first_row) if id_kind
+                    else [None] * len(texts))
+            first_row += len(texts)
+            for key, text in zip(keys, texts):
+                if text is not None:  # a null text is no document
+                    yield key, text
+    except (OSError, pa.ArrowException) as e:
+        raise UserError(f"{source.path}: not a readable Parquet file at row {first_row} ({e})") from None
 
 
 def iter_documents(sources: list[Source], txt_docs: str = "auto", errors: str = "strict",
@@ -203,7 +301,7 @@ def iter_documents(sources: list[Source], txt_docs: str = "auto", errors: str = 
     for index, source in enumerate(sources):
         suffix = source.path.suffix.lower()
         if suffix == ".parquet":
-            items = _read_parquet(source)
+            items = _read_parquet(source, errors)
         elif suffix == ".jsonl":
             items = ((None, t) for t in _read_jsonl(source, errors))
         else:
@@ -306,7 +404,8 @@ def load_manifest(data_dir: str | Path) -> dict:
     if manifest.get("format") != FORMAT:
         raise UserError(f"{path}: not a growgpt token manifest")
     if manifest.get("version") != VERSION:
-        raise UserError(f"{path}: format version {manifest.get('version')}, this growgpt reads {VERSION}; re-run prepare")
+        raise UserError(f"{path}: format version {manifest.get('version')}, this growgpt reads {VERSION}; "
+                        "re-run prepare")
     return manifest
 
 
@@ -322,6 +421,14 @@ def _publish(staging: Path, out: Path, manifest: dict) -> None:
     staging.rmdir()
 
 
+def _check_split(val_fraction: float, seed: int) -> None:
+    """The train/val assignment's settings: a fraction strictly between 0 and 1, a seed that fits its 8 bytes."""
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0.0 < val_fraction < 1.0:
+        raise UserError(f"--val-fraction must be between 0 and 1 (exclusive), got {val_fraction}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise UserError(f"--seed must be an integer from 0 to {MAX_SEED} (2**64 - 1), got {seed}")
+
+
 def prepare(inputs: Iterable[str | Path], out_dir: str | Path, tokenizer: str = "gpt2", val_fraction: float = 0.1,
             seed: int = 1337, errors: str = "strict", txt_docs: str = "auto", shard_tokens: int = 2**27,
             progress: bool = True, num_threads: int | None = None,
@@ -330,14 +437,11 @@ def prepare(inputs: Iterable[str | Path], out_dir: str | Path, tokenizer: str = 
     `extra` entries are added to the manifest (e.g. the hash of the source a corpus part came from)."""
     if tokenizer not in ("gpt2", "char"):
         raise UserError(f"unknown tokenizer {tokenizer!r} (expected gpt2 or char)")
-    if not 0.0 < val_fraction < 1.0:
-        raise UserError(f"--val-fraction must be between 0 and 1 (exclusive), got {val_fraction}")
+    _check_split(val_fraction, seed)
     if errors not in ("strict", "replace"):
         raise UserError(f"--errors must be strict or replace, got {errors!r}")
     if txt_docs not in TXT_DOCS:
         raise UserError(f"--txt-docs must be one of {', '.join(TXT_DOCS)}, got {txt_docs!r}")
-    if seed < 0:
-        raise UserError(f"--seed must be >= 0, got {seed}")
     if shard_tokens < 1:
         raise UserError(f"shard_tokens must be positive, got {shard_tokens}")
     start_time = time.time()
@@ -491,6 +595,7 @@ def prepare_parts(text_dir: str | Path, out_dir: str | Path, tokenizer: str = "g
     `parts` limits the work to those part names. Returns one manifest per part, with `skipped`."""
     if tokenizer != "gpt2":
         raise UserError("a corpus of parts needs --tokenizer gpt2: a char vocabulary would differ from part to part")
+    _check_split(val_fraction, seed)
     found = extract_parts(text_dir)
     if not found:
         raise UserError(f"{text_dir}: no finished parts of `growgpt extract` in this folder")

@@ -2,11 +2,14 @@
 
 The checkpoint records its tokenizer, so no dataset is needed to sample. Loading goes through
 `torch.load(weights_only=True)` (see `checkpoint`), or the run's `model.safetensors` (written at the
-end of training; its metadata records the model's shape and tokenizer).
+end of training; its metadata records the model's shape and tokenizer). Either is checked before
+use (`checkpoint.build_model`): a file lacking an entry, or whose tensors do not match its recorded
+shape, is a one-line error naming it.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -14,20 +17,19 @@ import torch
 from growgpt import checkpoint as ckpt_io
 from growgpt.errors import UserError
 from growgpt.hardware import pick_runtime
-from growgpt.model import GPT, GPTConfig
+from growgpt.model import GPT
 from growgpt.tokenizer import from_spec
 
 
 def load_model(checkpoint_path: Path, device: str = "cpu") -> tuple[GPT, dict]:
+    """The model of a checkpoint (ckpt.pt, best.pt) or model.safetensors, and its state dict; a file
+    that lacks an entry or whose tensors do not match its model_args is a UserError naming it."""
     if Path(checkpoint_path).suffix == ".safetensors":
         state = ckpt_io.load_safetensors(checkpoint_path)
     else:
         state = ckpt_io.load(checkpoint_path)
-    model = GPT(GPTConfig(**state["model_args"]))
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as e:
-        raise UserError(f"checkpoint {checkpoint_path} does not match its recorded model shape: {str(e).splitlines()[0]}") from None
+        ckpt_io.check_entries(state, checkpoint_path)
+    model = ckpt_io.build_model(state, checkpoint_path)
     model.eval().to(device)
     return model, state
 
@@ -50,11 +52,17 @@ def sample(run_dir: str, start: str = "\n", num_samples: int = 1, max_new_tokens
            checkpoint: str = "auto") -> list[str]:
     if num_samples < 1 or max_new_tokens < 1:
         raise UserError("--num-samples and --max-new-tokens must be >= 1")
-    if temperature < 0:
-        raise UserError("--temperature must be >= 0")
+    if not 0 <= temperature < math.inf:  # also refuses nan, which would reach torch.multinomial
+        raise UserError(f"--temperature must be a finite number >= 0, got {temperature}")
+    if not 0 <= seed < 2**63:  # what torch.Generator.manual_seed takes, as for training's seed
+        raise UserError(f"--seed must be in [0, 2**63), got {seed}")
     runtime = pick_runtime(device, "float32")
-    model, state = load_model(ckpt_io.find(run_dir, checkpoint), runtime.device)
+    state_path = ckpt_io.find(run_dir, checkpoint)
+    model, state = load_model(state_path, runtime.device)
     tokenizer = from_spec(state["tokenizer"])
+    if tokenizer.vocab_size > model.config.vocab_size:  # token ids past the embedding would fail mid-generation
+        raise UserError(f"checkpoint {state_path}: its tokenizer has {tokenizer.vocab_size} tokens but its model "
+                        f"only {model.config.vocab_size}: it is not a consistent growgpt checkpoint")
     prompt = read_prompt(start)
     ids = tokenizer.encode(prompt) if prompt else []
     if not ids:

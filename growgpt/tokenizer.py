@@ -124,6 +124,10 @@ class CharTokenizer:
         chars = list(chars)
         if len(set(chars)) != len(chars) or any(len(c) != 1 for c in chars):
             raise UserError("char vocabulary must be distinct single characters")
+        # A lone UTF-16 surrogate (e.g. from a JSON "\ud800") is no character: no file can hold it as UTF-8.
+        surrogate = next((c for c in chars if "\ud800" <= c <= "\udfff"), None)
+        if surrogate is not None:
+            raise UserError(f"char vocabulary holds the lone surrogate {surrogate!r}, which is not Unicode text")
         self.chars = chars
         self.vocab_size = len(chars) + 1
         self.separator_id = 0

@@ -12,6 +12,14 @@ at iteration k and resumed computes the same numbers as one that never stopped (
 What can go wrong is caught where it happens: NaN/inf loss stops the run before a bad checkpoint is
 written, out-of-memory names the knobs to turn, a dataset whose tokenizer differs from the
 checkpoint's is refused.
+
+A run folder is never overwritten by accident: starting from scratch (or from GPT-2 weights) in an
+out_dir that holds an earlier run's checkpoints or metrics is refused, naming the files; continue
+it with init_from = 'resume', or pass overwrite=True (`growgpt train --overwrite`) to move the old
+folder aside to OUT_DIR.old-<time> — never deleted — and start afresh. Before anything is
+allocated, the memory of a training step (weights, gradients, AdamW state, activations: the
+arithmetic of growgpt.estimate) is compared with the device's; a model or batch that cannot fit is
+refused with the numbers. A checkpoint to resume is checked entry by entry (see growgpt.checkpoint).
 """
 
 from __future__ import annotations
@@ -29,12 +37,15 @@ from growgpt import checkpoint as ckpt_io
 from growgpt.config import TrainConfig
 from growgpt.data import eval_generator, micro_batch_generator, open_dataset
 from growgpt.errors import UserError
-from growgpt.hardware import Runtime, keep_freed_cpu_memory, peak_flops, pick_runtime
-from growgpt.metrics import MetricsLogger, truncate_metrics
+from growgpt.fsutil import fsync_dir
+from growgpt.hardware import Runtime, keep_freed_cpu_memory, memory_bytes, peak_flops, pick_runtime
+from growgpt.metrics import METRICS_FILE, MetricsLogger, truncate_metrics
 from growgpt.model import GPT, GPTConfig, load_gpt2_weights, padded_vocab_size
 from growgpt.tokenizer import same_tokenizer
 
 MODEL_SHAPE_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias")
+# What an earlier run leaves in its out_dir, and a new run from scratch would replace or append to.
+RUN_OUTPUTS = (ckpt_io.CHECKPOINT, ckpt_io.BEST, ckpt_io.SAFETENSORS, METRICS_FILE)
 
 
 def lr_at(it: int, cfg: TrainConfig) -> float:
@@ -80,6 +91,71 @@ def init_distributed(device: str) -> Distributed:
     return dist_info
 
 
+# --- the run folder --------------------------------------------------------------------------------
+
+def earlier_run_files(out_dir: Path) -> list[str]:
+    """The names of RUN_OUTPUTS present in out_dir (an empty metrics.jsonl does not count)."""
+    found = []
+    for name in RUN_OUTPUTS:
+        path = out_dir / name
+        if path.is_file() and (name != METRICS_FILE or path.stat().st_size > 0):
+            found.append(name)
+    return found
+
+
+def move_aside(folder: Path) -> Path:
+    """Rename `folder` to FOLDER.old-<YYYYmmdd-HHMMSS> (-2, -3, ... if that is taken) and return the
+    new path. Nothing is deleted: the old run stays whole, under another name."""
+    folder = Path(os.path.abspath(folder))
+    if Path.cwd() == folder or folder in Path.cwd().parents:
+        raise UserError(f"cannot move {folder} aside: it holds the current folder; give the run a folder of its own")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target, n = folder.with_name(f"{folder.name}.old-{stamp}"), 2
+    while target.exists() or target.is_symlink():
+        target, n = folder.with_name(f"{folder.name}.old-{stamp}-{n}"), n + 1
+    try:
+        os.rename(folder, target)
+    except OSError as e:
+        raise UserError(f"cannot move {folder} aside to {target}: {e.strerror or e}") from None
+    fsync_dir(folder.parent)
+    return target
+
+
+def check_out_dir(cfg: TrainConfig, overwrite: bool, rank: int) -> bool:
+    """Make sure a run from scratch (or from GPT-2 weights) does not land on an earlier run: refuse
+    it, or with `overwrite` return True: this process is to move the earlier run aside (move_aside)
+    once everything else has been checked, so a mistake found later leaves the folder where it is.
+
+    Runs before the process group exists. Only rank 0 moves the folder; the other ranks skip the
+    check when overwriting (they might see the folder mid-move) and never touch out_dir anyway
+    (only rank 0 writes). Without `overwrite`, every rank sees the same files and refuses alike."""
+    out_dir = Path(cfg.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"config key 'out_dir' = {str(out_dir)!r} is a file, not a folder")
+    if cfg.init_from == "resume" or (overwrite and rank != 0) or not out_dir.is_dir():
+        return False
+    found = earlier_run_files(out_dir)
+    if found and not overwrite:
+        start = "from scratch" if cfg.init_from == "scratch" else f"from the weights {cfg.init_from}"
+        resume = ("Continue it with --set init_from=resume, or pass" if ckpt_io.CHECKPOINT in found
+                  else f"It cannot be resumed (no {ckpt_io.CHECKPOINT}): pass")
+        raise UserError(
+            f"{out_dir} already holds a run ({', '.join(found)}): training {start} would replace it. {resume} "
+            f"--overwrite to move it aside to {out_dir.name}.old-<time> and start afresh, or choose another out_dir")
+    return bool(found)
+
+
+# --- memory ------------------------------------------------------------------------------------------
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, Python's MemoryError, or the CPU allocator's RuntimeError."""
+    if isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and any(
+        marker in text for marker in ("out of memory", "can't allocate memory", "not enough memory"))
+
+
 def _all_reduce_sum(values: torch.Tensor, dist_info: Distributed) -> torch.Tensor:
     if dist_info.enabled:
         import torch.distributed as dist
@@ -89,8 +165,12 @@ def _all_reduce_sum(values: torch.Tensor, dist_info: Distributed) -> torch.Tenso
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, verbose: bool = True) -> None:
+    def __init__(self, cfg: TrainConfig, verbose: bool = True, overwrite: bool = False) -> None:
+        """`overwrite`: an earlier run in out_dir is moved aside instead of refused (see
+        check_out_dir). It is an argument, not a config key: it says what to do with the folder,
+        not how to train, so it is neither saved in checkpoints nor part of a grow stage's signature."""
         self.cfg = cfg
+        move_earlier_run = check_out_dir(cfg, overwrite, int(os.environ.get("RANK", 0)))
         self.dist = init_distributed(cfg.device)
         self.rt: Runtime = pick_runtime(cfg.device, cfg.dtype, self.dist.local_rank if self.dist.enabled else None)
         if self.rt.device_type == "cpu":
@@ -117,16 +197,22 @@ class Trainer:
 
         self.iter_num = 0
         self.best_val_loss = float("inf")
-        resume_state = self._build_model()
-        self.model.to(self.rt.device)
-        self.scaler = torch.amp.GradScaler(self.rt.device_type, enabled=(self.rt.dtype == "float16"))
-        self.optimizer = self.raw_model.configure_optimizer(
-            cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), self.rt.device_type)
+        try:
+            resume_state = self._build_model()
+            self.model.to(self.rt.device)
+            self.scaler = torch.amp.GradScaler(self.rt.device_type, enabled=(self.rt.dtype == "float16"))
+            self.optimizer = self.raw_model.configure_optimizer(
+                cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), self.rt.device_type)
+        except (RuntimeError, MemoryError) as e:
+            if not is_out_of_memory(e):
+                raise  # a real bug, keep its traceback
+            raise UserError(
+                f"out of memory while allocating the model (n_layer={cfg.n_layer}, n_embd={cfg.n_embd}) on "
+                f"{self.rt.device}: lower n_layer or n_embd; batch_size={cfg.batch_size} and "
+                f"block_size={cfg.block_size} set what each step needs on top"
+            ) from None
         if resume_state is not None:
-            self.optimizer.load_state_dict(resume_state["optimizer"])
-            if resume_state.get("scaler"):
-                self.scaler.load_state_dict(resume_state["scaler"])
-            ckpt_io.restore_rng_state(resume_state["rng"])
+            self._restore_training_state(resume_state, self.out_dir / ckpt_io.CHECKPOINT)
             # Dropout draws differ per rank, as in nanoGPT; the saved state is rank 0's.
             if self.dist.rank:
                 torch.manual_seed(cfg.seed + self.dist.rank + self.iter_num)
@@ -141,6 +227,7 @@ class Trainer:
             ids = [self.dist.local_rank] if self.rt.device_type == "cuda" else None
             self.model = DDP(self.model, device_ids=ids)
         self.peak, self.peak_source = peak_flops(self.rt, cfg.peak_flops)
+        self.moved_aside = move_aside(self.out_dir) if move_earlier_run else None
 
     # --- model construction ------------------------------------------------------------------
 
@@ -149,9 +236,37 @@ class Trainer:
         return GPTConfig(block_size=c.block_size, vocab_size=padded_vocab_size(self.vocab_size), n_layer=c.n_layer,
                          n_head=c.n_head, n_embd=c.n_embd, dropout=c.dropout, bias=c.bias)
 
+    def check_memory(self, n_layer: int, n_head: int, n_embd: int, block_size: int, bias: bool) -> None:
+        """Refuse a model and batch whose training step cannot fit in the device's memory, before
+        anything is allocated (growgpt.estimate's arithmetic: no tensor is made)."""
+        from growgpt.estimate import format_bytes, vram_bytes
+
+        c = self.cfg
+        have, where = memory_bytes(self.rt)
+        if have is None:
+            return
+        need = vram_bytes(n_layer, n_head, n_embd, block_size, self.vocab_size, c.batch_size, dtype=self.rt.dtype,
+                          bias=bias, dropout=c.dropout, device=self.rt.device_type)
+        # Processes of one machine share its RAM; each GPU has its own memory.
+        sharing = 1 if self.rt.device_type == "cuda" else int(os.environ.get("LOCAL_WORLD_SIZE", self.dist.world_size))
+        total = need["total_on_card"] * sharing
+        if total <= have:
+            return
+        state = need["params"] + need["grads"] + need["adamw"]
+        processes = f"{sharing} processes, each " if sharing > 1 else ""
+        raise UserError(
+            f"training needs an estimated {format_bytes(total)} of memory ({processes}weights, gradients and AdamW "
+            f"state {format_bytes(state)} + activations and logits of a micro-batch "
+            f"{format_bytes(need['total_on_card'] - state)}) but "
+            f"{where} has {format_bytes(have)}: lower n_layer or n_embd (n_layer={n_layer}, n_embd={n_embd}), "
+            f"batch_size={c.batch_size} (raising gradient_accumulation_steps keeps the tokens per step) or "
+            f"block_size={block_size}")
+
     def _build_model(self) -> dict | None:
         """Create self.raw_model / self.model; return the checkpoint when resuming."""
         c = self.cfg
+        if c.init_from in ("scratch", "resume"):  # the GPT-2 weights decide their shape: checked once loaded
+            self.check_memory(c.n_layer, c.n_head, c.n_embd, c.block_size, c.bias)
         torch.manual_seed(c.seed)  # the same initial weights on every rank and in every run
         state = None
         if c.init_from == "scratch":
@@ -159,14 +274,15 @@ class Trainer:
         elif c.init_from == "resume":
             path = self.out_dir / ckpt_io.CHECKPOINT
             if not path.is_file():
-                raise UserError(f"init_from = 'resume' but {path} does not exist: train with init_from = 'scratch' first")
+                raise UserError(f"init_from = 'resume' but {path} does not exist: "
+                                "train with init_from = 'scratch' first")
             state = ckpt_io.load(path)
             if state.get("optimizer") is None:
                 raise UserError(f"{path} holds weights only (no optimizer state): it cannot be resumed")
+            ckpt_io.check_entries(state, path, ckpt_io.RESUME_ENTRIES)
             self._check_resume_compatible(state, path)
-            model = GPT(GPTConfig(**state["model_args"]))
-            model.load_state_dict(state["model"])
-            self.iter_num = int(state["iter_num"])
+            model = ckpt_io.build_model(state, path)
+            self.iter_num = state["iter_num"]
             self.best_val_loss = float(state["best_val_loss"])
         else:
             if self.data.tokenizer_spec.get("name") != "gpt2":
@@ -180,6 +296,7 @@ class Trainer:
             elif c.block_size > model.config.block_size:
                 raise UserError(f"config key 'block_size' ({c.block_size}) exceeds the GPT-2 weights' context "
                                 f"({model.config.block_size})")
+            self.check_memory(c.n_layer, c.n_head, c.n_embd, c.block_size, c.bias)
         torch.manual_seed(c.seed + self.dist.rank + self.iter_num)  # dropout stream, per rank
         self.raw_model = model
         self.model = model
@@ -198,9 +315,38 @@ class Trainer:
             )
         saved = state["config"]
         for key in MODEL_SHAPE_KEYS:
+            if key not in saved:
+                raise UserError(f"checkpoint {path}: its 'config' lacks '{key}'")
             if getattr(self.cfg, key) != saved[key]:
                 raise UserError(f"config key '{key}' = {getattr(self.cfg, key)!r} but checkpoint {path} has "
                                 f"{saved[key]!r}: resuming keeps the model's shape; set {key} = {saved[key]!r}")
+        # The model is built from model_args: they must agree with the config checked above and with the
+        # dataset's vocabulary (token ids beyond the embedding would fail in the middle of a step).
+        args = ckpt_io.model_config(state["model_args"], path).to_dict()
+        expected = {**{key: getattr(self.cfg, key) for key in MODEL_SHAPE_KEYS},
+                    "vocab_size": padded_vocab_size(self.vocab_size)}
+        for key, value in expected.items():
+            if args[key] != value:
+                raise UserError(f"checkpoint {path}: its model_args have {key} = {args[key]!r} where its config and "
+                                f"the dataset give {value!r}: it is not a consistent growgpt checkpoint")
+
+    def _restore_training_state(self, state: dict, path: Path) -> None:
+        """Optimizer, grad-scaler and RNG states from a checkpoint, each checked to fit this model."""
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            if state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, RuntimeError) as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UserError(f"checkpoint {path}: its optimizer state does not fit its model ({reason})") from None
+        # load_state_dict does not compare the AdamW moments with the parameters; a step would.
+        for group in self.optimizer.param_groups:
+            for param in group["params"]:
+                for name, value in self.optimizer.state.get(param, {}).items():
+                    if isinstance(value, torch.Tensor) and value.dim() and value.shape != param.shape:
+                        raise UserError(f"checkpoint {path}: its optimizer state '{name}' has shape "
+                                        f"{tuple(value.shape)} for a parameter of shape {tuple(param.shape)}")
+        ckpt_io.restore_rng_state(state["rng"], path)
 
     # --- evaluation ---------------------------------------------------------------------------
 
@@ -232,7 +378,8 @@ class Trainer:
 
     def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.rt.device_type == "cuda":
-            return x.pin_memory().to(self.rt.device, non_blocking=True), y.pin_memory().to(self.rt.device, non_blocking=True)
+            return (x.pin_memory().to(self.rt.device, non_blocking=True),
+                    y.pin_memory().to(self.rt.device, non_blocking=True))
         return x.to(self.rt.device), y.to(self.rt.device)
 
     def _micro_batch(self, micro: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -321,10 +468,15 @@ class Trainer:
     def run(self) -> dict:
         cfg = self.cfg
         if self.dist.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise UserError(f"cannot create the run folder {self.out_dir}: {e.strerror or e}") from None
             if self.resumed:
                 truncate_metrics(self.out_dir, self.iter_num)
         logger = MetricsLogger(self.out_dir, cfg.to_dict(), enabled=self.dist.is_main)
+        if self.verbose and self.moved_aside is not None:
+            print(f"moved the earlier run in {self.out_dir} aside to {self.moved_aside}")
         if self.verbose:
             peak = f"{self.peak / 1e12:.2f} TFLOP/s ({self.peak_source})" if self.peak else self.peak_source
             start = f"resuming at iter {self.iter_num}" if self.resumed else f"init {cfg.init_from}"
@@ -332,12 +484,13 @@ class Trainer:
                   f"{self.tokens_per_iter:,} tokens/iter, peak {peak}; {start}")
         try:
             return self._loop(logger)
-        except (torch.cuda.OutOfMemoryError, RuntimeError) as e:
-            if not isinstance(e, torch.cuda.OutOfMemoryError) and "out of memory" not in str(e):
+        except (RuntimeError, MemoryError) as e:  # torch.cuda.OutOfMemoryError is a RuntimeError
+            if not is_out_of_memory(e):
                 raise  # a real bug, keep its traceback
             raise UserError(
                 f"out of memory at batch_size={cfg.batch_size}, block_size={cfg.block_size}: lower batch_size "
-                "(and raise gradient_accumulation_steps to keep the tokens per step) or block_size"
+                "(and raise gradient_accumulation_steps to keep the tokens per step) or block_size, "
+                f"or the model (n_layer={cfg.n_layer}, n_embd={cfg.n_embd})"
             ) from None
         finally:
             logger.close()
@@ -361,7 +514,8 @@ class Trainer:
                            train_ppl=math.exp(min(losses["train"], 50)), val_ppl=math.exp(min(losses["val"], 50)),
                            lr=lr_at(self.iter_num, cfg))
                 if self.verbose:
-                    print(f"eval iter {self.iter_num}: train loss {losses['train']:.4f} (ppl {math.exp(min(losses['train'], 50)):.2f}), "
+                    print(f"eval iter {self.iter_num}: train loss {losses['train']:.4f} "
+                          f"(ppl {math.exp(min(losses['train'], 50)):.2f}), "
                           f"val loss {losses['val']:.4f} (ppl {math.exp(min(losses['val'], 50)):.2f})")
                 if cfg.eval_only:
                     break
@@ -398,8 +552,9 @@ class Trainer:
                 "out_dir": str(self.out_dir)}
 
 
-def train(cfg: TrainConfig, verbose: bool = True) -> dict:
-    trainer = Trainer(cfg, verbose=verbose)
+def train(cfg: TrainConfig, verbose: bool = True, overwrite: bool = False) -> dict:
+    """Train `cfg` to max_iters; `overwrite` moves an earlier run in out_dir aside (see Trainer)."""
+    trainer = Trainer(cfg, verbose=verbose, overwrite=overwrite)
     try:
         return trainer.run()
     finally:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 
 def growgpt(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "growgpt", *args], capture_output=True, text=True, cwd=cwd)
@@ -84,3 +86,27 @@ def test_dump_extract_and_grow_commands(tmp_path):
                           r"plan file not found")
     (tmp_path / "bad.toml").write_text("[model]\nn_layer = 1\n")
     assert_one_line_error(growgpt("estimate", str(tmp_path / "bad.toml")), r"\[model\] of .*bad.toml must set 'n_head'")
+
+
+LONG = "é" * 300  # 600 bytes: longer than any file name the filesystem allows
+
+
+@pytest.mark.parametrize("argv", [
+    ["extract", LONG, "--out", "o"], ["prepare", LONG, "--out", "o"], ["train", "--set", f"dataset={LONG}"],
+    ["sample", "--run", LONG], ["report", LONG], ["estimate", LONG], ["grow", LONG, "--workdir", "w"],
+    ["dropped", LONG], ["dumps", "list", "--wiki", "enwiki", "--date", "20250101", "--mirror", LONG],
+    ["fetch", "--wiki", "enwiki", "--date", "20250101", "--mirror", LONG, "--parts", "1", "--to", "t"],
+    ["demo", "--dump", LONG, "--workdir", "w"],
+], ids=lambda argv: " ".join(argv[:2]))
+def test_a_path_the_os_refuses_is_one_line_in_every_command(argv, tmp_path, monkeypatch, capsys):
+    """A name too long for the filesystem (the OS's ENAMETOOLONG, wherever it is first touched) is the
+    user's to fix: one line naming it, exit 2, no traceback."""
+    from growgpt.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith("growgpt: error: ") and "éééé" in err
+    assert len(err) < 400  # the 600-byte name is shortened, not printed whole

@@ -261,3 +261,27 @@ def test_grow_fetches_parts_from_a_dump_mirror(tmp_path):
     results = grow(plan, tmp_path / "work", progress=False, verbose=False)
     assert sorted(p.name for p in (tmp_path / "work" / "raw").glob("*.bz2")) == [raw[0].name]  # part 1 only
     assert results["parts"] == ["1"] and results["stages"][0]["eval"]["parts"]["1"]["loss"] > 0
+
+
+def test_grow_refuses_unverifiable_parts_unless_the_plan_opts_out(tmp_path):
+    """require_checksum (default true): a listing with no sha1/md5 for a plan's part stops grow before any
+    download or training; require_checksum = false downloads it, unverified."""
+    from growgpt.grow import Sources, Workspace
+
+    mirror = tmp_path / "mirror"
+    raw = write_dump_parts(mirror / "testwiki" / "20250101")
+    files = {p.name: {"size": p.stat().st_size} for p in raw}  # sizes, no checksums
+    (mirror / "testwiki" / "20250101" / "dumpstatus.json").write_text(json.dumps(
+        {"jobs": {"articlesdump": {"status": "done", "files": files}}, "version": "0.8"}))
+    body = PLAN.replace("files = {files}", f'wiki = "testwiki"\ndate = "20250101"\nmirror = "{mirror}"')
+    plan = tmp_path / "plan.toml"
+    plan.write_text(body)
+    with pytest.raises(UserError, match=r"no sha1 or md5 for testwiki-20250101-pages-articles1\.xml.*\(and 2 more\)"
+                                         r".*require_checksum = false"):
+        grow(plan, tmp_path / "work", progress=False, verbose=False)
+    assert not (tmp_path / "work" / "raw").exists() or not any((tmp_path / "work" / "raw").iterdir())
+
+    plan.write_text(body.replace("[data]", "[data]\nrequire_checksum = false"))
+    sources = Sources(load_plan(plan), Workspace(tmp_path / "work"))
+    (path,) = sources.files(1, progress=False)
+    assert path.read_bytes() == raw[0].read_bytes()
