@@ -36,6 +36,7 @@ import torch
 from growgpt.errors import UserError
 from growgpt.fsutil import fsync_dir as _fsync_dir
 from growgpt.model import GPT, GPTConfig
+from growgpt.tokenizer import TOKENIZER_NAMES
 
 CHECKPOINT = "ckpt.pt"  # latest: what init_from=resume continues from
 BEST = "best.pt"  # best validation loss so far: model weights only, for sampling
@@ -138,8 +139,9 @@ def check_entries(state: dict, path: str | Path, entries: tuple[str, ...] = WEIG
 def check_tokenizer_spec(spec: Any, path: str | Path) -> None:
     if not isinstance(spec, dict) or not isinstance(spec.get("fingerprint"), str):
         raise UserError(f"checkpoint {path}: 'tokenizer' is not a tokenizer description (no fingerprint)")
-    if spec.get("name") not in ("gpt2", "char"):
-        raise UserError(f"checkpoint {path}: unknown tokenizer {spec.get('name')!r} (expected 'gpt2' or 'char')")
+    if spec.get("name") not in TOKENIZER_NAMES:
+        raise UserError(f"checkpoint {path}: unknown tokenizer {spec.get('name')!r} "
+                        f"(expected {', '.join(repr(n) for n in TOKENIZER_NAMES)})")
     if spec["name"] == "char" and (not isinstance(spec.get("chars"), str) or not spec["chars"]):
         raise UserError(f"checkpoint {path}: the char tokenizer's 'chars' must be a non-empty string")
 

@@ -106,10 +106,13 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 def _cmd_grow(args: argparse.Namespace) -> None:
     from growgpt.grow import grow
 
+    from growgpt.report import console_summary
+
     results = grow(args.plan, args.workdir, baseline=args.baseline, progress=not args.quiet)
-    last = results["stages"][-1]
-    print(f"done: {len(results['stages'])} stage(s); after '{last['name']}' union val loss "
-          f"{last['eval']['union']['loss']:.4f}; report in {args.workdir}/run/report.md")
+    # bpb (or the loss for scores without it), grow − jump and forgetting, each difference with the ±
+    # of its 95 % paired interval over the val batches, as the report's verdicts judge them.
+    print(f"done: {len(results['stages'])} stage(s); {console_summary(results)}; "
+          f"report in {args.workdir}/run/report.md")
 
 
 def _cmd_estimate(args: argparse.Namespace) -> None:
@@ -191,7 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare", help="tokenize text into train/val token shards")
     p.add_argument("inputs", nargs="+", metavar="TEXT", help=".txt/.jsonl/.parquet files or folders of them")
     p.add_argument("--out", required=True, metavar="DATA_DIR")
-    p.add_argument("--tokenizer", choices=("gpt2", "char"), default="gpt2")
+    p.add_argument("--tokenizer", choices=("gpt2", "char", "bytes"), default="gpt2",
+                   help="gpt2: GPT-2 BPE, 50257 ids (default); char: the corpus's characters, a vocabulary built "
+                        "from the text; bytes: UTF-8 bytes plus an end-of-text id, 257 ids. A corpus of parts "
+                        "(an extract folder) needs gpt2 or bytes, whose vocabulary is the same for every part")
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--errors", choices=("strict", "replace"), default="strict",

@@ -11,6 +11,10 @@ a float key must be finite (no nan or inf), an integer key must be a whole numbe
 JSON reader holds exactly (iteration numbers go through both), and `seed` must be below 2**63, so
 that `seed + rank + iteration` still fits the unsigned 64 bits `torch.manual_seed` takes. Whether a
 model of that shape fits in memory is checked by the trainer (it needs the device and the vocabulary).
+
+The learning-rate schedule's keys are checked together (a wsd warmup may not run into its cooldown);
+`cooldown_start` says where a wsd cooldown begins and `cooldown_branch` turns a config into a branch
+that cools down from a given iteration (the curve itself is growgpt.train.lr_at).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from growgpt.errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+SCHEDULES = ("cosine", "wsd")
+COOLDOWN_SHAPES = ("linear", "1-sqrt")
 MAX_INT = 2**53  # the largest integer that floats (the LR schedule) and JSON readers (metrics) hold exactly
 MAX_SEED = 2**63 - 1  # seed + rank + iteration must stay below 2**64 for torch.manual_seed
 
@@ -65,13 +71,20 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0  # 0 disables clipping
-    # learning-rate schedule: linear warmup, then cosine decay to min_lr, counted from schedule_start
-    # (a grow stage starts its own schedule where the previous stage stopped)
-    decay_lr: bool = True
+    # learning-rate schedule, counted from schedule_start (a grow stage starts its own schedule where the
+    # previous stage stopped) over a horizon of lr_decay_iters; see growgpt.train.lr_at.
+    # cosine: linear warmup, then cosine decay to min_lr at the horizon.
+    # wsd (warmup-stable-decay): the same warmup, then constant learning_rate, then over the last
+    # cooldown_fraction of the horizon a decay to min_lr shaped linear or 1-sqrt (Hägele et al. 2024,
+    # arXiv 2405.18392: a short 1-sqrt cooldown matches cosine, and can branch off a constant-LR trunk).
+    decay_lr: bool = True  # false: constant learning_rate, whatever the schedule
+    schedule: str = "cosine"  # cosine | wsd
     schedule_start: int = 0
     warmup_iters: int = 2000
     lr_decay_iters: int = 600000
     min_lr: float = 6e-5
+    cooldown_fraction: float = 0.2  # wsd: the final share of lr_decay_iters spent cooling down, in (0, 1]
+    cooldown_shape: str = "1-sqrt"  # wsd: linear | 1-sqrt
     # system
     device: str = "auto"
     dtype: str = "auto"
@@ -113,6 +126,7 @@ class TrainConfig:
             raise UserError(f"config key 'wandb_mode' must be online, offline or disabled, got {self.wandb_mode!r}")
         if self.replay not in ("proportional", "uniform"):
             raise UserError(f"config key 'replay' must be proportional or uniform, got {self.replay!r}")
+        self._check_schedule()
         if not 0.0 <= self.new_fraction < 1.0:
             raise UserError(f"config key 'new_fraction' must be in [0, 1), got {self.new_fraction}")
         if self.new_fraction > 0 and not self.new_parts:
@@ -125,6 +139,22 @@ class TrainConfig:
                 "give the path of a local Hugging Face folder (config.json + model.safetensors) or a .safetensors file"
             )
         return self
+
+    def _check_schedule(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise UserError(f"config key 'schedule' must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.cooldown_shape not in COOLDOWN_SHAPES:
+            raise UserError(f"config key 'cooldown_shape' must be one of {', '.join(COOLDOWN_SHAPES)}, "
+                            f"got {self.cooldown_shape!r}")
+        if not 0.0 < self.cooldown_fraction <= 1.0:
+            raise UserError(f"config key 'cooldown_fraction' must be in (0, 1], got {self.cooldown_fraction}")
+        stable_end = cooldown_start(self) - self.schedule_start
+        if self.schedule == "wsd" and self.warmup_iters > stable_end:
+            # The cooldown would begin before the warmup reached learning_rate: the curve would jump.
+            raise UserError(
+                f"config key 'warmup_iters' ({self.warmup_iters}) must be <= the wsd cooldown start "
+                f"({stable_end} = lr_decay_iters {self.lr_decay_iters} less its cooldown_fraction "
+                f"{self.cooldown_fraction:g}): lower warmup_iters or cooldown_fraction, or raise lr_decay_iters")
 
     def _check_types(self) -> None:
         """Every value of the kind its key declares (also for a TrainConfig built directly), every
@@ -143,6 +173,26 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def cooldown_start(cfg: TrainConfig) -> int:
+    """The iteration at which the wsd cooldown begins (its LR is still learning_rate; the next one is
+    lower), counted like the iteration number, from 0 — schedule_start included. An integer computed
+    once: the cooldown lasts round(lr_decay_iters * cooldown_fraction) iterations (Python's round, halves
+    to even), at least one, and
+    ends at schedule_start + lr_decay_iters with min_lr. Meaningless for cosine (no cooldown)."""
+    cooldown_iters = max(1, round(cfg.lr_decay_iters * cfg.cooldown_fraction))
+    return cfg.schedule_start + cfg.lr_decay_iters - cooldown_iters  # cooldown_iters <= lr_decay_iters
+
+
+def cooldown_branch(cfg: TrainConfig, start: int, iters: int) -> TrainConfig:
+    """`cfg` made into a branch that cools down from iteration `start` over `iters` iterations and stops
+    there: wsd with no warmup, the whole horizon a cooldown (cooldown_fraction 1). Its LR is learning_rate
+    at `start` — the constant LR of a wsd trunk past its warmup, so the branch continues the trunk without
+    a jump — and min_lr at `start + iters`, with cfg's cooldown_shape. A trunk's own cooldown is the
+    branch at cooldown_start(trunk) over the rest of its horizon."""
+    return dataclasses.replace(cfg, schedule="wsd", warmup_iters=0, cooldown_fraction=1.0, schedule_start=start,
+                               lr_decay_iters=iters, max_iters=start + iters).validate()
 
 
 _FIELDS = {f.name: f for f in fields(TrainConfig)}

@@ -16,19 +16,37 @@ sub-folder holding a prepared dataset (what `growgpt prepare` writes for the Par
 then a window in it. Weights are fixed by the config, so the mixture adds no sampler state: exact
 resume still only needs the iteration. Validation during training is the union of the chosen parts'
 val sets (parts weighted by their val tokens), so its loss is comparable whatever the replay.
+
+Bits per byte: every token id stands for a fixed byte string (GPT-2 BPE: tiktoken's bytes of that
+token; char: the character's UTF-8 encoding; the document separator: nothing, 0 bytes), so the UTF-8
+bytes a window of targets decodes to are a lookup in a per-id table (growgpt.token_bytes) — nothing
+is stored per shard, and any window, drawn anywhere, has its exact byte count. bpb = nats over the
+targets / (their bytes x ln 2): a tokenizer-free figure that compares across tokenizers. The manifest
+also records the bytes of each shard and split (prepare counts them with the same table), for
+whole-set figures such as bytes per token; manifests written before that have no `bytes`, and only
+those figures are missing.
 """
 
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from growgpt.errors import UserError
+from growgpt.token_bytes import byte_lengths_for_spec
 
 _SPLIT_IDS = {"train": 0, "val": 1}
+
+
+def _total_bytes(counts: list) -> int | None:
+    """The sum of byte counts read from a manifest; None when any is missing (an older manifest)."""
+    if any(isinstance(c, bool) or not isinstance(c, int) for c in counts):
+        return None
+    return sum(counts)
 
 
 class TokenSplit:
@@ -51,6 +69,8 @@ class TokenSplit:
             if shard["tokens"]:
                 self.shards.append(np.memmap(path, dtype=dtype, mode="r"))
         self.tokens = sum(len(s) for s in self.shards)
+        # UTF-8 bytes of the split's text (prepare's count); None for a manifest written before bytes were counted.
+        self.bytes = _total_bytes([info.get("bytes")])
 
     def check_block_size(self, block_size: int, data_dir: Path) -> None:
         longest = max((len(s) for s in self.shards), default=0)
@@ -87,6 +107,7 @@ class MixtureSplit:
         total = float(sum(weights))
         self.weights = np.array([w / total for w in weights], dtype=np.float64)
         self.tokens = sum(s.tokens for s in splits)
+        self.bytes = _total_bytes([s.bytes for s in splits])
 
     def check_block_size(self, block_size: int, data_dir: Path) -> None:
         for split in self.splits:
@@ -185,6 +206,16 @@ class TokenData:
 
     def split(self, name: str) -> MixtureSplit:
         return self.train if name == "train" else self.val
+
+    @cached_property
+    def byte_lengths(self) -> np.ndarray | None:
+        """UTF-8 bytes per token id (growgpt.token_bytes); None: bits per byte are not available."""
+        return byte_lengths_for_spec(self.tokenizer_spec)
+
+    def target_bytes(self, targets: torch.Tensor) -> int | None:
+        """The UTF-8 bytes a batch of target ids decodes to (separators count 0), None without a table."""
+        table = self.byte_lengths
+        return None if table is None else int(table[targets.numpy()].sum())
 
     def check_block_size(self, block_size: int) -> None:
         self.train.check_block_size(block_size, self.data_dir)

@@ -7,6 +7,8 @@ parts (`demo-pages-articles1.xml-pAAApBBB.bz2`, ...), each a complete XML docume
 product runs as on real dumps: extract -> prepare per part -> stage 1 on part 1 -> stage 2 on parts
 1-3 (resuming stage 1 with its own schedule and proportional replay) -> the same budget from scratch
 on parts 1-3 (`jump`) -> per-part evaluation -> report. A tiny GPT (GPT-2 BPE) trains on the CPU.
+At the end it prints the stage × part matrix in bits per byte and the report's verdicts, each
+difference with the ± of its 95 % paired interval over the val batches.
 
 Re-running `growgpt demo` skips whatever is done; an interrupted run continues where it stopped.
 """
@@ -146,22 +148,23 @@ def run_demo(workdir: str | Path = "growgpt-demo", dump: str | Path | None = Non
         atomic_write_bytes(plan, text.encode())
     results = grow(plan, workdir, baseline="jump" if baseline else None, progress=progress, verbose=verbose)
     if verbose:
-        last = results["stages"][-1]
-        print()
-        for line in _matrix_lines(results):
+        for line in summary_lines(results):
             print(line)
-        sample = last["samples"][0]
-        print(f"\nsample after stage '{last['name']}':\n{sample['text']}\n")
         print(f"report: {workdir / 'run' / 'report.html'} (and report.md)")
     return results
 
 
-def _matrix_lines(results: dict) -> list[str]:
-    parts = results["parts"]
-    lines = ["val loss      " + "".join(f"{'part ' + p:>10s}" for p in parts) + f"{'union':>10s}"]
-    rows = results["stages"] + ([results["baseline"]] if results.get("baseline") else [])
-    for entry in rows:
-        ev = entry["eval"]
-        cells = "".join(f"{ev['parts'][p]['loss']:10.3f}" if p in ev["parts"] else f"{'-':>10s}" for p in parts)
-        lines.append(f"{entry['name']:<14s}{cells}{ev['union']['loss']:10.3f}")
+def summary_lines(results: dict) -> list[str]:
+    """What the demo prints at the end: the stage × part matrix in bits per byte (▲ a rise beyond
+    evaluation noise, △ one within it), the verdicts and grow vs jump with the ± of their 95 % paired
+    intervals, and a sample of the last stage."""
+    from growgpt.report import console_matrix, grow_vs_jump, verdicts
+
+    lines = ["", *console_matrix(results), "", *verdicts(results)]
+    comparison = grow_vs_jump(results)
+    if comparison:
+        lines.append(comparison)
+    last = results["stages"][-1]
+    if last.get("samples"):
+        lines += ["", f"sample after stage '{last['name']}':", last["samples"][0]["text"], ""]
     return lines

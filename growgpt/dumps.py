@@ -98,6 +98,7 @@ from growgpt.fsutil import atomic_write_bytes, fsync_dir, hash_file
 DEFAULT_MIRROR = "https://dumps.wikimedia.org"
 TEXT_PER_COMPRESSED = 0.7  # extract's Parquet, per byte of bz2 (measured 0.56-0.67)
 TOKENS_PER_COMPRESSED = 0.8  # uint16 GPT-2 token shards, per byte of bz2 (measured 0.72 on enwiki)
+BYTE_TOKENS_PER_COMPRESSED = 3.4  # uint16 byte-tokenizer shards: 2 bytes per UTF-8 byte of text (1.66-1.69)
 TIMEOUT_S = 60  # a connect or socket read that gets no byte for this long has stalled
 READ_BYTES = 1 << 20
 USER_AGENT = "growgpt/0.1 (Wikipedia dump fetcher; python-urllib)"

@@ -70,6 +70,7 @@ import time
 
 from growgpt.errors import UserError
 from growgpt.model import padded_vocab_size
+from growgpt.tokenizer import FIXED_VOCAB_SIZES
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 CUDA_CONTEXT_BYTES = 500 * 2**20  # CUDA context + kernel images + allocator slack, outside max_memory_allocated
@@ -304,17 +305,18 @@ def fit_batch(memory_bytes: int, tokens_per_step: int, *, block_size: int, margi
 
 # --- disk and host RAM ----------------------------------------------------------------------------
 
-def disk_bytes(compressed_bytes: int) -> dict[str, int]:
+def disk_bytes(compressed_bytes: int, tokenizer: str = "gpt2") -> dict[str, int]:
     """Disk for a Wikipedia dump of compressed_bytes (bz2) through download, extract and prepare:
-    the download itself, extract's zstd Parquet text, prepare's uint16 GPT-2 token shards (ratios
-    measured in `dumps`; the XML is streamed, never stored). Latin-script text: other scripts
-    tokenise to ~2.5x as many token bytes."""
-    from growgpt.dumps import TEXT_PER_COMPRESSED, TOKENS_PER_COMPRESSED
+    the download itself, extract's zstd Parquet text, prepare's uint16 token shards (ratios measured
+    in `dumps`; the XML is streamed, never stored). GPT-2 on Latin-script text: other scripts
+    tokenise to ~2.5x as many token bytes. The bytes tokenizer stores 2 bytes per byte of text."""
+    from growgpt.dumps import BYTE_TOKENS_PER_COMPRESSED, TEXT_PER_COMPRESSED, TOKENS_PER_COMPRESSED
 
+    per_compressed = BYTE_TOKENS_PER_COMPRESSED if tokenizer == "bytes" else TOKENS_PER_COMPRESSED
     out = {
         "download": int(compressed_bytes),
         "extracted": int(compressed_bytes * TEXT_PER_COMPRESSED),
-        "tokens": int(compressed_bytes * TOKENS_PER_COMPRESSED),
+        "tokens": int(compressed_bytes * per_compressed),
     }
     out["total"] = sum(out.values())
     return out
@@ -478,7 +480,7 @@ def estimate_plan(plan_path, workdir=None, device: str | None = None, probe: boo
         dtype = "bfloat16" if dev == "cuda" else "float32"
     batch, accum = t.get("batch_size", 12), t.get("gradient_accumulation_steps", 40)
     shape = dict(n_layer=m["n_layer"], n_head=m["n_head"], n_embd=m["n_embd"], block_size=m["block_size"],
-                 vocab_size=50257)
+                 vocab_size=FIXED_VOCAB_SIZES[plan.data.tokenizer])  # the plan's tokenizer decides the logits' width
     bias, dropout = m.get("bias", True), m.get("dropout", 0.0)
     n_params = model_params(**shape, bias=bias)
     vram = vram_bytes(**shape, batch_size=batch, dtype=dtype, bias=bias, dropout=dropout, device=dev)
@@ -503,7 +505,7 @@ def estimate_plan(plan_path, workdir=None, device: str | None = None, probe: boo
         new = [p for p in stage.parts if p not in seen]
         seen |= set(stage.parts)
         compressed = sum(sources.compressed_bytes(p) for p in new)
-        disk = disk_bytes(compressed)
+        disk = disk_bytes(compressed, plan.data.tokenizer)
         if sources.listing is None:
             disk["total"] -= disk["download"]
             disk["download"] = 0  # local files: nothing to download

@@ -8,7 +8,8 @@ tokenized) -> train -> evaluate on every part's val set -> record -> report. The
     W/tokens/PART/    token shards per dump file, train and val (prepare); the corpus
     W/run/stages/S/   stage S's run folder: ckpt.pt (its final state once done), metrics.jsonl
     W/run/baseline/jump/   the optional from-scratch baseline
-    W/run/grow.json   results: per-stage losses on each part, tokens, time, samples
+    W/run/grow.json   results: per-stage loss, perplexity and bits per byte on each part (with the
+                      per-batch sums behind them, for paired comparisons), tokens, time, samples
     W/run/report.md, report.html, loss_curves.png
 
 How a stage continues the one before (the trade-offs)
@@ -167,13 +168,15 @@ def prepared_parts(plan: Plan, ws: Workspace, sources: Sources) -> dict[int, lis
 def check_disk(plan: Plan, ws: Workspace, sources: Sources, stage: Stage, new_parts: list[int]) -> None:
     from growgpt.dumps import free_bytes
     from growgpt.estimate import checkpoint_bytes, disk_bytes, model_params
+    from growgpt.tokenizer import FIXED_VOCAB_SIZES
 
     compressed = sum(sources.compressed_bytes(p) for p in new_parts)
     download = sum(sources.download_bytes(p) for p in new_parts)  # only files not on disk yet
-    disk = disk_bytes(compressed)
+    disk = disk_bytes(compressed, plan.data.tokenizer)
     derived = disk["extracted"] + disk["tokens"]
     m = plan.model
-    n_params = model_params(m["n_layer"], m["n_head"], m["n_embd"], m["block_size"], 50257, m.get("bias", True))
+    n_params = model_params(m["n_layer"], m["n_head"], m["n_embd"], m["block_size"],
+                            FIXED_VOCAB_SIZES[plan.data.tokenizer], m.get("bias", True))
     checkpoints = checkpoint_bytes(n_params)["total"]  # ckpt.pt, best.pt, model.safetensors
     need = download + derived + checkpoints
     ws.root.mkdir(parents=True, exist_ok=True)
@@ -257,16 +260,36 @@ def run_training(settings: dict, out_dir: Path, signature: str, init_from: str, 
 
 
 def run_stats(out_dir: Path, cfg, start: int, end: int) -> dict:
+    """A stage's cost from the train records of iterations start..end-1 in its metrics.jsonl.
+
+    Each record's ms_per_iter is the mean step time since the previous record, evaluation and
+    checkpoint time excluded; it stands for the iterations since the previous record (the first for
+    those since `start`). seconds: the sum of those, the time spent in training steps. tokens_per_s
+    and mfu: the figures the console prints per log line, taken over the whole stage: the records'
+    figures weighted by their time, which is the stage's tokens (training FLOPs / peak) divided by
+    seconds. mfu is None when any record has none (no peak figure, or one evidently too low) or one
+    above 1: then part of the stage was measured against a wrong peak, and no figure for the whole
+    stage is trustworthy."""
     from growgpt.metrics import read_metrics
 
-    records = [r for r in read_metrics(out_dir) if r.get("kind") == "train" and start <= r["iter"] < end]
+    by_iter = {r["iter"]: r for r in read_metrics(out_dir) if r.get("kind") == "train" and start <= r["iter"] < end}
     tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
-    seconds = sum(r["ms_per_iter"] for r in records) / 1000 * cfg.log_interval
-    rates = sorted(r["tokens_per_s"] for r in records)
-    mfus = sorted(r["mfu"] for r in records if r.get("mfu") is not None)
+    seconds = tokens = mfu_seconds = 0.0  # mfu_seconds: the sum of each record's MFU x its seconds
+    mfu_known, previous = bool(by_iter), start - 1
+    for it in sorted(by_iter):
+        record = by_iter[it]
+        record_seconds = record["ms_per_iter"] / 1000 * max(1, int(it - previous))
+        previous = it
+        seconds += record_seconds
+        tokens += record["tokens_per_s"] * record_seconds
+        if record.get("mfu") is None or record["mfu"] > 1:  # above 1: written before MFU was checked
+            mfu_known = False
+        else:
+            mfu_seconds += record["mfu"] * record_seconds
+    mean_mfu = mfu_seconds / seconds if mfu_known and seconds > 0 else None  # at most 1, as every record's
     return {"tokens": (end - start) * tokens_per_iter, "seconds": round(seconds, 2),
-            "tokens_per_s": rates[len(rates) // 2] if rates else None,
-            "mfu": mfus[len(mfus) // 2] if mfus else None}
+            "tokens_per_s": tokens / seconds if seconds > 0 else None,
+            "mfu": mean_mfu}
 
 
 def _eval_batch_size(plan: Plan) -> int:
@@ -283,8 +306,27 @@ def _evaluate(plan: Plan, ws: Workspace, checkpoint: Path, parts: dict[int, list
     ev = evaluate_parts(checkpoint, ws.tokens, {str(p): s for p, s in parts.items()}, unions,
                         batches=plan.eval.batches, batch_size=_eval_batch_size(plan), seed=plan.eval.seed,
                         device=device)
+    _stamp_batches(ev)
     ev["union_parts"] = sorted(union)
     return ev
+
+
+def _stamp_batches(ev: dict) -> None:
+    """Copy how the batches were drawn into each score: scores added later (_fill_matrix) may have been
+    drawn with other [eval] settings, and the report pairs two scores only when they saw the same batches."""
+    for score in [*ev["parts"].values(), ev.get("union"), ev.get("stage_union")]:
+        if score is not None:
+            score["batches"] = dict(ev["batches"])
+
+
+def _current_score(score: dict | None, row_batches: dict | None, plan: Plan) -> bool:
+    """Whether a recorded score has its per-batch sums (for paired intervals) and was drawn with the plan's
+    [eval] settings (its own record of them, else its row's); else _fill_matrix scores it again."""
+    if not score or "batch_nats" not in score or "bpb" not in score:
+        return False
+    drawn = score.get("batches") or row_batches or {}
+    return (drawn.get("count"), drawn.get("batch_size"), drawn.get("seed")) == \
+        (plan.eval.batches, _eval_batch_size(plan), plan.eval.seed)
 
 
 def _samples(plan: Plan, run_dir: Path, device: str) -> list[dict]:
@@ -375,8 +417,10 @@ def grow(plan_path: str | Path, workdir: str | Path, baseline: str | None = None
         done.append(entry)
         results["stages"] = done[:]
         _save_results(ws, results)
-        union = entry["eval"]["union"]["loss"]
-        _log(verbose, f"stage '{stage.name}' done: union val loss {union:.4f} (ppl {math.exp(min(union, 50)):.1f})")
+        union = entry["eval"]["union"]
+        bpb = f"{union['bpb']:.4f}" if union.get("bpb") is not None else "n/a"
+        _log(verbose, f"stage '{stage.name}' done: union val loss {union['loss']:.4f} "
+                      f"(ppl {math.exp(min(union['loss'], 50)):.1f}), {bpb} bits per byte")
 
     if baseline == "jump":
         results["baseline"] = _run_jump(plan, ws, sources, results, device, progress, verbose)
@@ -419,7 +463,9 @@ def _run_jump(plan: Plan, ws: Workspace, sources: Sources, results: dict, device
 
 
 def _fill_matrix(plan: Plan, ws: Workspace, sources: Sources, results: dict, device: str) -> None:
-    """Score earlier stages on parts that were prepared after they ran, and on the full union."""
+    """Score earlier stages on parts that were prepared after they ran, and on the full union; scores
+    an older growgpt recorded without bits per byte or per-batch sums, and scores drawn with other [eval]
+    settings (batches, batch_size, seed: raised to tighten the report's intervals), are redone."""
     from growgpt.evaluate import evaluate_parts
 
     available = prepared_parts(plan, ws, sources)
@@ -427,17 +473,23 @@ def _fill_matrix(plan: Plan, ws: Workspace, sources: Sources, results: dict, dev
     entries = results["stages"] + ([results["baseline"]] if results.get("baseline") else [])
     for entry in entries:
         ev = entry["eval"]
-        missing = {str(p): s for p, s in available.items() if str(p) not in ev["parts"]}
-        unions = {"union": all_stems} if ev.get("union_parts") != all_stems else {}
+        drawn = ev.get("batches")
+        missing = {str(p): s for p, s in available.items()
+                   if not _current_score(ev["parts"].get(str(p)), drawn, plan)}
+        redo_union = ev.get("union_parts") != all_stems or not _current_score(ev.get("union"), drawn, plan)
+        unions = {"union": all_stems} if redo_union else {}
         if not missing and not unions:
             continue
         extra = evaluate_parts(ws.run / entry["run_dir"] / ckpt_io.CHECKPOINT, ws.tokens, missing, unions,
                                batches=plan.eval.batches, batch_size=_eval_batch_size(plan),
                                seed=plan.eval.seed, device=device)
+        _stamp_batches(extra)
         ev["parts"].update(extra["parts"])
         ev["parts"] = {k: ev["parts"][k] for k in sorted(ev["parts"], key=int)}
         if "union" in extra:
             ev["union"], ev["union_parts"] = extra["union"], all_stems
+        if all((score or {}).get("batches") == extra["batches"] for score in [*ev["parts"].values(), ev.get("union")]):
+            ev["batches"] = dict(extra["batches"])  # every score now says how it was drawn; so does the row
 
 
 def plan_summary(plan: Plan) -> str:

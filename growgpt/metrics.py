@@ -26,7 +26,9 @@ METRICS_FILE = "metrics.jsonl"
 # The numbers MetricsLogger always writes for a kind, which readers (grow's run statistics, the
 # report, tests) index directly; a record of that kind without them is unreadable. MFU may be null.
 REQUIRED_NUMBERS = {"train": ("loss", "lr", "ms_per_iter", "tokens_per_s"), "eval": ("train_loss", "val_loss")}
-OPTIONAL_NUMBERS = {"train": ("mfu",)}
+# Bits per byte are optional: files written before they were logged stay readable, and a tokenizer
+# without a per-token byte table logs null.
+OPTIONAL_NUMBERS = {"train": ("mfu",), "eval": ("train_bpb", "val_bpb")}
 
 
 def _is_number(value: Any) -> bool:

@@ -13,7 +13,8 @@ Parts come from a Wikipedia dump (`wiki`, `date`, optional `mirror`, `multistrea
 `require_checksum`: true by default, false to accept dump files the listing gives no sha1/md5 for)
 or, with `files = ["a.xml.bz2", ["b1.bz2", "b2.bz2"], ...]`, from local dump files (part n = entry n;
 paths relative to the plan; they must exist when the plan is loaded). The other [data] keys:
-tokenizer ("gpt2"), min_chars (extract's shortest article; -1, the default, keeps extract's own),
+tokenizer ("gpt2", the default, or "bytes": UTF-8 bytes, 257 ids; not "char", whose vocabulary
+would change as parts are added), min_chars (extract's shortest article; -1, the default, keeps extract's own),
 val_fraction and split_seed (prepare's train/val assignment). [eval]: batches and batch_size (0: the
 training batch_size) of the per-part val loss, and the samples of each stage: prompts (non-empty
 text), max_new_tokens, temperature (0: greedy), top_k (0: no top-k cut) and seed.
@@ -28,7 +29,7 @@ folder names: run/stages/NAME), and things that cannot change between stages —
 the tokenizer — set in a stage. A stage's own keys: name, parts, iters, learning_rate,
 warmup_iters, min_lr, replay ("proportional" by size, the default, or "uniform" over parts),
 new_fraction (the share of batches for the parts this stage adds), and for the first stage
-init_from ("scratch" or the path of GPT-2 weights).
+init_from ("scratch" or the path of GPT-2 weights, which need tokenizer = "gpt2").
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from typing import Any
 from growgpt.config import TrainConfig, load_config, read_toml
 from growgpt.errors import UserError
 from growgpt.prepare import MAX_SEED  # split_seed and [eval] seed: numpy's and torch's generators take 64 bits too
+from growgpt.tokenizer import FIXED_VOCAB_SIZES
 
 MODEL_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "bias")
 DATA_KEYS = ("wiki", "date", "mirror", "multistream", "require_checksum", "files", "tokenizer", "min_chars",
@@ -72,7 +74,7 @@ MAX_MIN_CHARS = 10**7  # extract's length filter: no article is 10 million chara
 MAX_EVAL_BATCHES = 10_000
 MAX_EVAL_BATCH_SIZE = 4096  # batch_size x block_size x 50257 logits must fit in memory
 MAX_NEW_TOKENS = 10_000  # the report shows the first few hundred characters of a sample
-GPT2_VOCAB_SIZE = 50257  # the only tokenizer a plan may use; a larger top_k cuts nothing
+MAX_TOP_K = max(FIXED_VOCAB_SIZES.values())  # the largest vocabulary a plan may use; a larger top_k cuts nothing
 MAX_NAME_BYTES = 128  # a stage name is a folder name: well under the 255 bytes file systems allow
 # The baseline's name in grow.json and the report (its folder is run/baseline/jump, not a stage's).
 RESERVED_STAGE_NAMES = ("jump",)
@@ -228,6 +230,9 @@ def load_plan(path: str | Path) -> Plan:
     data = _load_data(raw.get("data", {}), path)
     ev = _load_eval(raw.get("eval", {}), path)
     stages = _load_stages(raw.get("stage", []), path)
+    if stages[0].init_from != "scratch" and data.tokenizer != "gpt2":  # train would refuse it after the downloads
+        raise _bad("init_from", f"[[stage]] 1 ('{stages[0].name}')", path, f"loads GPT-2 weights, which need "
+                   f"tokenizer = 'gpt2' in [data], not {data.tokenizer!r}")
     plan = Plan(path=path, title=title, model=model, data=data, train=train, eval=ev, stages=stages)
     _check_train_config(plan)
     if data.files:
@@ -239,6 +244,12 @@ def _check_train_config(plan: Plan) -> None:
     """Let TrainConfig check every model/train value (and the first stage's start) now, before any
     download or training; its message gains the table and the plan file."""
     first = plan.stages[0]
+    if plan.train.get("schedule", "cosine") != "cosine":
+        # In a plan, "wsd" is to mean a constant-LR trunk with a cooldown branch per stage (issue 12 §4),
+        # not each stage re-warming and cooling down: until grow trains that, refuse rather than
+        # give the key another meaning now.
+        raise UserError(f"key 'schedule' in [train] of {plan.path}: grow stages use 'cosine' (re-warm + re-decay "
+                        "per stage); 'wsd' works with `growgpt train` and is not yet available in plans")
     try:
         load_config(base={**plan.model, **plan.train, "dataset": "(plan)", "learning_rate": first.learning_rate,
                           "init_from": first.init_from})
@@ -288,9 +299,10 @@ def _load_data(table: dict, path: Path) -> DataSpec:
                 check()
             except UserError as e:
                 raise _bad(key, where, path, f"is not usable: {e}") from None
-    if spec.tokenizer != "gpt2":
-        raise _bad("tokenizer", where, path, "must be 'gpt2': a corpus that grows in parts needs it "
-                   "(a char vocabulary would change as parts are added)")
+    if spec.tokenizer not in FIXED_VOCAB_SIZES:
+        # the same vocabulary for every part: 'char' builds its vocabulary from the text it is given
+        raise _bad("tokenizer", where, path, f"must be 'gpt2' or 'bytes', got {spec.tokenizer!r}: a corpus that "
+                   "grows in parts needs a fixed vocabulary (a char vocabulary would change as parts are added)")
     return spec
 
 
@@ -329,7 +341,7 @@ def _load_eval(table: dict, path: Path) -> EvalSpec:
     _check_keys(table, EVAL_KEYS, where, path)
     spec = EvalSpec()
     integers = {"batches": (1, MAX_EVAL_BATCHES), "batch_size": (0, MAX_EVAL_BATCH_SIZE),
-                "max_new_tokens": (1, MAX_NEW_TOKENS), "top_k": (0, GPT2_VOCAB_SIZE), "seed": (0, MAX_SEED)}
+                "max_new_tokens": (1, MAX_NEW_TOKENS), "top_k": (0, MAX_TOP_K), "seed": (0, MAX_SEED)}
     for key, (low, high) in integers.items():
         if key in table:
             setattr(spec, key, _int_in(table[key], key, where, path, low, high))

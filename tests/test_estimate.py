@@ -316,3 +316,14 @@ def test_estimate_matches_cuda_peak_of_a_training_step(shape):
     del model, optimizer, x, y, loss
     torch.cuda.empty_cache()
     assert abs(predicted - measured) <= 0.25 * measured, (predicted, measured)
+
+
+def test_byte_token_shards_are_estimated_at_two_bytes_per_byte_of_text():
+    """The bytes tokenizer stores each byte of text as a uint16: ~4x GPT-2's shards for the same dump."""
+    from growgpt.dumps import TEXT_PER_COMPRESSED
+    from growgpt.estimate import disk_bytes
+
+    gpt2, byte_level = disk_bytes(10**9), disk_bytes(10**9, "bytes")
+    assert gpt2["extracted"] == byte_level["extracted"] == int(10**9 * TEXT_PER_COMPRESSED)
+    assert byte_level["tokens"] >= 4 * gpt2["tokens"]
+    assert byte_level["tokens"] == pytest.approx(2 * 1.7e9, rel=0.05)  # 1.66-1.69 bytes of text per bz2 byte
