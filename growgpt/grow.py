@@ -419,8 +419,12 @@ def grow(plan_path: str | Path, workdir: str | Path, baseline: str | None = None
         _save_results(ws, results)
         union = entry["eval"]["union"]
         bpb = f"{union['bpb']:.4f}" if union.get("bpb") is not None else "n/a"
-        _log(verbose, f"stage '{stage.name}' done: union val loss {union['loss']:.4f} "
-                      f"(ppl {math.exp(min(union['loss'], 50)):.1f}), {bpb} bits per byte")
+        # "union" here is the parts prepared so far; the report's union column is rescored over
+        # every part of the plan at the end (see _fill_matrix), so name the parts.
+        scored = ", ".join(str(p) for p in plan.all_parts if p in available)
+        _log(verbose, f"stage '{stage.name}' done: val loss {union['loss']:.4f} "
+                      f"(ppl {math.exp(min(union['loss'], 50)):.1f}), {bpb} bits per byte over the val sets of "
+                      f"part(s) {scored} (prepared so far)")
 
     if baseline == "jump":
         results["baseline"] = _run_jump(plan, ws, sources, results, device, progress, verbose)
