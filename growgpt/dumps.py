@@ -381,7 +381,9 @@ def _shutdown(sock: socket.socket) -> None:
         pass
 
 
-class _TrackedHTTP(urllib.request.HTTPHandler):
+class _Tracking:
+    """Mixed into urllib's HTTP(S) handler: every connection it opens is registered with a _Cutoff."""
+
     def __init__(self, cutoff: _Cutoff):
         super().__init__()
         self.cutoff = cutoff
@@ -390,17 +392,10 @@ class _TrackedHTTP(urllib.request.HTTPHandler):
         return super().do_open(self.cutoff.track(http_class), req, **kwargs)
 
 
-_HANDLERS: list[type] = [_TrackedHTTP]
-if hasattr(urllib.request, "HTTPSHandler"):  # Python built without ssl has none
-    class _TrackedHTTPS(urllib.request.HTTPSHandler):
-        def __init__(self, cutoff: _Cutoff):
-            super().__init__()
-            self.cutoff = cutoff
-
-        def do_open(self, http_class, req, **kwargs):
-            return super().do_open(self.cutoff.track(http_class), req, **kwargs)
-
-    _HANDLERS.append(_TrackedHTTPS)
+# One tracking handler per scheme urllib has here (a Python built without ssl has no HTTPSHandler).
+_HANDLERS: list[type] = [type(f"_Tracked{base.__name__}", (_Tracking, base), {})
+                         for base in (urllib.request.HTTPHandler, getattr(urllib.request, "HTTPSHandler", None))
+                         if base is not None]
 
 
 @dataclass

@@ -64,7 +64,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -76,7 +75,8 @@ import numpy as np
 from growgpt.errors import UserError
 from growgpt.fsutil import atomic_write_json, fsync_dir
 from growgpt.token_bytes import token_byte_lengths
-from growgpt.tokenizer import FIXED_VOCAB_SIZES, TOKENIZER_NAMES, BytesTokenizer, CharTokenizer, GPT2Tokenizer
+from growgpt.tokenizer import (FIXED_VOCAB_SIZES, LONE_SURROGATE, TOKENIZER_NAMES, BytesTokenizer, CharTokenizer,
+                               GPT2Tokenizer)
 
 MANIFEST = "manifest.json"
 MAX_SEED = 2**64 - 1  # the split hash's key is the seed as 8 bytes
@@ -169,9 +169,6 @@ def _read_txt(source: Source, txt_docs: str, errors: str) -> Iterator[str]:
             yield "".join(block)
 
 
-# JSON may escape half of a UTF-16 surrogate pair on its own ("\ud800"): a str that no UTF-8 file,
-# tokenizer vocabulary or manifest can hold.
-_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _read_jsonl(source: Source, errors: str) -> Iterator[str]:
@@ -203,11 +200,11 @@ def _read_jsonl(source: Source, errors: str) -> Iterator[str]:
 
 def _check_surrogates(text: str, where: str, errors: str) -> str:
     """`text` with no lone surrogates: an error naming `where`, or (errors="replace") U+FFFD for each."""
-    found = _LONE_SURROGATE.search(text)
+    found = LONE_SURROGATE.search(text)
     if found is None:
         return text
     if errors == "replace":
-        return _LONE_SURROGATE.sub("\ufffd", text)
+        return LONE_SURROGATE.sub("\ufffd", text)
     raise UserError(f"{where}: 'text' holds a lone surrogate {found.group()!r} at character {found.start()}, "
                     "which is not Unicode text (use --errors replace to replace it and go on)")
 

@@ -14,7 +14,6 @@ are not UTF-8; those decode to U+FFFD, so a sample is always text. A prompt hold
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import torch
@@ -23,11 +22,9 @@ from growgpt import checkpoint as ckpt_io
 from growgpt.errors import UserError
 from growgpt.hardware import pick_runtime
 from growgpt.model import GPT
-from growgpt.tokenizer import from_spec
+from growgpt.tokenizer import LONE_SURROGATE, from_spec
 
 # Half of a UTF-16 surrogate pair on its own: a str that has no UTF-8 bytes.
-_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
 
 def load_model(checkpoint_path: Path, device: str = "cpu") -> tuple[GPT, dict]:
     """The model of a checkpoint (ckpt.pt, best.pt) or model.safetensors, and its state dict; a file
@@ -72,7 +69,7 @@ def sample(run_dir: str, start: str = "\n", num_samples: int = 1, max_new_tokens
         raise UserError(f"checkpoint {state_path}: its tokenizer has {tokenizer.vocab_size} tokens but its model "
                         f"only {model.config.vocab_size}: it is not a consistent growgpt checkpoint")
     prompt = read_prompt(start)
-    surrogate = _LONE_SURROGATE.search(prompt)
+    surrogate = LONE_SURROGATE.search(prompt)
     if surrogate:  # would fail deep inside an encoder (bytes), or be replaced silently (gpt2)
         raise UserError(f"--start: the prompt holds a lone surrogate {surrogate.group()!r} at character "
                         f"{surrogate.start()}, which is not Unicode text (is the command line UTF-8?)")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -125,6 +126,11 @@ class GPT2Tokenizer:
 
     def spec(self) -> dict:
         return {"name": "gpt2", "vocab_size": self.vocab_size, "fingerprint": "gpt2-r50k"}
+
+
+# Half of a UTF-16 surrogate pair on its own (a JSON "\ud800", undecodable command-line bytes): a str
+# that no UTF-8 file, vocabulary or manifest can hold. Readers look for it to name where it came from.
+LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class CharTokenizer:
