@@ -100,7 +100,8 @@ def _cmd_sample(args: argparse.Namespace) -> None:
 def _cmd_demo(args: argparse.Namespace) -> None:
     from growgpt.demo import run_demo
 
-    run_demo(args.workdir, dump=args.dump, iters=args.iters, baseline=not args.no_baseline, progress=not args.quiet)
+    run_demo(args.workdir, dump=args.dump, iters=args.iters, baseline=not args.no_baseline, progress=not args.quiet,
+             compare_schedules=not args.no_compare_schedules)
 
 
 def _cmd_grow(args: argparse.Namespace) -> None:
@@ -108,11 +109,30 @@ def _cmd_grow(args: argparse.Namespace) -> None:
 
     from growgpt.report import console_summary
 
-    results = grow(args.plan, args.workdir, baseline=args.baseline, progress=not args.quiet)
+    results = grow(args.plan, args.workdir, baseline=args.baseline, progress=not args.quiet,
+                   compare_schedules=args.compare_schedules, repeat=args.repeat, repeat_grow=args.repeat_grow)
     # bpb (or the loss for scores without it), grow − jump and forgetting, each difference with the ±
     # of its 95 % paired interval over the val batches, as the report's verdicts judge them.
     print(f"done: {len(results['stages'])} stage(s); {console_summary(results)}; "
           f"report in {args.workdir}/run/report.md")
+
+
+def _comparison_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--compare-schedules", action="store_true",
+                   help="also train the stages with the other schedule (cosine re-warm/re-decay <-> wsd trunk with "
+                        "cooldown branches) in run/variants/, for a grow-cosine / grow-WSD / jump comparison")
+    p.add_argument("--repeat", type=_repeat_count, default=1, metavar="K",
+                   help="train the jump baseline K times with seeds seed, seed+1, ... (with --repeat-grow the stages "
+                        "too): the report adds the seed-to-seed spread to the evaluation intervals")
+    p.add_argument("--repeat-grow", action="store_true", help="with --repeat K: repeat the grow stages too")
+
+
+def _repeat_count(text: str) -> int:
+    from growgpt.grow import MAX_REPEAT
+
+    if not text.isdigit() or not 1 <= int(text) <= MAX_REPEAT:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_REPEAT}, got {text!r}")
+    return int(text)
 
 
 def _cmd_estimate(args: argparse.Namespace) -> None:
@@ -124,7 +144,9 @@ def _cmd_estimate(args: argparse.Namespace) -> None:
 
         memory = device_memory(args.gpu)
     print(format_estimate(estimate_plan(args.plan, args.workdir, device=args.device, memory=memory,
-                                        probe=not args.no_probe, baseline=args.baseline == "jump")))
+                                        probe=not args.no_probe, baseline=args.baseline == "jump",
+                                        compare_schedules=args.compare_schedules, repeat=args.repeat,
+                                        repeat_grow=args.repeat_grow)))
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
@@ -231,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("plan", metavar="PLAN.toml")
     p.add_argument("--workdir", required=True, metavar="DIR")
     p.add_argument("--baseline", choices=("jump",), default=None,
-                   help="also train from scratch on the last stage's parts with the same total iterations")
+                   help="also train from scratch on all the plan's parts with the same total iterations")
+    _comparison_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_grow)
 
@@ -242,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu", default=None, help='estimate against this card, e.g. "RTX 4070" (12 GB) or "H100"')
     p.add_argument("--memory-gb", type=float, default=None, help="device memory to fit into, in GiB")
     p.add_argument("--baseline", choices=("jump",), default=None, help="include the from-scratch baseline")
+    _comparison_arguments(p)
     p.add_argument("--no-probe", action="store_true", help="skip the measured timing probe")
     p.set_defaults(func=_cmd_estimate)
 
@@ -252,8 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="a small grow plan on a real enwiki excerpt, tiny GPT on the CPU (a few minutes)")
     p.add_argument("--workdir", default="growgpt-demo")
     p.add_argument("--dump", default=None, help="any Wikipedia dump file (default: the enwiki excerpt in gensim)")
-    p.add_argument("--iters", type=int, default=240, help="stage 1 iterations (stage 2 gets half)")
+    p.add_argument("--iters", type=int, default=128, help="stage 1 iterations (stage 2 gets half)")
     p.add_argument("--no-baseline", action="store_true", help="skip the from-scratch 'jump' comparison")
+    p.add_argument("--no-compare-schedules", action="store_true", help="skip the WSD chain (grow-cosine vs grow-WSD)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_demo)
     return parser

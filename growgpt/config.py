@@ -32,7 +32,7 @@ from growgpt.errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-SCHEDULES = ("cosine", "wsd")
+SCHEDULES = ("cosine", "wsd", "constant")
 COOLDOWN_SHAPES = ("linear", "1-sqrt")
 MAX_INT = 2**53  # the largest integer that floats (the LR schedule) and JSON readers (metrics) hold exactly
 MAX_SEED = 2**63 - 1  # seed + rank + iteration must stay below 2**64 for torch.manual_seed
@@ -77,8 +77,10 @@ class TrainConfig:
     # wsd (warmup-stable-decay): the same warmup, then constant learning_rate, then over the last
     # cooldown_fraction of the horizon a decay to min_lr shaped linear or 1-sqrt (Hägele et al. 2024,
     # arXiv 2405.18392: a short 1-sqrt cooldown matches cosine, and can branch off a constant-LR trunk).
+    # constant: the same warmup, then learning_rate with no decay at all: a wsd trunk, which grow's wsd
+    # plans train, branching a cooldown (cooldown_branch) off it at each stage's end.
     decay_lr: bool = True  # false: constant learning_rate, whatever the schedule
-    schedule: str = "cosine"  # cosine | wsd
+    schedule: str = "cosine"  # cosine | wsd | constant
     schedule_start: int = 0
     warmup_iters: int = 2000
     lr_decay_iters: int = 600000

@@ -5,10 +5,16 @@ The corpus is the real English Wikipedia part-1 excerpt that the `gensim` wheel 
 or any dump file given with `--dump`. It is cut into three page-id-range parts named like real dump
 parts (`demo-pages-articles1.xml-pAAApBBB.bz2`, ...), each a complete XML document, so the whole
 product runs as on real dumps: extract -> prepare per part -> stage 1 on part 1 -> stage 2 on parts
-1-3 (resuming stage 1 with its own schedule and proportional replay) -> the same budget from scratch
-on parts 1-3 (`jump`) -> per-part evaluation -> report. A tiny GPT (GPT-2 BPE) trains on the CPU.
-At the end it prints the stage × part matrix in bits per byte and the report's verdicts, each
-difference with the ± of its 95 % paired interval over the val batches.
+1-3 (resuming stage 1 with its own warmup and cosine decay and proportional replay) -> the same two
+stages as a WSD trunk at constant learning rate with a cooldown branch per stage (`--compare-schedules`)
+-> the same budget from scratch on parts 1-3 (`jump`) -> per-part evaluation -> report. A tiny GPT
+(GPT-2 BPE) trains on the CPU. At the end it prints the stage × part matrix in bits per byte, the
+report's verdicts and the grow-cosine / grow-WSD / jump comparison, each difference with the ± of
+its 95 % paired interval over the val batches.
+
+The budget is 5 minutes on 2 idle cores, for three training runs of 192 iterations (the WSD one
+plus 20 % in branches); NOTES.md ("Verdicts (issue 12)") has the shapes and tokenizers measured to
+pick this one, and why 2 bits per byte is out of reach at this size.
 
 Re-running `growgpt demo` skips whatever is done; an interrupted run continues where it stopped.
 """
@@ -132,8 +138,11 @@ def split_dump(dump: Path, out_dir: Path, parts: int = PARTS, prefix: str = "dem
     return paths
 
 
-def run_demo(workdir: str | Path = "growgpt-demo", dump: str | Path | None = None, iters: int = 240,
-             baseline: bool = True, progress: bool = True, verbose: bool = True) -> dict:
+DEFAULT_ITERS = 128  # stage 1; stage 2 gets half
+
+
+def run_demo(workdir: str | Path = "growgpt-demo", dump: str | Path | None = None, iters: int = DEFAULT_ITERS,
+             baseline: bool = True, progress: bool = True, verbose: bool = True, compare_schedules: bool = True) -> dict:
     from growgpt.grow import grow
 
     workdir = Path(workdir)
@@ -146,7 +155,8 @@ def run_demo(workdir: str | Path = "growgpt-demo", dump: str | Path | None = Non
         text = DEMO_PLAN.format(files="[" + ", ".join(f'"raw/{p.name}"' for p in parts) + "]",
                                 iters1=iters, iters2=max(iters // 2, 21), plan=plan, workdir=workdir)
         atomic_write_bytes(plan, text.encode())
-    results = grow(plan, workdir, baseline="jump" if baseline else None, progress=progress, verbose=verbose)
+    results = grow(plan, workdir, baseline="jump" if baseline else None, progress=progress, verbose=verbose,
+                   compare_schedules=compare_schedules)
     if verbose:
         for line in summary_lines(results):
             print(line)
@@ -156,14 +166,15 @@ def run_demo(workdir: str | Path = "growgpt-demo", dump: str | Path | None = Non
 
 def summary_lines(results: dict) -> list[str]:
     """What the demo prints at the end: the stage × part matrix in bits per byte (▲ a rise beyond
-    evaluation noise, △ one within it), the verdicts and grow vs jump with the ± of their 95 % paired
-    intervals, and a sample of the last stage."""
-    from growgpt.report import console_matrix, grow_vs_jump, verdicts
+    evaluation noise, △ one within it), the verdicts, grow vs jump and the three-way schedule
+    comparison with the ± of their 95 % paired intervals, and a sample of the last stage."""
+    from growgpt import report
 
-    lines = ["", *console_matrix(results), "", *verdicts(results)]
-    comparison = grow_vs_jump(results)
+    lines = ["", *report.console_matrix(results), "", *report.verdicts(results)]
+    comparison = report.grow_vs_jump(results)
     if comparison:
         lines.append(comparison)
+    lines += report.schedule_comparison_lines(results)
     last = results["stages"][-1]
     if last.get("samples"):
         lines += ["", f"sample after stage '{last['name']}':", last["samples"][0]["text"], ""]

@@ -456,13 +456,14 @@ def format_bytes(n: float) -> str:
 
 
 def estimate_plan(plan_path, workdir=None, device: str | None = None, probe: bool = True,
-                  memory: int | None = None, baseline: bool = False) -> dict:
+                  memory: int | None = None, baseline: bool = False, compare_schedules: bool = False,
+                  repeat: int = 1, repeat_grow: bool = False) -> dict:
     """Per stage and in total, before anything runs: disk (download, text, tokens, checkpoints),
     RAM (prepare, loader), VRAM for the model at the plan's batch against the device's memory with
     the largest batch that fits, and time from a short measured probe on this machine."""
     from pathlib import Path
 
-    from growgpt.grow import Sources, Workspace
+    from growgpt.grow import Sources, Workspace, cooldown_iters, plan_schedule
     from growgpt.plan import check_parts_exist, load_plan
 
     plan = load_plan(plan_path)
@@ -509,20 +510,34 @@ def estimate_plan(plan_path, workdir=None, device: str | None = None, probe: boo
         if sources.listing is None:
             disk["total"] -= disk["download"]
             disk["download"] = 0  # local files: nothing to download
-        iters = stage.iters
+        iters = stage.iters + (cooldown_iters(plan, stage) if plan_schedule(plan) == "wsd" else 0)  # + its branch
         stages.append({
             "name": stage.name, "parts": stage.parts, "new_parts": new, "iters": iters,
             "tokens": iters * batch * accum * m["block_size"],
-            "disk": {**disk, "checkpoints": ckpt["total"]},
+            "disk": {**disk, "checkpoints": ckpt["total"] * (2 if plan_schedule(plan) == "wsd" else 1)},
             "seconds": seconds_per_micro * accum * iters if seconds_per_micro else None,
         })
+
+    def extra_row(name: str, iters: int, checkpoints: int) -> dict:
+        """Training runs over parts already counted: checkpoints and time only."""
+        return {"name": name, "parts": plan.all_parts, "new_parts": [], "iters": iters,
+                "tokens": iters * batch * accum * m["block_size"],
+                "disk": {"download": 0, "extracted": 0, "tokens": 0, "total": 0, "checkpoints": checkpoints * ckpt["total"]},
+                "seconds": seconds_per_micro * accum * iters if seconds_per_micro else None}
+
+    chain_iters = sum(s["iters"] for s in stages)
+    if compare_schedules:  # the plan's stages again, with the other schedule (wsd: + a branch per stage)
+        other = "cosine" if plan_schedule(plan) == "wsd" else "wsd"
+        branches = sum(cooldown_iters(plan, s) for s in plan.stages) if other == "wsd" else 0
+        stages.append(extra_row(f"{other} chain", sum(s.iters for s in plan.stages) + branches,
+                                len(plan.stages) * (2 if other == "wsd" else 1)))
+    if repeat > 1 and repeat_grow:
+        stages.append(extra_row(f"grow x{repeat - 1} seeds", chain_iters * (repeat - 1),
+                                len(plan.stages) * (repeat - 1)))
     if baseline:
         total_iters = sum(s.iters for s in plan.stages)
-        stages.append({"name": "jump", "parts": plan.stages[-1].parts, "new_parts": [], "iters": total_iters,
-                       "tokens": total_iters * batch * accum * m["block_size"],
-                       "disk": {"download": 0, "extracted": 0, "tokens": 0, "total": 0,
-                                "checkpoints": ckpt["total"]},
-                       "seconds": seconds_per_micro * accum * total_iters if seconds_per_micro else None})
+        runs = repeat if repeat > 1 else 1
+        stages.append(extra_row("jump" if runs == 1 else f"jump x{runs} seeds", total_iters * runs, runs))
     disk_total = sum(s["disk"]["total"] + s["disk"]["checkpoints"] for s in stages)
     return {"device": dev, "dtype": dtype, "params": n_params, "batch_size": batch,
             "gradient_accumulation_steps": accum, "vram": vram, "memory": memory, "fit": fit,

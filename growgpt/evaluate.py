@@ -18,6 +18,8 @@ pair up batch by batch (for paired confidence intervals of a difference).
 
 from __future__ import annotations
 
+import copy
+
 import math
 from pathlib import Path
 
@@ -80,13 +82,22 @@ def evaluate_parts(checkpoint: str | Path, corpus_dir: str | Path, parts: dict[s
                                           "seed": seed}}
     groups = [(label, names, True) for label, names in parts.items()] + \
              [(label, names, False) for label, names in unions.items()]
+    scored: dict[tuple[str, ...], dict] = {}  # the same val data twice (stage 1's part = its union): score once
     for label, names, per_part in groups:
+        if tuple(names) in scored:
+            score = copy.deepcopy(scored[tuple(names)])
+            if per_part:
+                out["parts"][label] = score
+            else:
+                out[label] = score
+            continue
         data = TokenData(corpus_dir, parts=names)
         if not same_tokenizer(data.tokenizer_spec, state["tokenizer"]):
             raise UserError(f"checkpoint {checkpoint} and corpus {corpus_dir} use different tokenizers")
         data.val.check_block_size(block_size, Path(corpus_dir))
         # Val weights are by val tokens whatever the training replay: the union as one dataset.
         score = _score(model, data, batches, batch_size, block_size, seed, runtime.device)
+        scored[tuple(names)] = score
         if per_part:
             out["parts"][label] = score
         else:

@@ -7,7 +7,10 @@ tokenized) -> train -> evaluate on every part's val set -> record -> report. The
     W/text/           one Parquet file + manifest per dump file (extract)
     W/tokens/PART/    token shards per dump file, train and val (prepare); the corpus
     W/run/stages/S/   stage S's run folder: ckpt.pt (its final state once done), metrics.jsonl
-    W/run/baseline/jump/   the optional from-scratch baseline
+    W/run/stages/S/cooldown/   a wsd stage's cooldown branch (the model the stage is reported as)
+    W/run/variants/SCHEDULE/S/ the same stages with the other schedule (--compare-schedules)
+    W/run/baseline/jump/   the optional from-scratch baseline (jump-seedN/: its --repeat runs)
+    W/run/repeats/seedN/S/ the stages again with seed + N (--repeat K --repeat-grow)
     W/run/grow.json   results: per-stage loss, perplexity and bits per byte on each part (with the
                       per-batch sums behind them, for paired comparisons), tokens, time, samples
     W/run/report.md, report.html, loss_curves.png
@@ -24,6 +27,21 @@ resume would instead keep the old, fully decayed schedule, so new data would be 
 The stage's batches mix its parts (growgpt.data): by size ("proportional", the default), uniform
 over parts, or with `new_fraction` of the rows for the parts the stage adds. Batches are a pure
 function of (seed, iteration), so a stage interrupted mid-way and re-run resumes exactly.
+
+The wsd alternative (`[train] schedule = "wsd"`, Hägele et al. 2024, arXiv 2405.18392): the stages
+are stretches of one trunk trained at constant learning rate (config schedule "constant": the first
+stage's warmup, then each stage's learning_rate, never decayed), so adding data never re-warms. At
+each stage's end a cooldown branch (run/stages/S/cooldown/) starts from the trunk's checkpoint and
+decays to min_lr on the stage's mixture over cooldown_fraction of the stage's iters; it is the model
+the stage is evaluated, sampled and reported as, and nothing continues it: the next stage resumes the
+trunk. Its cost is counted apart ("branch" in grow.json) and in the totals. Trade-off: a branch's
+cooldown is paid again at every stage (cosine pays a full re-decay instead), and the trunk's own
+checkpoint is never a finished model.
+
+Comparisons: `compare_schedules` trains the stages a second time with the other schedule
+(run/variants/SCHEDULE/S/), `repeat` retrains the jump baseline (and with `repeat_grow` the stages,
+run/repeats/seedN/) with seeds seed+1, seed+2, ...; every model is scored on the same val batches,
+so the report pairs any two of them.
 
 Idempotence: a stage is done once grow.json records it with the same signature (the plan up to
 that stage); a re-run skips it. A stage folder whose recorded signature differs from the plan's
@@ -42,12 +60,17 @@ import math
 from pathlib import Path
 
 from growgpt import checkpoint as ckpt_io
+from growgpt.config import TrainConfig
 from growgpt.errors import UserError
 from growgpt.fsutil import atomic_write_json
 from growgpt.plan import Plan, Stage, check_parts_exist, load_plan
 from growgpt.report import GROW_FILE as RESULTS  # the file the report reads
 
 STAGE_MARK = "stage.json"
+BRANCH_DIR = "cooldown"  # a wsd stage's cooldown branch: run/stages/NAME/cooldown (moved aside with its trunk)
+SCHEDULES = ("cosine", "wsd")  # what a grow chain can use (config's "constant" is the wsd trunk's own)
+TRAIN_DEFAULT_SEED = TrainConfig.seed
+TRAIN_DEFAULT_COOLDOWN = TrainConfig.cooldown_fraction
 
 
 def _log(verbose: bool, message: str) -> None:
@@ -193,19 +216,42 @@ def check_disk(plan: Plan, ws: Workspace, sources: Sources, stage: Stage, new_pa
 
 
 def _stage_settings(plan: Plan, ws: Workspace, stage: Stage, stems: list[str], new_stems: list[str],
-                    start: int, out_dir: Path) -> dict:
+                    start: int, out_dir: Path, schedule: str = "cosine", first: bool = True, seed_offset: int = 0) -> dict:
+    """The train settings of one stage. cosine: warmup from ~0 and cosine decay over the stage's
+    iters, counted from its first iteration. wsd: the stage is a stretch of the trunk, at constant
+    learning_rate ("constant" schedule) with the first stage's warmup only; its cooldown is a branch
+    (_branch_settings)."""
     train = dict(plan.train)
     settings = {**plan.model, **train}
     settings.update(
         dataset=str(ws.tokens), parts=",".join(stems), out_dir=str(out_dir),
         learning_rate=stage.learning_rate, warmup_iters=stage.warmup_iters,
-        min_lr=stage.min_lr if stage.min_lr is not None else train.get("min_lr", stage.learning_rate / 10),
-        replay=stage.replay, new_parts=",".join(new_stems) if stage.new_fraction > 0 else "",
+        min_lr=_min_lr(plan, stage), replay=stage.replay, new_parts=",".join(new_stems) if stage.new_fraction > 0 else "",
         new_fraction=stage.new_fraction, max_iters=start + stage.iters, lr_decay_iters=stage.iters,
-        schedule_start=start, always_save_checkpoint=True,
+        schedule="cosine", schedule_start=start, always_save_checkpoint=True,
         eval_interval=train.get("eval_interval", max(1, stage.iters // 5)),
+        seed=train.get("seed", TRAIN_DEFAULT_SEED) + seed_offset,
     )
+    if schedule == "wsd":
+        settings.update(schedule="constant", warmup_iters=stage.warmup_iters if first else 0)
     return settings
+
+
+def _min_lr(plan: Plan, stage: Stage) -> float:
+    return stage.min_lr if stage.min_lr is not None else plan.train.get("min_lr", stage.learning_rate / 10)
+
+
+def cooldown_iters(plan: Plan, stage: Stage) -> int:
+    """How long a wsd stage's cooldown branch trains: cooldown_fraction of the stage's iters, at least 1."""
+    return max(1, round(stage.iters * plan.train.get("cooldown_fraction", TRAIN_DEFAULT_COOLDOWN)))
+
+
+def _branch_settings(plan: Plan, trunk: dict, start: int, iters: int, out_dir: Path) -> dict:
+    """A cooldown branch off the trunk at iteration `start` (config.cooldown_branch's schedule): the
+    stage's mixture and learning_rate decaying to min_lr over `iters`, shaped cooldown_shape."""
+    return {**trunk, "out_dir": str(out_dir), "schedule": "wsd", "warmup_iters": 0, "cooldown_fraction": 1.0,
+            "schedule_start": start, "lr_decay_iters": iters, "max_iters": start + iters,
+            "eval_interval": plan.train.get("eval_interval", max(1, iters // 2))}
 
 
 def _start_from(previous_ckpt: Path, target: Path) -> None:
@@ -363,72 +409,75 @@ def _save_results(ws: Workspace, results: dict) -> None:
 
 
 def grow(plan_path: str | Path, workdir: str | Path, baseline: str | None = None, progress: bool = True,
-         verbose: bool = True) -> dict:
-    """Run every stage of the plan that is not done yet; return the results (grow.json)."""
+         verbose: bool = True, compare_schedules: bool = False, repeat: int = 1, repeat_grow: bool = False) -> dict:
+    """Run every stage of the plan that is not done yet; return the results (grow.json).
+
+    baseline "jump": also train from scratch on all the plan's parts for all stages' iterations.
+    compare_schedules: also run the stages with the other schedule (cosine <-> wsd) as a second chain
+    in run/variants/SCHEDULE/, for the report's grow-cosine / grow-WSD / jump comparison.
+    repeat K >= 2: train the jump baseline K times with seeds seed, seed+1, ... (run/baseline/jump-seedN/),
+    and with repeat_grow the plan's chain too (run/repeats/seedN/), for the seed-to-seed spread."""
     plan = load_plan(plan_path)
     if baseline not in (None, "jump"):
         raise UserError(f"--baseline must be 'jump', got {baseline!r}")
+    if not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
+        raise UserError(f"--repeat must be a whole number from 1 to {MAX_REPEAT}, got {repeat!r}")
+    if repeat > 1 and baseline != "jump" and not repeat_grow:
+        raise UserError("--repeat trains the jump baseline (and with --repeat-grow the stages) again with other "
+                        "seeds: add --baseline jump or --repeat-grow")
     ws = Workspace(workdir)
     sources = Sources(plan, ws)
     check_parts_exist(plan, sources.available)
     device = plan.train.get("device", "auto")
     results = _load_results(ws, plan)
-    results["title"], results["parts"] = plan.title, [str(p) for p in plan.all_parts]
+    schedule = plan_schedule(plan)
+    results["title"], results["parts"], results["schedule"] = plan.title, [str(p) for p in plan.all_parts], schedule
+    _drop_stale(plan, results)
 
-    done: list[dict] = []
-    for index, stage in enumerate(plan.stages):
-        signature = plan.stage_signature(index)
-        recorded = next((s for s in results["stages"] if s["name"] == stage.name), None)
-        if recorded and recorded.get("signature") == signature and len(done) == index:
-            done.append(recorded)
-            _log(verbose, f"stage '{stage.name}' already done: skipped")
-            continue
-        results["stages"] = done[:]  # later entries describe stages that will be redone
-        results["baseline"] = None
+    def save_stages(done: list[dict]) -> None:
+        if (results.get("baseline") or {}).get("signature") != jump_signature(plan):
+            results["baseline"] = None  # trained for other stages: never shown beside these
+        results["stages"] = done
         _save_results(ws, results)
-        previous = done[-1] if done else None
-        seen = set(previous["parts_trained"]) if previous else set()
-        new_parts = [p for p in stage.parts if str(p) not in seen]
-        _log(verbose, f"stage '{stage.name}': parts {stage.parts} ({'new: ' + str(new_parts) if new_parts else 'no new parts'}), "
-                      f"{stage.iters} iters at lr {stage.learning_rate:g}")
-        check_disk(plan, ws, sources, stage, [p for p in stage.parts if p not in prepared_parts(plan, ws, sources)])
-        stems = ensure_parts(plan, ws, sources, stage.parts, progress, verbose)
-        stage_stems = [s for p in stage.parts for s in stems[p]]
-        new_stems = [s for p in new_parts for s in stems[p]]
-        start = previous["end_iter"] if previous else 0
-        out_dir = ws.stage_dir(stage.name)
-        settings = _stage_settings(plan, ws, stage, stage_stems, new_stems, start, out_dir)
-        prev_ckpt = ws.run / previous["run_dir"] / ckpt_io.CHECKPOINT if previous else None
-        outcome = run_training(settings, out_dir, signature, stage.init_from, prev_ckpt, verbose)
-        end = start + stage.iters
-        available = prepared_parts(plan, ws, sources)
-        all_stems = [s for p in plan.all_parts for s in available.get(p, [])]
-        entry = {
-            "name": stage.name, "signature": signature, "parts": [str(p) for p in stage.parts],
-            "new_parts": [str(p) for p in new_parts],
-            "parts_trained": sorted(seen | {str(p) for p in stage.parts}, key=int),
-            "start_iter": start, "end_iter": end, "learning_rate": stage.learning_rate,
-            "warmup_iters": stage.warmup_iters, "replay": stage.replay, "new_fraction": stage.new_fraction,
-            "run_dir": str(out_dir.relative_to(ws.run)),
-            **run_stats(out_dir, outcome["cfg"], start, end),
-            "eval": _evaluate(plan, ws, out_dir / ckpt_io.CHECKPOINT, available, all_stems, stage_stems, device),
-            "samples": _samples(plan, out_dir, device),
-        }
-        done.append(entry)
-        results["stages"] = done[:]
-        _save_results(ws, results)
-        union = entry["eval"]["union"]
-        bpb = f"{union['bpb']:.4f}" if union.get("bpb") is not None else "n/a"
-        # "union" here is the parts prepared so far; the report's union column is rescored over
-        # every part of the plan at the end (see _fill_matrix), so name the parts.
-        scored = ", ".join(str(p) for p in plan.all_parts if p in available)
-        _log(verbose, f"stage '{stage.name}' done: val loss {union['loss']:.4f} "
-                      f"(ppl {math.exp(min(union['loss'], 50)):.1f}), {bpb} bits per byte over the val sets of "
-                      f"part(s) {scored} (prepared so far)")
 
+    _run_chain(plan, ws, sources, results["stages"], ws.run / "stages", schedule, 0, save_stages, device, progress,
+               verbose, label="")
+    if compare_schedules:
+        other = next(s for s in SCHEDULES if s != schedule)
+        variants = results.setdefault("variants", {})
+        recorded = (variants.get(other) or {}).get("stages") or []
+
+        def save_variant(done: list[dict]) -> None:
+            variants[other] = {"schedule": other, "stages": done}
+            _save_results(ws, results)
+
+        _run_chain(with_schedule(plan, other), ws, sources, recorded, ws.run / "variants" / other, other, 0,
+                   save_variant, device, progress, verbose, label=f"{other} ")
+    if repeat_grow and repeat > 1:
+        by_seed = {r.get("seed_offset"): r for r in results.get("repeats") or []}
+        runs = []
+        for offset in range(1, repeat):
+            recorded = (by_seed.get(offset) or {}).get("stages") or []
+
+            def save_repeat(done: list[dict], offset=offset) -> None:
+                runs_now = [r for r in runs if r["seed_offset"] != offset] + [{"seed_offset": offset, "stages": done}]
+                results["repeats"] = sorted(runs_now, key=lambda r: r["seed_offset"])
+                _save_results(ws, results)
+
+            done = _run_chain(plan, ws, sources, recorded, ws.run / "repeats" / f"seed{offset}", schedule, offset,
+                              save_repeat, device, progress, verbose, label=f"seed+{offset} ")
+            runs.append({"seed_offset": offset, "stages": done})
+        results["repeats"] = runs
     if baseline == "jump":
-        results["baseline"] = _run_jump(plan, ws, sources, results, device, progress, verbose)
+        results["baseline"] = _run_jump(plan, ws, sources, results.get("baseline"), device, progress, verbose)
         _save_results(ws, results)
+        if repeat > 1:
+            by_seed = {r.get("seed_offset"): r for r in results["baseline"].get("repeats") or []}
+            repeats = []
+            for offset in range(1, repeat):
+                repeats.append(_run_jump(plan, ws, sources, by_seed.get(offset), device, progress, verbose, offset))
+                results["baseline"]["repeats"] = repeats[:]
+                _save_results(ws, results)
     _fill_matrix(plan, ws, sources, results, device)
     _save_results(ws, results)
     from growgpt.report import write_report
@@ -438,32 +487,174 @@ def grow(plan_path: str | Path, workdir: str | Path, baseline: str | None = None
     return results
 
 
-def _run_jump(plan: Plan, ws: Workspace, sources: Sources, results: dict, device: str, progress: bool,
-              verbose: bool) -> dict:
-    """From scratch on the last stage's parts, for as many iterations as all stages together."""
-    last, first = plan.stages[-1], plan.stages[0]
+MAX_REPEAT = 100  # seeds per run: more is a typo, not a plan
+
+
+def _drop_stale(plan: Plan, results: dict) -> None:
+    """Forget recorded variants and repeats that were trained for another plan (an edited plan, or the
+    schedule switched), so that the report never shows them beside this plan's stages; those this run
+    asks for are retrained, the others are kept only while they still match the plan."""
+    def matches(stages: list[dict], chain_plan: Plan, suffix: str) -> bool:
+        return len(stages) <= len(chain_plan.stages) and all(  # a prefix: an interrupted chain goes on
+            entry.get("signature") == chain_plan.stage_signature(i) + suffix for i, entry in enumerate(stages))
+
+    variants = results.get("variants") or {}
+    for name in list(variants):
+        if name not in SCHEDULES or name == plan_schedule(plan) or \
+                not matches(variants[name].get("stages") or [], with_schedule(plan, name), ""):
+            del variants[name]
+    if not variants:
+        results.pop("variants", None)
+    repeats = [r for r in results.get("repeats") or []
+               if isinstance(r.get("seed_offset"), int) and matches(r.get("stages") or [], plan, f"-seed{r['seed_offset']}")]
+    if repeats:
+        results["repeats"] = repeats
+    else:
+        results.pop("repeats", None)
+    base = results.get("baseline")
+    if base and base.get("signature") != jump_signature(plan):
+        results["baseline"] = None
+
+
+def plan_schedule(plan: Plan) -> str:
+    return plan.train.get("schedule", "cosine")
+
+
+def with_schedule(plan: Plan, schedule: str) -> Plan:
+    """The plan with [train] schedule set to `schedule` (the default, cosine, as an absent key: the
+    stage signatures of a plan that never named its schedule stay what they were)."""
+    import dataclasses
+
+    train = {k: v for k, v in plan.train.items() if k != "schedule"}
+    if schedule != "cosine":
+        train["schedule"] = schedule
+    return dataclasses.replace(plan, train=train)
+
+
+def _run_chain(plan: Plan, ws: Workspace, sources: Sources, recorded_stages: list[dict], root: Path, schedule: str,
+               seed_offset: int, save, device: str, progress: bool, verbose: bool, label: str) -> list[dict]:
+    """Train the plan's stages one after the other in root/NAME, skipping those recorded with the same
+    signature; `save(done)` records the finished stages after each one. Returns the stage entries."""
+    done: list[dict] = []
+    suffix = f"-seed{seed_offset}" if seed_offset else ""
+    for index, stage in enumerate(plan.stages):
+        signature = plan.stage_signature(index) + suffix
+        recorded = next((s for s in recorded_stages if s["name"] == stage.name), None)
+        if recorded and recorded.get("signature") == signature and len(done) == index:
+            done.append(recorded)
+            _log(verbose, f"{label}stage '{stage.name}' already done: skipped")
+            continue
+        save(done[:])  # later entries describe stages that will be redone
+        done.append(_run_stage(plan, ws, sources, index, done[-1] if done else None, root, schedule, signature,
+                               seed_offset, device, progress, verbose, label))
+        save(done[:])
+    return done
+
+
+def _run_stage(plan: Plan, ws: Workspace, sources: Sources, index: int, previous: dict | None, root: Path,
+               schedule: str, signature: str, seed_offset: int, device: str, progress: bool, verbose: bool,
+               label: str) -> dict:
+    """Train (and for wsd cool down), evaluate and sample one stage; its grow.json entry."""
+    stage = plan.stages[index]
+    seen = set(previous["parts_trained"]) if previous else set()
+    new_parts = [p for p in stage.parts if str(p) not in seen]
+    _log(verbose, f"{label}stage '{stage.name}': parts {stage.parts} "
+                  f"({'new: ' + str(new_parts) if new_parts else 'no new parts'}), {stage.iters} iters at "
+                  f"lr {stage.learning_rate:g}" + (" (wsd trunk, then a cooldown branch of "
+                                                    f"{cooldown_iters(plan, stage)})" if schedule == "wsd" else ""))
+    check_disk(plan, ws, sources, stage, [p for p in stage.parts if p not in prepared_parts(plan, ws, sources)])
+    stems = ensure_parts(plan, ws, sources, stage.parts, progress, verbose)
+    stage_stems = [s for p in stage.parts for s in stems[p]]
+    new_stems = [s for p in new_parts for s in stems[p]]
+    start = previous["end_iter"] if previous else 0
+    end = start + stage.iters
+    out_dir = root / stage.name
+    settings = _stage_settings(plan, ws, stage, stage_stems, new_stems, start, out_dir, schedule,
+                               first=previous is None, seed_offset=seed_offset)
+    prev_ckpt = ws.run / previous.get("trunk_dir", previous["run_dir"]) / ckpt_io.CHECKPOINT if previous else None
+    outcome = run_training(settings, out_dir, signature, stage.init_from, prev_ckpt, verbose)
+    entry = {
+        "name": stage.name, "signature": signature, "schedule": schedule, "parts": [str(p) for p in stage.parts],
+        "new_parts": [str(p) for p in new_parts],
+        "parts_trained": sorted(seen | {str(p) for p in stage.parts}, key=int),
+        "start_iter": start, "end_iter": end, "learning_rate": stage.learning_rate,
+        "warmup_iters": settings["warmup_iters"], "replay": stage.replay, "new_fraction": stage.new_fraction,
+        "run_dir": str(out_dir.relative_to(ws.run)),
+        **run_stats(out_dir, outcome["cfg"], start, end),
+    }
+    if seed_offset:
+        entry["seed_offset"] = seed_offset
+    scored_dir = out_dir
+    if schedule == "wsd":
+        # The stage is evaluated, sampled and reported as its cooldown branch; the next stage continues
+        # the trunk (trunk_dir), never the branch.
+        iters = cooldown_iters(plan, stage)
+        branch_dir = out_dir / BRANCH_DIR
+        _log(verbose, f"{label}stage '{stage.name}': cooldown branch, {iters} iters from the trunk at iteration {end}")
+        branch = run_training(_branch_settings(plan, settings, end, iters, branch_dir), branch_dir,
+                              signature + "-cooldown", "resume", out_dir / ckpt_io.CHECKPOINT, verbose)
+        entry.update(trunk_dir=entry["run_dir"], run_dir=str(branch_dir.relative_to(ws.run)),
+                     branch={"start_iter": end, "end_iter": end + iters, "iters": iters,
+                             "learning_rate": stage.learning_rate, "min_lr": _min_lr(plan, stage),
+                             "cooldown_shape": plan.train.get("cooldown_shape", TrainConfig.cooldown_shape),
+                             **run_stats(branch_dir, branch["cfg"], end, end + iters)})
+        scored_dir = branch_dir
+    available = prepared_parts(plan, ws, sources)
+    all_stems = [s for p in plan.all_parts for s in available.get(p, [])]
+    entry["eval"] = _evaluate(plan, ws, scored_dir / ckpt_io.CHECKPOINT, available, all_stems, stage_stems, device)
+    entry["samples"] = _samples(plan, scored_dir, device)
+    union = entry["eval"]["union"]
+    bpb = f"{union['bpb']:.4f}" if union.get("bpb") is not None else "n/a"
+    # "union" here is the parts prepared so far; the report's union column is rescored over
+    # every part of the plan at the end (see _fill_matrix), so name the parts.
+    scored = ", ".join(str(p) for p in plan.all_parts if p in available)
+    _log(verbose, f"{label}stage '{stage.name}' done: val loss {union['loss']:.4f} "
+                  f"(ppl {math.exp(min(union['loss'], 50)):.1f}), {bpb} bits per byte over the val sets of "
+                  f"part(s) {scored} (prepared so far)")
+    return entry
+
+
+def jump_signature(plan: Plan, seed_offset: int = 0) -> str:
+    # "-union": the jump trains on every part of the plan, which a plan whose last stage lists only its
+    # new parts (no replay) once did not get; plans whose last stage lists every part keep their signature.
+    union = "-union" if plan.stages[-1].parts != plan.all_parts else ""
+    return plan.stage_signature(len(plan.stages) - 1) + "-jump" + union + (f"-seed{seed_offset}" if seed_offset else "")
+
+
+def _run_jump(plan: Plan, ws: Workspace, sources: Sources, recorded: dict | None, device: str, progress: bool,
+              verbose: bool, seed_offset: int = 0) -> dict:
+    """From scratch on the union of the plan's parts (what the last stage's model has been trained on,
+    also when its stages list only their new parts), for as many iterations as all stages together, with the
+    cosine schedule (warmup once, one decay over the whole run) whatever the plan's: re-training on the
+    union the usual way is the default to beat (Ibrahim et al. 2024). seed_offset > 0: a repeat with
+    [train] seed + seed_offset, in run/baseline/jump-seedN."""
+    first = plan.stages[0]
     total = sum(s.iters for s in plan.stages)
-    jump = Stage(name="jump", parts=last.parts, iters=total, learning_rate=first.learning_rate,
+    jump = Stage(name="jump", parts=plan.all_parts, iters=total, learning_rate=first.learning_rate,
                  warmup_iters=first.warmup_iters, min_lr=first.min_lr, replay="proportional",
                  init_from=first.init_from)
-    signature = plan.stage_signature(len(plan.stages) - 1) + "-jump"
-    recorded = results.get("baseline")
+    signature = jump_signature(plan, seed_offset)
     if recorded and recorded.get("signature") == signature:
         return recorded
     stems = ensure_parts(plan, ws, sources, jump.parts, progress, verbose)
     jump_stems = [s for p in jump.parts for s in stems[p]]
-    out_dir = ws.run / "baseline" / "jump"
-    _log(verbose, f"baseline 'jump': from scratch on parts {jump.parts}, {total} iters")
-    settings = _stage_settings(plan, ws, jump, jump_stems, [], 0, out_dir)
+    out_dir = ws.run / "baseline" / ("jump" + (f"-seed{seed_offset}" if seed_offset else ""))
+    _log(verbose, f"baseline 'jump': from scratch on parts {jump.parts}, {total} iters"
+                  + (f", seed +{seed_offset}" if seed_offset else ""))
+    settings = _stage_settings(plan, ws, jump, jump_stems, [], 0, out_dir, seed_offset=seed_offset)
     outcome = run_training(settings, out_dir, signature, jump.init_from, None, verbose)
     available = prepared_parts(plan, ws, sources)
     all_stems = [s for p in plan.all_parts for s in available.get(p, [])]
-    return {"name": "jump", "signature": signature, "parts": [str(p) for p in jump.parts], "start_iter": 0,
-            "end_iter": total, "learning_rate": jump.learning_rate, "warmup_iters": jump.warmup_iters,
-            "replay": "proportional", "run_dir": str(out_dir.relative_to(ws.run)),
-            **run_stats(out_dir, outcome["cfg"], 0, total),
-            "eval": _evaluate(plan, ws, out_dir / ckpt_io.CHECKPOINT, available, all_stems, jump_stems, device),
-            "samples": _samples(plan, out_dir, device)}
+    entry = {"name": "jump", "signature": signature, "schedule": "cosine", "parts": [str(p) for p in jump.parts],
+             "start_iter": 0, "end_iter": total, "learning_rate": jump.learning_rate,
+             "warmup_iters": jump.warmup_iters, "replay": "proportional", "run_dir": str(out_dir.relative_to(ws.run)),
+             **run_stats(out_dir, outcome["cfg"], 0, total),
+             "eval": _evaluate(plan, ws, out_dir / ckpt_io.CHECKPOINT, available, all_stems, jump_stems, device)}
+    if seed_offset:
+        entry["seed_offset"] = seed_offset
+    else:
+        entry["samples"] = _samples(plan, out_dir, device)  # repeats are for their numbers only
+    return entry
 
 
 def _fill_matrix(plan: Plan, ws: Workspace, sources: Sources, results: dict, device: str) -> None:
@@ -474,8 +665,7 @@ def _fill_matrix(plan: Plan, ws: Workspace, sources: Sources, results: dict, dev
 
     available = prepared_parts(plan, ws, sources)
     all_stems = sorted(s for p in plan.all_parts for s in available.get(p, []))
-    entries = results["stages"] + ([results["baseline"]] if results.get("baseline") else [])
-    for entry in entries:
+    for entry in scored_entries(results):
         ev = entry["eval"]
         drawn = ev.get("batches")
         missing = {str(p): s for p, s in available.items()
@@ -496,10 +686,24 @@ def _fill_matrix(plan: Plan, ws: Workspace, sources: Sources, results: dict, dev
             ev["batches"] = dict(extra["batches"])  # every score now says how it was drawn; so does the row
 
 
+def scored_entries(results: dict) -> list[dict]:
+    """Every evaluated model of a grow.json: the stages, the other schedule's stages, the repeats, the
+    jump baseline and its repeats."""
+    base = results.get("baseline")
+    return [*(results.get("stages") or []),
+            *(s for v in (results.get("variants") or {}).values() for s in v.get("stages") or []),
+            *(s for r in results.get("repeats") or [] for s in r.get("stages") or []),
+            *([base] if base else []), *((base or {}).get("repeats") or [])]
+
+
 def plan_summary(plan: Plan) -> str:
-    lines = [f"plan {plan.path}: {len(plan.stages)} stage(s), parts {plan.all_parts}"]
+    schedule = plan_schedule(plan)
+    lines = [f"plan {plan.path}: {len(plan.stages)} stage(s), parts {plan.all_parts}, schedule {schedule}"
+             + (" (a constant-LR trunk; each stage is evaluated as a cooldown branch off it)" if schedule == "wsd" else
+                " (each stage re-warms and decays)")]
     for s in plan.stages:
         lines.append(f"  {s.name}: parts {s.parts}, {s.iters} iters, lr {s.learning_rate:g}, warmup {s.warmup_iters}, "
-                     f"replay {s.replay}" + (f", new_fraction {s.new_fraction}" if s.new_fraction else ""))
+                     f"replay {s.replay}" + (f", new_fraction {s.new_fraction}" if s.new_fraction else "")
+                     + (f", cooldown branch {cooldown_iters(plan, s)} iters" if schedule == "wsd" else ""))
     return "\n".join(lines)
 

@@ -30,6 +30,11 @@ the tokenizer — set in a stage. A stage's own keys: name, parts, iters, learni
 warmup_iters, min_lr, replay ("proportional" by size, the default, or "uniform" over parts),
 new_fraction (the share of batches for the parts this stage adds), and for the first stage
 init_from ("scratch" or the path of GPT-2 weights, which need tokenizer = "gpt2").
+
+[train] schedule: "cosine" (the default: every stage re-warms over its warmup_iters and decays over
+its iters) or "wsd" (the stages are one constant-LR trunk, warmed up once in the first stage, with a
+cooldown branch per stage over cooldown_fraction of its iters, shaped cooldown_shape; see
+growgpt.grow). A wsd plan refuses warmup_iters on later stages: they would not re-warm the trunk.
 """
 
 from __future__ import annotations
@@ -138,7 +143,9 @@ class Plan:
 
     def stage_signature(self, index: int) -> str:
         """What a finished stage's results depend on: change any of it and the stage is redone."""
-        relevant = {"model": self.model, "train": self.train, "data": {"tokenizer": self.data.tokenizer,
+        # An explicit schedule = "cosine" is the default: the same signature as a plan without the key.
+        train = {k: v for k, v in self.train.items() if not (k == "schedule" and v == "cosine")}
+        relevant = {"model": self.model, "train": train, "data": {"tokenizer": self.data.tokenizer,
                     "val_fraction": self.data.val_fraction, "split_seed": self.data.split_seed},
                     "stages": [dataclasses.asdict(s) for s in self.stages[: index + 1]]}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -240,16 +247,23 @@ def load_plan(path: str | Path) -> Plan:
     return plan
 
 
+PLAN_SCHEDULES = ("cosine", "wsd")
+
+
 def _check_train_config(plan: Plan) -> None:
     """Let TrainConfig check every model/train value (and the first stage's start) now, before any
     download or training; its message gains the table and the plan file."""
     first = plan.stages[0]
-    if plan.train.get("schedule", "cosine") != "cosine":
-        # In a plan, "wsd" is to mean a constant-LR trunk with a cooldown branch per stage (issue 12 §4),
-        # not each stage re-warming and cooling down: until grow trains that, refuse rather than
-        # give the key another meaning now.
-        raise UserError(f"key 'schedule' in [train] of {plan.path}: grow stages use 'cosine' (re-warm + re-decay "
-                        "per stage); 'wsd' works with `growgpt train` and is not yet available in plans")
+    schedule = plan.train.get("schedule", "cosine")
+    if schedule not in PLAN_SCHEDULES:
+        raise UserError(f"key 'schedule' in [train] of {plan.path} must be cosine (each stage re-warms and decays) "
+                        f"or wsd (a constant-LR trunk with a cooldown branch per stage), got {schedule!r}")
+    if schedule == "wsd":
+        for number, stage in enumerate(plan.stages[1:], 2):
+            if stage.warmup_iters:
+                raise _bad("warmup_iters", f"[[stage]] {number} ('{stage.name}')", plan.path,
+                           f"is {stage.warmup_iters}: with schedule = \"wsd\" the trunk warms up once, in the first "
+                           "stage, and later stages continue it without re-warming; remove the key")
     try:
         load_config(base={**plan.model, **plan.train, "dataset": "(plan)", "learning_rate": first.learning_rate,
                           "init_from": first.init_from})

@@ -7,7 +7,12 @@ stages' `metrics.jsonl` files into three files in RUN_DIR, each written atomical
 * `report.md`   – the report as Markdown (it links `loss_curves.png`);
 * `report.html` – the same report as one self-contained page (the plot is embedded; open it anywhere);
 * `loss_curves.png` – train loss (light) and val loss (points) against iteration over all stages,
-  with a dashed line where each stage after the first begins, and the jump baseline if there is one.
+  with a dashed line where each stage after the first begins, and the jump baseline if there is one;
+  wsd cooldown branches as short side tracks in a lighter colour, the other schedule's chain (if
+  compared) in another colour.
+
+The console gets `console_summary` (the line `growgpt grow` prints), `console_matrix`, `verdicts` and
+`schedule_comparison_lines` (the schedule comparison and the seed spread, for `growgpt demo`).
 
 What a reader finds in the report, top to bottom:
 
@@ -23,12 +28,36 @@ What a reader finds in the report, top to bottom:
    gets the quieter "△ +x.x %". The jump baseline, if run, is the bottom row.
 3. The loss curves.
 4. The cost of each stage: parts, new parts, iterations, tokens, training-step time (evaluations
-   and checkpoints excluded), tokens/s and MFU over that time, as the training console prints them.
+   and checkpoints excluded), tokens/s and MFU over that time, as the training console prints them;
+   a wsd stage as two rows (its trunk, its cooldown branch), then the chain's total (branches
+   counted in), the baseline, and the same table for the other schedule's chain if compared.
 5. Samples: for each prompt, what every stage's model wrote (truncated to 400 characters).
 6. Grow vs jump: final union bpb and loss, tokens and time of each, which one is better by how much
    (± the 95 % interval), and the same part by part.
-7. A plain verdict per stage (`verdicts`): how the union val bpb moved and whether parts trained on in
+7. Schedules: grow-cosine vs grow-WSD vs jump (only when grow.json has "variants": the plan's stages
+   trained with the other schedule too, `grow --compare-schedules`). One row per model – each chain's
+   last stage and the baseline – with its final union bpb and loss, the tokens in the final model's
+   lineage, the tokens trained in all and the training-step time (cooldown branches included), then
+   each pairwise difference (grow-WSD − grow-cosine, grow-WSD − jump, grow-cosine − jump) with its ±
+   and verdict, and the same stage by stage for the two chains. It says that jump and grow-cosine
+   trained on equal tokens, and how much grow-WSD's final model saw on top (its last branch, as a %
+   of the trunk).
+8. Seed spread (only when the jump and/or the chain were trained again with other seeds, `--repeat K`
+   and `--repeat-grow`): mean, sample SD and range of the final union bpb over the K seeds of each;
+   with repeated chains, grow − jump seed by seed (seed offset n against seed offset n) and a 95 %
+   t-interval over those K differences (df K − 1), which then decides the grow-vs-jump verdict
+   everywhere. Without repeated chains, a grow − jump difference below about 2·√2·SD of jump's seeds
+   is said to be within seed-to-seed noise.
+9. A plain verdict per stage (`verdicts`): how the union val bpb moved and whether parts trained on in
    earlier stages got worse, then a note on what the ± mean.
+
+Schedules (grow.json "schedule" and each stage's "schedule"): a cosine stage re-warms and decays; a wsd
+stage is a stretch of a constant-LR trunk (its folder `trunk_dir`) whose scores, samples and matrix
+cells are those of a short cooldown branch off the trunk's end (`run_dir`, the stage's "branch"
+record: iterations, tokens, time). The next stage continues the trunk, so a wsd chain's final model has
+seen every trunk stretch plus the last branch, while its cost counts every branch: the cost table shows
+trunk and branch as rows of their own and counts branches in the totals, the plot draws each branch as
+a short side track off the trunk, and grow vs jump's tokens and time include branches.
 
 How sure a difference is: every model is scored on the same val batches, so two scores pair up batch
 by batch (growgpt.stats). Each difference is shown as "new − old ± h", h the half-width of its 95 %
@@ -38,6 +67,9 @@ a 5 % rise, "forgetting" above); otherwise the words are "no difference detectab
 — raise `[eval] batches` to tighten it (±h now)". Two scores drawn on different batches (other
 [eval] settings, another union) are "not comparable (scored on different batches)". The intervals
 cover evaluation-sampling noise only (which val windows were scored), not seed-to-seed training noise.
+The one exception is the interval over seeds (section 8): "over K seeds: grow − jump = d ± h (95 % t over
+seeds: covers training noise: init and batch order, as well as evaluation sampling)"; the report names the
+noise each interval covers wherever it shows one.
 A grow.json written before evaluation kept per-batch sums has no intervals: the old rule applies (a
 rise of more than 1 % is forgetting) and the sentences say "(no interval: re-run grow to rescore)".
 
@@ -312,11 +344,16 @@ def _diff_digits(metric: str, half_width: float | None) -> int:
 
 def _f_pm(pair: stats.PairedDifference, signed: bool = True) -> str:
     """"+0.022 ± 0.008": a paired difference and the half-width of its 95 % interval (unsigned: "0.022 ± …")."""
-    digits = _diff_digits(pair.metric, pair.half_width)
-    value = f"{abs(pair.diff):.{digits}f}"
+    return _f_pm_values(pair.metric, pair.diff, pair.half_width, signed)
+
+
+def _f_pm_values(metric: str, diff: float, half_width: float, signed: bool = True) -> str:
+    """"+0.022 ± 0.008" for any difference and half-width of `metric` (paired, or over seeds)."""
+    digits = _diff_digits(metric, half_width)
+    value = f"{abs(diff):.{digits}f}"
     if signed and float(value) != 0:
-        value = ("+" if pair.diff > 0 else MINUS) + value
-    return f"{value} \u00b1 {pair.half_width:.{digits}f}"
+        value = ("+" if diff > 0 else MINUS) + value
+    return f"{value} \u00b1 {half_width:.{digits}f}"
 
 
 def _no_difference(pair: stats.PairedDifference) -> str:
@@ -533,8 +570,20 @@ def verdicts(results: dict) -> list[str]:
 
 
 def _totals(stages: list[dict], key: str) -> float | None:
-    values = [s.get(key) for s in stages]
-    return sum(values) if values and all(isinstance(v, (int, float)) for v in values) else None
+    """The sum of `key` ("tokens", "seconds") over a chain's stages, wsd cooldown branches included: what
+    the chain spent in all. None when a stage lacks the figure."""
+    values = [s.get(key) for s in stages] + [b.get(key) for b in map(_branch, stages) if b is not None]
+    return sum(values) if values and all(_is_number(v) for v in values) else None
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _branch(stage: dict) -> dict | None:
+    """A wsd stage's cooldown branch (its own iterations, tokens, time); None for a cosine stage."""
+    branch = stage.get("branch")
+    return branch if isinstance(branch, dict) else None
 
 
 def _grow_minus_jump(results: dict, part: str | None, metric: str) -> stats.PairedDifference:
@@ -589,12 +638,534 @@ def grow_vs_jump(results: dict) -> str | None:
     if isinstance(g_sec, (int, float)) and isinstance(j_sec, (int, float)) and j_sec:
         cost.append(f"{g_sec / j_sec:.2f}\u00d7 the time ({_f_time(g_sec)} vs {_f_time(j_sec)})")
     cost_text = f", with growing using {' and '.join(cost)}" if cost else ""
+    spread = seed_spread(results)
+    if spread is not None and spread.metric != metric:
+        spread = None  # never mix the metrics of two intervals in one sentence
+    if spread is not None and spread.has_interval:
+        # Repeated seeds: the verdict follows the interval over seeds; this seed's paired one stays as a detail.
+        this_seed = f"{_f_pm(pair)} ({EVAL_NOISE_SHORT})" if pair.has_interval else verdict
+        verdict = (f"{_seed_interval_text(spread)}: {_seed_words(spread)}; this seed alone: grow {MINUS} jump "
+                   f"{this_seed}")
     text = (f"Growing ended at a union {METRIC_NAMES[metric]} of {_f_metric(grow_loss, metric)}, jumping at "
             f"{_f_metric(jump_loss, metric)}: {verdict}{cost_text}.")
+    if spread is not None and not spread.has_interval and _seed_threshold(spread) is not None:
+        threshold = _seed_threshold(spread)
+        digits = _diff_digits(metric, threshold or None)
+        text += (f" Jump's union {METRIC_NAMES[metric]} has a sample SD of {spread.jump.sd:.{digits}f} over "
+                 f"{spread.jump.k} seeds: a grow {MINUS} jump difference smaller than about 2\u00b7\u221a2\u00b7SD = "
+                 f"{threshold:.{digits}f} is within seed-to-seed noise (training noise: init and batch order), "
+                 f"which the \u00b1 above does not cover; this one ({abs(grow_loss - jump_loss):.{digits}f}) is "
+                 f"{'within' if abs(grow_loss - jump_loss) < threshold else 'beyond'} it.")
     missing = [p for p in results["parts"] if p not in _seen_before(stages, len(stages))]
     if missing:
         text += f" The grow run has not trained on {_parts_phrase(missing, results['parts'])} yet."
     return text
+
+
+# --------------------------------------------------------------------------------------------------
+# Schedules (grow-cosine vs grow-WSD vs jump) and seeds
+# --------------------------------------------------------------------------------------------------
+
+SCHEDULE_LABELS = {"cosine": "grow-cosine", "wsd": "grow-WSD"}
+SCHEDULES_HEADING = "Schedules: grow-cosine vs grow-WSD vs jump"
+SEEDS_HEADING = "Seed spread"
+# What an interval over seeds covers (each seed trains its own model), as the report words it.
+SEED_NOISE = ("95 % t over seeds: covers training noise: init and batch order, as well as evaluation "
+              "sampling")
+SEED_NOISE_PLAIN = "training noise (init and batch order) as well as evaluation sampling"
+EVAL_NOISE_SHORT = "evaluation-sampling noise only"
+
+
+def _schedule_label(schedule: str) -> str:
+    return SCHEDULE_LABELS.get(schedule, f"grow-{schedule}")
+
+
+def _main_schedule(results: dict) -> str:
+    """The main chain's schedule: results["schedule"], else its stages', else cosine (an older grow.json)."""
+    named = results.get("schedule") or next((s.get("schedule") for s in results.get("stages") or []
+                                             if isinstance(s.get("schedule"), str)), None)
+    return str(named or "cosine")
+
+
+def _chains(results: dict) -> dict[str, list[dict]]:
+    """schedule -> the stage entries of the chain trained with it: the main chain, then the variants."""
+    chains: dict[str, list[dict]] = {}
+    if results.get("stages"):
+        chains[_main_schedule(results)] = list(results["stages"])
+    for key, variant in (results.get("variants") or {}).items():
+        # Only a finished chain of the same stages: an interrupted one's last stage is not its final model.
+        if isinstance(variant, dict) and isinstance(variant.get("stages"), list) and variant["stages"] and \
+                [s.get("name") for s in variant["stages"]] == [s.get("name") for s in results.get("stages") or []]:
+            chains.setdefault(str(variant.get("schedule") or key), list(variant["stages"]))
+    return chains
+
+
+def _lineage_tokens(stages: list[dict]) -> float | None:
+    """Tokens the chain's final model has seen: every stage's trunk (or whole cosine stage), plus, for a
+    wsd chain, the last stage's cooldown branch only (each branch is a side track; the next stage
+    continues the trunk)."""
+    trunk = [s.get("tokens") for s in stages]
+    if not stages or not all(_is_number(v) for v in trunk):
+        return None
+    last = _branch(stages[-1])
+    if last is None:
+        return sum(trunk)
+    return sum(trunk) + last["tokens"] if _is_number(last.get("tokens")) else None
+
+
+class Contestant(NamedTuple):
+    """One model of the schedule comparison: a chain's last stage, or the jump baseline."""
+
+    key: str                     # the schedule ("cosine", "wsd"), or "jump"
+    label: str                   # "grow-cosine", "grow-WSD", "jump"
+    row: dict                    # the scored entry
+    main: bool                   # the main chain (results["stages"]) or the baseline
+    lineage_tokens: float | None  # tokens in the final model's lineage
+    tokens: float | None         # tokens trained in all, branches included
+    seconds: float | None        # training-step time in all, branches included
+
+
+def _contestants(results: dict) -> list[Contestant]:
+    """grow-cosine, grow-WSD (whichever is main or variant) and jump, those that exist; [] without variants."""
+    if not results.get("variants"):
+        return []
+    chains, main = _chains(results), _main_schedule(results)
+    order = sorted(chains, key=lambda s: (s not in SCHEDULE_LABELS, list(SCHEDULE_LABELS).index(s)
+                                          if s in SCHEDULE_LABELS else 0, s))
+    out = [Contestant(s, _schedule_label(s), chains[s][-1], s == main and bool(results.get("stages")),
+                      _lineage_tokens(chains[s]), _totals(chains[s], "tokens"), _totals(chains[s], "seconds"))
+           for s in order]
+    base = results.get("baseline")
+    if base:
+        out.append(Contestant("jump", "jump", base, True, base.get("tokens"), base.get("tokens"),
+                              base.get("seconds")))
+    return out
+
+
+def _extended_metric(results: dict) -> str:
+    """The metric of the schedule and seed comparisons: the report's (_compare_metric), and "loss" when
+    a union score of a variant or a repeat lacks bits per byte."""
+    metric = _compare_metric(results)
+    if metric == "bpb":
+        extra = [s for v in (results.get("variants") or {}).values() if isinstance(v, dict)
+                 for s in v.get("stages") or []]
+        extra += [s for r in results.get("repeats") or [] for s in r.get("stages") or []]
+        extra += list((results.get("baseline") or {}).get("repeats") or [])
+        if any(_loss(_union_eval(r)) is not None and _loss(_union_eval(r), "bpb") is None for r in extra):
+            return "loss"
+    return metric
+
+
+def _versus_words(pair: stats.PairedDifference, label: str) -> str:
+    """The verdict of `label` − other: "<label> better"/"worse" when the interval excludes 0."""
+    if pair.has_interval:
+        return f"{label} better" if pair.fell else f"{label} worse" if pair.rose else _no_difference(pair)
+    if pair.status == stats.DIFFERENT_BATCHES:
+        return NOT_COMPARABLE
+    return (NO_INTERVAL_NOTE if pair.status == stats.NO_BATCH_SUMS else ONE_BATCH_NOTE).strip("()")
+
+
+def _f_diff(pair: stats.PairedDifference) -> str:
+    """"+0.012 ± 0.004", or the bare difference without an interval, a dash when not comparable."""
+    if pair.has_interval:
+        return _f_pm(pair)
+    if pair.diff is None:
+        return "\u2013"
+    digits = _diff_digits(pair.metric, None)
+    return f"{'+' if pair.diff > 0 else MINUS if pair.diff < 0 else ''}{abs(pair.diff):.{digits}f}"
+
+
+class Versus(NamedTuple):
+    """a − b between two contestants on the union, paired over the val batches."""
+
+    a: Contestant
+    b: Contestant
+    pair: stats.PairedDifference
+
+    @property
+    def label(self) -> str:
+        return f"{self.a.label} {MINUS} {self.b.label}"
+
+
+def _versus(results: dict, metric: str) -> list[Versus]:
+    """WSD − cosine, WSD − jump, cosine − jump (those whose both sides exist, both scored)."""
+    contestants = _contestants(results)
+    grows = [c for c in contestants if c.key != "jump"]
+    order = [c for c in grows if c.key == "wsd"] + [c for c in grows if c.key != "wsd"] + \
+            [c for c in contestants if c.key == "jump"]
+    out = []
+    for i, a in enumerate(order):
+        for b in order[i + 1:]:
+            if _loss(_union_eval(a.row), metric) is not None and _loss(_union_eval(b.row), metric) is not None:
+                out.append(Versus(a, b, _pair(b.row, a.row, None, metric)))
+    return out
+
+
+StageVersus = tuple[str, "float | None", "float | None", "stats.PairedDifference | None"]
+
+
+def _per_stage_versus(results: dict, metric: str) -> list[StageVersus]:
+    """(stage, cosine value, wsd value, wsd − cosine) for each stage both chains have, in the plan's order."""
+    chains = _chains(results)
+    if not results.get("variants") or "cosine" not in chains or "wsd" not in chains:
+        return []
+    wsd = {str(s.get("name")): s for s in chains["wsd"]}
+    out = []
+    for stage in chains["cosine"]:
+        other = wsd.get(str(stage.get("name")))
+        if other is None:
+            continue
+        c, w = _loss(_union_eval(stage), metric), _loss(_union_eval(other), metric)
+        out.append((str(stage.get("name")), c, w, _pair(stage, other, None, metric) if None not in (c, w) else None))
+    return out
+
+
+def _pct_more(extra: float, base: float) -> str:
+    return f"+{extra / base * 100:.1f} %" if base else "\u2013"
+
+
+def _schedule_notes(results: dict, metric: str) -> list[str]:
+    """What the schedule comparison's rows hold: equal tokens for jump and grow-cosine, the branch grow-WSD's
+    final model saw on top, and the noise the ± cover."""
+    by_key = {c.key: c for c in _contestants(results)}
+    notes = []
+    cos, wsd, jump = by_key.get("cosine"), by_key.get("wsd"), by_key.get("jump")
+    if cos and jump and _is_number(cos.tokens) and _is_number(jump.tokens):
+        if cos.tokens == jump.tokens:
+            notes.append(f"Jump and grow-cosine trained on equal tokens ({_f_count(jump.tokens)} each): their "
+                         f"difference is at equal training tokens.")
+        else:
+            notes.append(f"Jump trained on {_f_count(jump.tokens)} tokens, grow-cosine on {_f_count(cos.tokens)}: "
+                         f"not equal training tokens.")
+    if wsd:
+        stages = _chains(results)["wsd"]
+        trunk = [s.get("tokens") for s in stages]
+        last = _branch(stages[-1])
+        if all(_is_number(v) for v in trunk) and last is not None and _is_number(last.get("tokens")):
+            trunk_sum = sum(trunk)
+            equal = ", as many as grow-cosine's stages" if cos and cos.tokens == trunk_sum else ""
+            text = (f"grow-WSD's final model saw its constant-LR trunk ({_f_count(trunk_sum)} tokens{equal}) plus "
+                    f"its last cooldown branch on top ({_f_count(last['tokens'])} tokens, "
+                    f"{_pct_more(last['tokens'], trunk_sum)} of the trunk)")
+            if _is_number(wsd.tokens) and len(stages) > 1:
+                text += (f"; counting every stage's branch, grow-WSD trained on {_f_count(wsd.tokens)} tokens "
+                         f"({_pct_more(wsd.tokens - trunk_sum, trunk_sum)} of the trunk)")
+            notes.append(text + ". The next stage of a wsd chain continues the trunk, never a branch.")
+    pairs = [v.pair for v in _versus(results, metric)]
+    if any(p.has_interval for p in pairs):
+        notes.append(f"Each \u00b1 is the half-width of the {_method(pairs)} (every model was scored on the same "
+                     f"val batches): every interval here covers {stats.NOISE_COVERED}.")
+    return notes
+
+
+# Seeds -------------------------------------------------------------------------------------------
+
+class Spread(NamedTuple):
+    """The final union score of K runs that differ only in their seed."""
+
+    label: str
+    values: list[tuple[int, float]]  # (seed offset, value)
+
+    @property
+    def k(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return sum(v for _, v in self.values) / self.k
+
+    @property
+    def sd(self) -> float | None:
+        """The sample standard deviation (n − 1); None for fewer than 2 runs."""
+        if self.k < 2:
+            return None
+        m = self.mean
+        return math.sqrt(sum((v - m) ** 2 for _, v in self.values) / (self.k - 1))
+
+    @property
+    def low(self) -> float:
+        return min(v for _, v in self.values)
+
+    @property
+    def high(self) -> float:
+        return max(v for _, v in self.values)
+
+
+class SeedSpread(NamedTuple):
+    """The seed-to-seed spread of jump (the baseline and its repeats) and of the grow chain (the main chain
+    and its repeats), and grow − jump per seed with a t-interval over seeds."""
+
+    metric: str
+    jump: Spread | None
+    grow: Spread | None
+    diffs: list[tuple[int, float]]   # (seed offset, grow − jump), seed offsets both have
+    mean_diff: float | None          # over diffs
+    half_width: float | None         # of the 95 % t-interval over the K diffs (df K − 1); None for K < 2
+
+    @property
+    def has_interval(self) -> bool:
+        return self.half_width is not None
+
+    @property
+    def grow_better(self) -> bool:
+        return self.has_interval and self.mean_diff + self.half_width < 0
+
+    @property
+    def jump_better(self) -> bool:
+        return self.has_interval and self.mean_diff - self.half_width > 0
+
+
+def _same_plan(repeat: dict, reference: dict) -> bool:
+    """Whether a seed repeat was trained for the same plan as the run it repeats: grow signs a repeat with
+    the reference's signature and a "-seedN" suffix. Rows without signatures are taken as they are."""
+    mine, theirs = repeat.get("signature"), reference.get("signature")
+    return not (isinstance(mine, str) and isinstance(theirs, str)) or mine.startswith(theirs)
+
+
+def _offset(row: dict, default: int = 0) -> int:
+    value = row.get("seed_offset", default)
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def seed_spread(results: dict) -> SeedSpread | None:
+    """The seed spread; None when neither the baseline nor the chain was repeated with other seeds.
+
+    jump: the baseline (seed offset 0) and results["baseline"]["repeats"]; grow: the main chain's last
+    stage (offset 0) and the last stage of each complete chain in results["repeats"]. grow − jump pairs
+    seed offset n of the chain with seed offset n of the jump; with K >= 2 such pairs the interval is
+    mean ± t(0.975, K − 1) × SD ÷ √K over the K differences: it covers training noise (init, batch
+    order) as well as evaluation sampling.
+    """
+    base, stages = results.get("baseline"), results.get("stages") or []
+    jump_repeats = [r for r in (base or {}).get("repeats") or [] if isinstance(r, dict)]
+    grow_repeats = [r for r in results.get("repeats") or [] if isinstance(r, dict)]
+    if not jump_repeats and not grow_repeats:
+        return None
+    metric = _extended_metric(results)
+    jump = grow = None
+    if base:
+        values = {}
+        for row in [base, *(r for r in jump_repeats if _same_plan(r, base))]:
+            value = _loss(_union_eval(row), metric)
+            if value is not None:
+                values.setdefault(_offset(row), value)
+        jump = Spread("jump", sorted(values.items())) if values else None
+    if stages:
+        values = {}
+        last_name = stages[-1].get("name")
+        main = _loss(_union_eval(stages[-1]), metric)
+        if main is not None:
+            values[0] = main
+        for run in grow_repeats:
+            chain = run.get("stages") or []
+            if (len(chain) != len(stages) or chain[-1].get("name") != last_name
+                    or not _same_plan(chain[-1], stages[-1])):
+                continue  # under way (its last stage is not the chain's final model), or another plan's
+            value = _loss(_union_eval(chain[-1]), metric)
+            if value is not None:
+                values.setdefault(_offset(run, _offset(chain[-1])), value)
+        grow = Spread(_schedule_label(_main_schedule(results)), sorted(values.items())) if values else None
+    diffs: list[tuple[int, float]] = []
+    if jump and grow and grow_repeats:
+        jump_by = dict(jump.values)
+        diffs = [(n, g - jump_by[n]) for n, g in grow.values if n in jump_by]
+    mean_diff = half_width = None
+    if diffs:
+        k = len(diffs)
+        mean_diff = sum(d for _, d in diffs) / k
+        if k >= 2:
+            sd = math.sqrt(sum((d - mean_diff) ** 2 for _, d in diffs) / (k - 1))
+            half_width = stats.t_quantile(0.5 + stats.CONFIDENCE / 2, k - 1) * sd / math.sqrt(k)
+    return SeedSpread(metric, jump, grow, diffs, mean_diff, half_width)
+
+
+def _seed_words(spread: SeedSpread) -> str:
+    """The verdict of grow − jump over seeds."""
+    k = len(spread.diffs)
+    if spread.grow_better:
+        return f"growing is better by {_f_pm_values(spread.metric, spread.mean_diff, spread.half_width, False)}"
+    if spread.jump_better:
+        return f"jumping is better by {_f_pm_values(spread.metric, spread.mean_diff, spread.half_width, False)}"
+    if spread.half_width == 0:
+        return f"no difference detectable over {k} seeds (the same on every seed)"
+    digits = _diff_digits(spread.metric, spread.half_width)
+    return (f"no difference detectable over {k} seeds \u2014 raise `--repeat` to tighten it "
+            f"(\u00b1{spread.half_width:.{digits}f} now)")
+
+
+def _seed_interval_text(spread: SeedSpread) -> str:
+    """"over K seeds: grow − jump = d ± h (95 % t over seeds: covers …)"."""
+    return (f"over {len(spread.diffs)} seeds: grow {MINUS} jump = "
+            f"{_f_pm_values(spread.metric, spread.mean_diff, spread.half_width)} ({SEED_NOISE})")
+
+
+def _seed_threshold(spread: SeedSpread) -> float | None:
+    """2·√2·SD of jump over seeds: the size a grow − jump difference of single runs must exceed to stand out
+    of seed-to-seed noise (the SD of a difference of two runs is √2·SD; ±2 of those)."""
+    return 2 * math.sqrt(2) * spread.jump.sd if spread.jump and spread.jump.sd is not None else None
+
+
+def _seed_sentences(results: dict, spread: SeedSpread) -> list[str]:
+    """The seed spread in words, each saying which noise it covers."""
+    metric, out = spread.metric, []
+    name = METRIC_NAMES[metric]
+    for s in (spread.jump, spread.grow):
+        if s is None or s.k < 2:
+            continue
+        out.append(f"{s.label} over {s.k} seeds: final union {name} mean {_f_metric(s.mean, metric)}, "
+                   f"sample SD {s.sd:.{_diff_digits(metric, s.sd or None)}f}, range {_f_metric(s.low, metric)}"
+                   f"{EN_DASH}{_f_metric(s.high, metric)}: training noise (init and batch order) on one set of "
+                   f"val batches.")
+    if spread.has_interval:
+        out.append(f"Seed by seed (seed offset n of the chain against seed offset n of the jump), "
+                   f"{_seed_interval_text(spread)}: {_seed_words(spread)}.")
+    elif spread.jump and spread.jump.sd is not None:
+        threshold = _seed_threshold(spread)
+        digits = _diff_digits(metric, threshold or None)
+        text = (f"The grow chain was not repeated with other seeds (`--repeat-grow`): a grow {MINUS} jump "
+                f"difference smaller than about 2\u00b7\u221a2\u00b7SD = {threshold:.{digits}f} is within "
+                f"seed-to-seed noise")
+        grow_value = _loss(_union_eval((results.get("stages") or [{}])[-1]), metric) if results.get("stages") else None
+        jump_value = dict(spread.jump.values).get(0)
+        if grow_value is not None and jump_value is not None:
+            d = grow_value - jump_value
+            inside = abs(d) < threshold
+            text += (f"; this run's is {'+' if d > 0 else MINUS if d < 0 else ''}"
+                     f"{abs(d):.{digits}f}: {'within' if inside else 'beyond'} seed-to-seed noise")
+        out.append(text + ".")
+    return out
+
+
+def schedule_comparison_lines(results: dict) -> list[str]:
+    """Console lines for the schedule comparison and the seed spread (`growgpt demo` prints them); [] when
+    the run has no variants and no repeats. Each ± says which noise it covers."""
+    metric = _extended_metric(results)
+    lines = []
+    contestants = [c for c in _contestants(results) if _loss(_union_eval(c.row), metric) is not None]
+    if contestants:
+        versus = _versus(results, metric)
+        pairs = [v.pair for v in versus]
+        how = (f"{_method(pairs)}: {stats.NOISE_COVERED}" if any(p.has_interval for p in pairs)
+               else "no intervals")
+        lines.append(f"schedules, union {METRIC_NAMES[metric]} (\u00b1 {how}):")
+        width = max(len(c.label) for c in contestants) + 2
+        for c in contestants:
+            lines.append(f"  {c.label:<{width}s}{_loss(_union_eval(c.row), metric):.4f}  "
+                         f"(tokens in its lineage {_f_count(c.lineage_tokens)}, trained in all {_f_count(c.tokens)}, "
+                         f"{_f_time(c.seconds)})")
+        width = max([len(v.label) for v in versus] + [0]) + 2
+        for v in versus:
+            lines.append(f"  {v.label:<{width}s}{_f_diff(v.pair)}: {_versus_words(v.pair, v.a.label)}")
+    spread = seed_spread(results)
+    if spread:
+        pieces = []
+        for s in (spread.jump, spread.grow):
+            if s is not None and s.k >= 2:
+                pieces.append(f"{s.label} {s.mean:.4f} mean, SD {s.sd:.4f} over {s.k} seeds "
+                              f"(range {s.low:.4f}{EN_DASH}{s.high:.4f})")
+        if spread.has_interval:
+            pieces.append(f"{_seed_interval_text(spread)}: {_seed_words(spread)}")
+        elif spread.jump and spread.jump.sd is not None:
+            pieces.append(f"grow {MINUS} jump within about \u00b1{_seed_threshold(spread):.4f} "
+                          f"(2\u00b7\u221a2\u00b7SD) is seed-to-seed noise")
+        if pieces:
+            lines.append(f"seeds, union {METRIC_NAMES[metric]}: " + "; ".join(pieces))
+    return lines
+
+
+def _schedule_blocks(results: dict) -> list[tuple]:
+    """The schedule comparison section as blocks: ("p", text) and ("table", header, rows)."""
+    metric = _extended_metric(results)
+    noun = "bpb" if metric == "bpb" else "loss"
+    contestants = _contestants(results)
+    if not contestants:
+        return []
+    blocks: list[tuple] = []
+    main = _main_schedule(results)
+    rows = []
+    for c in contestants:
+        union = _union_eval(c.row)
+        role = ("baseline, cosine" if c.key == "jump" else "main chain" if c.main else "variant: --compare-schedules")
+        rows.append([f"{c.label} ({role})", _f_bpb(_loss(union, "bpb")), _f_loss(_loss(union)),
+                     _f_count(c.lineage_tokens), _f_count(c.tokens), _f_time(c.seconds)])
+    blocks.append(("table", ["", "Union val bpb", "Union val loss", "Tokens in the final model's lineage",
+                             "Tokens trained in all (branches included)", "Train time (trunk + branches)"], rows))
+    versus = _versus(results, metric)
+    spread = seed_spread(results)
+    if versus:
+        rows = [[v.label, _f_diff(v.pair), _versus_words(v.pair, v.a.label)] for v in versus]
+        if spread and spread.has_interval:
+            grow_label = _schedule_label(main)
+            rows.append([f"{grow_label} {MINUS} jump over {len(spread.diffs)} seeds",
+                         _f_pm_values(metric, spread.mean_diff, spread.half_width),
+                         _seed_words(spread).replace("growing", grow_label)])
+        blocks.append(("table", ["Union", f"Difference ({noun})", "Verdict"], rows))
+    blocks += [("p", text) for text in _schedule_notes(results, metric)]
+    if spread and spread.has_interval:
+        blocks.append(("p", f"The row over seeds is a 95 % t-interval over the per-seed differences (see "
+                            f"{SEEDS_HEADING}): it covers {SEED_NOISE_PLAIN}."))
+    per_stage = _per_stage_versus(results, metric)
+    if per_stage:
+        rows = [[name, _f_metric(c, metric), _f_metric(w, metric), _f_diff(p) if p else "\u2013",
+                 _versus_words(p, "grow-WSD") if p else "\u2013"] for name, c, w, p in per_stage]
+        blocks.append(("p", f"Stage by stage (each stage's model: the cosine stage, and the wsd stage's cooldown "
+                            f"branch), union {METRIC_NAMES[metric]}:"))
+        blocks.append(("table", ["Stage", f"grow-cosine ({noun})", f"grow-WSD ({noun})",
+                                 f"grow-WSD {MINUS} grow-cosine", "Verdict"], rows))
+    return blocks
+
+
+def _seed_blocks(results: dict) -> list[tuple]:
+    """The seed spread section as blocks; [] without repeats."""
+    spread = seed_spread(results)
+    if spread is None:
+        return []
+    metric = spread.metric
+    noun = "bpb" if metric == "bpb" else "loss"
+    blocks: list[tuple] = []
+    rows = []
+    for s in (spread.jump, spread.grow):
+        if s is not None:
+            rows.append([s.label, str(s.k), _f_metric(s.mean, metric),
+                         "\u2013" if s.sd is None else f"{s.sd:.{_diff_digits(metric, s.sd or None)}f}",
+                         f"{_f_metric(s.low, metric)} {EN_DASH} {_f_metric(s.high, metric)}"])
+    if rows:
+        blocks.append(("table", ["Runs", "Seeds", f"Mean union {noun}", "Sample SD", "Range"], rows))
+    if spread.diffs:
+        jump_by, grow_by = dict(spread.jump.values), dict(spread.grow.values)
+        digits = _diff_digits(metric, spread.half_width or None)
+        rows = [[f"+{n}" if n else "0 (main)", _f_metric(grow_by[n], metric), _f_metric(jump_by[n], metric),
+                 f"{'+' if d > 0 else MINUS if d < 0 else ''}{abs(d):.{digits}f}"]
+                for n, d in spread.diffs]
+        blocks.append(("table", ["Seed offset", f"{spread.grow.label} ({noun})", f"jump ({noun})",
+                                 f"grow {MINUS} jump"], rows))
+    blocks += [("p", text) for text in _seed_sentences(results, spread)]
+    blocks.append(("p", f"Which noise each interval covers: a \u00b1 over seeds spans models trained with other "
+                        f"seeds and covers {SEED_NOISE_PLAIN}; a paired \u00b1 between two models (the matrices, "
+                        f"grow vs jump, the schedules) covers {stats.NOISE_COVERED}."))
+    return blocks
+
+
+def _md_blocks(blocks: list[tuple]) -> list[str]:
+    out = []
+    for block in blocks:
+        if block[0] == "p":
+            out += [_md_prose(block[1]), ""]
+        else:
+            out += [_md_table([_md(h) for h in block[1]], [[_md_prose(c) for c in r] for r in block[2]]), ""]
+    return out
+
+
+def _html_blocks(blocks: list[tuple], cls: str) -> list[str]:
+    out = []
+    for block in blocks:
+        if block[0] == "p":
+            out.append(f"<p>{_h_prose(block[1])}</p>")
+        else:
+            rows = [f'<tr><td class="label">{_h(r[0])}</td>' + "".join(f"<td>{_h_prose(v)}</td>" for v in r[1:])
+                    + "</tr>" for r in block[2]]
+            out.append(_html_table(block[1], rows, cls))
+    return out
 
 
 def _summary(results: dict) -> str:
@@ -660,7 +1231,11 @@ def console_summary(results: dict) -> str:
     else:
         reached = f"union val loss {four(_loss(union))}"
     pieces = [f"after '{stages[-1].get('name', '?')}' {reached}"]
-    if results.get("baseline") and _loss(_union_eval(results["baseline"]), metric) is not None:
+    spread = seed_spread(results) if results.get("baseline") else None
+    if spread is not None and spread.has_interval and spread.metric == metric:
+        pieces.append(f"grow {MINUS} jump {_f_pm_values(metric, spread.mean_diff, spread.half_width)} {metric} over "
+                      f"{len(spread.diffs)} seeds (training and evaluation noise): {_seed_words(spread)}")
+    elif results.get("baseline") and _loss(_union_eval(results["baseline"]), metric) is not None:
         pair = _grow_minus_jump(results, None, metric)
         if pair.has_interval:
             words = ("growing is better" if pair.fell else "jumping is better" if pair.rose
@@ -673,6 +1248,12 @@ def console_summary(results: dict) -> str:
             sign = "+" if diff > 0 else MINUS if diff < 0 else ""
             pieces.append(f"grow {MINUS} jump {sign}{abs(diff):.{_diff_digits(metric, None)}f} {metric} "
                           f"{_interval_notes([pair]).strip()}")
+    wsd_vs_cosine = next((v for v in _versus(results, _extended_metric(results))
+                          if (v.a.key, v.b.key) == ("wsd", "cosine")), None)
+    if wsd_vs_cosine is not None:
+        words = _versus_words(wsd_vs_cosine.pair, "grow-WSD").split(" \u2014 ")[0]  # without the advice
+        pieces.append(f"grow-WSD {MINUS} grow-cosine {_f_diff(wsd_vs_cosine.pair)} {wsd_vs_cosine.pair.metric}: "
+                      f"{words}")
     changes = [(stages[k].get("name", f"stage {k + 1}"), c) for k in range(1, len(stages))
                for c in _old_part_changes(stages, k, results["parts"], metric)]
     forgot = [f"part {c.part} in '{name}' " + (_f_pm(c.pair) if c.pair.has_interval else _f_signed_pct(c.pct))
@@ -730,13 +1311,19 @@ def _truncate(text: str) -> str:
 # The plot
 # --------------------------------------------------------------------------------------------------
 
-def _curves(run_dir: Path, row: dict) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-    """(train points, val points) of one stage's metrics.jsonl; empty when the file is missing."""
-    if not row.get("run_dir"):
+def _curves(run_dir: Path, row: dict, folder: str | None = None,
+            start: int | None = None) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """(train points, val points) of one stage's metrics.jsonl; empty when the file is missing.
+
+    folder: the run folder (relative to run_dir) to read, row["run_dir"] by default (for a wsd stage,
+    that is its cooldown branch; its trunk is row["trunk_dir"]); start: its first iteration, else
+    row["start_iter"]."""
+    folder = folder if folder is not None else row.get("run_dir")
+    if not folder or not isinstance(folder, str):
         return [], []
     try:
-        records = read_metrics(run_dir / row["run_dir"])
-    except (OSError, UnicodeDecodeError):
+        records = read_metrics(run_dir / folder)
+    except (OSError, UnicodeDecodeError, ValueError, UserError):
         return [], []
     train, val = [], []
     for r in records:
@@ -748,12 +1335,66 @@ def _curves(run_dir: Path, row: dict) -> tuple[list[tuple[int, float]], list[tup
         elif r.get("kind") == "eval" and isinstance(r.get("val_loss"), (int, float)):
             val.append((int(it), float(r["val_loss"])))
     # A stage whose iterations were counted from 0 instead of from its start_iter: shift it.
-    start = row.get("start_iter")
+    start = row.get("start_iter") if start is None else start
     its = [i for i, _ in train + val]
     if isinstance(start, int) and start > 0 and its and max(its) < start:
         train = [(i + start, v) for i, v in train]
         val = [(i + start, v) for i, v in val]
     return train, val
+
+
+class Series(NamedTuple):
+    """One line of the loss-curves plot."""
+
+    label: str                          # "grow: train loss", "grow-WSD cooldown branches: val loss", …
+    kind: str                           # "train" or "val"
+    color: str
+    marker: str
+    points: list[tuple[int, float]]     # (iteration, loss)
+
+
+def loss_series(results: dict, run_dir: str | Path) -> list[Series]:
+    """The lines of the loss-curves plot, one per stage and kind (stages of a chain share a label).
+
+    The main chain in blue; the other schedule's chain (--compare-schedules), if any, in purple. A wsd
+    stage is two lines: its trunk (trunk_dir) and its cooldown branch (run_dir), a short side track off the
+    trunk's end, in a lighter colour; the next stage continues the trunk. The jump baseline in orange.
+    Missing or unreadable metrics files draw nothing."""
+    run_dir = Path(run_dir)
+    out: list[Series] = []
+
+    def add(train: list, val: list, color: str, name: str, marker: str = "o") -> None:
+        for points, kind in ((train, "train"), (val, "val")):
+            if points:
+                out.append(Series(f"{name}: {kind} loss", kind, color, marker, points))
+
+    main = _main_schedule(results)
+    colors = {main: ("tab:blue", "tab:cyan")}
+    for schedule in _chains(results):
+        colors.setdefault(schedule, ("tab:purple", "tab:pink"))
+    named = len(colors) > 1 or main != "cosine"
+    for schedule, stages in _chains(results).items():
+        trunk_color, branch_color = colors[schedule]
+        name = _schedule_label(schedule) if named else "grow"
+        for stage in stages:
+            branch = _branch(stage)
+            if branch is None:
+                add(*_curves(run_dir, stage), trunk_color, name)
+                continue
+            trunk_train, trunk_val = _curves(run_dir, stage, stage.get("trunk_dir"))
+            add(trunk_train, trunk_val, trunk_color, f"{name} trunk")
+            start = branch.get("start_iter")
+            train, val = _curves(run_dir, stage, stage.get("run_dir"), start if isinstance(start, int) else None)
+            # Drawn from the trunk point it branches off, so that it reads as a side track.
+            if train and trunk_train and trunk_train[-1][0] < train[0][0]:
+                train = [trunk_train[-1], *train]
+            if val and trunk_val and trunk_val[-1][0] < val[0][0]:
+                val = [trunk_val[-1], *val]
+            add(train, val, branch_color, f"{name} cooldown branches", marker="D")
+    base = results.get("baseline")
+    if base:
+        add(*_curves(run_dir, base), "tab:orange", str(base.get("name") or "jump"), marker="s")
+    return out
 
 
 def plot_loss_curves(results: dict, run_dir: str | Path) -> bytes:
@@ -763,35 +1404,20 @@ def plot_loss_curves(results: dict, run_dir: str | Path) -> bytes:
         from matplotlib.figure import Figure
     except ImportError:
         raise UserError("the grow report needs matplotlib: pip install matplotlib") from None
-    run_dir = Path(run_dir)
     fig = Figure(figsize=(10, 5), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    labelled_train = labelled_val = False
-    all_train: list[float] = []
-    all_val: list[float] = []
-    for stage in results["stages"]:
-        train, val = _curves(run_dir, stage)
-        all_train += [v for _, v in train]
-        all_val += [v for _, v in val]
-        if train:
-            ax.plot(*zip(*train), color="tab:blue", alpha=0.3, linewidth=0.8,
-                    label=None if labelled_train else "grow: train loss")
-            labelled_train = True
-        if val:
-            ax.plot(*zip(*val), "o-", color="tab:blue", markersize=3.5, linewidth=1.4,
-                    label=None if labelled_val else "grow: val loss")
-            labelled_val = True
-    base = results.get("baseline")
-    if base:
-        train, val = _curves(run_dir, base)
-        all_train += [v for _, v in train]
-        all_val += [v for _, v in val]
-        name = base.get("name") or "jump"
-        if train:
-            ax.plot(*zip(*train), color="tab:orange", alpha=0.3, linewidth=0.8, label=f"{name}: train loss")
-        if val:
-            ax.plot(*zip(*val), "s-", color="tab:orange", markersize=3.5, linewidth=1.4, label=f"{name}: val loss")
+    series = loss_series(results, run_dir)
+    all_train = [v for s in series if s.kind == "train" for _, v in s.points]
+    all_val = [v for s in series if s.kind == "val" for _, v in s.points]
+    labelled: set[str] = set()
+    for s in series:
+        style = dict(color=s.color, label=None if s.label in labelled else s.label)
+        labelled.add(s.label)
+        if s.kind == "train":
+            ax.plot(*zip(*s.points), alpha=0.3, linewidth=0.8, **style)
+        else:
+            ax.plot(*zip(*s.points), f"{s.marker}-", markersize=3.5, linewidth=1.4, **style)
     for stage in results["stages"][1:]:
         start = stage.get("start_iter")
         if isinstance(start, (int, float)):
@@ -836,14 +1462,24 @@ def _md(text: Any) -> str:
 EVAL_BATCHES_KEY = "`[eval] batches`"  # the plan key the verdicts point to, as code in either format
 
 
+# The plan key and the grow options the report points to, as code in either format.
+CODE_SPANS = (EVAL_BATCHES_KEY, "`--repeat`", "`--repeat-grow`", "`--compare-schedules`")
+
+
 def _md_prose(text: str) -> str:
-    """A sentence of the report as Markdown: escaped like _md, the plan key left as inline code."""
-    return _md(text).replace(_md(EVAL_BATCHES_KEY), EVAL_BATCHES_KEY)
+    """A sentence of the report as Markdown: escaped like _md, the plan key and options left as inline code."""
+    text = _md(text)
+    for span in CODE_SPANS:
+        text = text.replace(_md(span), span)
+    return text
 
 
 def _h_prose(text: str) -> str:
-    """A sentence of the report as HTML: escaped, the plan key as <code>."""
-    return _h(text).replace(_h(EVAL_BATCHES_KEY), f"<code>{_h(EVAL_BATCHES_KEY.strip('`'))}</code>")
+    """A sentence of the report as HTML: escaped, the plan key and options as <code>."""
+    text = _h(text)
+    for span in CODE_SPANS:
+        text = text.replace(_h(span), f"<code>{_h(span.strip('`'))}</code>")
+    return text
 
 
 def _md_block(text: str) -> str:
@@ -877,20 +1513,79 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _stage_rows(results: dict) -> list[tuple[str, dict, str]]:
-    """(label, row, new parts text) for the cost table: the stages, then the baseline."""
-    stages, parts = results["stages"], results["parts"]
-    rows = [(str(s.get("name", f"stage {k + 1}")), s, compact_parts(_new_parts(stages, k), parts))
-            for k, s in enumerate(stages)]
+def _cost_table(results: dict) -> list[list[str]]:
+    """The cost table's rows (cells as COST_HEADER): the main chain's stages (a wsd stage as its trunk and
+    its cooldown branch), the chain's total, then the baseline."""
+    rows = _chain_cost_rows(results["stages"], results["parts"], "grow")
     if results.get("baseline"):
-        rows.append((f"{results['baseline'].get('name') or 'jump'} (baseline)", results["baseline"], "\u2013"))
+        base = results["baseline"]
+        rows.append([f"{base.get('name') or 'jump'} (baseline)", *_cost_cells(base, results["parts"], "\u2013")])
     return rows
 
 
-def _cost_cells(row: dict, parts: list[str]) -> list[str]:
-    return [compact_parts(_stage_parts(row), parts), _f_iters(row), _f_count(row.get("tokens")),
+def _chain_cost_rows(stages: list[dict], parts: list[str], total_label: str) -> list[list[str]]:
+    """One row per stage (a wsd stage: "NAME (wsd trunk)" and "NAME cooldown branch"), then the total with
+    the branches counted in."""
+    rows = []
+    for k, stage in enumerate(stages):
+        name = str(stage.get("name", f"stage {k + 1}"))
+        branch = _branch(stage)
+        rows.append([f"{name} (wsd trunk)" if branch is not None else name,
+                     *_cost_cells(stage, parts, compact_parts(_new_parts(stages, k), parts))])
+        if branch is not None:
+            lr = f"{_f_lr(stage.get('learning_rate'))} {ARROW} {_f_lr(branch.get('min_lr'))}"
+            if branch.get("cooldown_shape"):
+                lr += f" ({branch['cooldown_shape']})"
+            rows.append([f"{name} cooldown branch",
+                         *_cost_cells({**branch, "parts": stage.get("parts", []), "learning_rate": None,
+                                       "replay": stage.get("replay")}, parts, "\u2013")[:-2], lr,
+                         str(stage.get("replay") or "\u2013")])
+    if stages:
+        tokens, seconds = _totals(stages, "tokens"), _totals(stages, "seconds")
+        trunk_iters = [s.get("end_iter", 0) - s.get("start_iter", 0) for s in stages
+                       if _is_number(s.get("end_iter")) and _is_number(s.get("start_iter"))]
+        branch_iters = [b.get("iters") for b in map(_branch, stages) if b is not None]
+        iters = f"{sum(trunk_iters)}" if len(trunk_iters) == len(stages) else "\u2013"
+        if branch_iters and iters != "\u2013" and all(_is_number(i) for i in branch_iters):
+            iters += f" + {sum(branch_iters)} (branches)"
+        label = f"{total_label} total" + (" (branches included)" if branch_iters else "")
+        trained = sorted({p for s in stages for p in _stage_parts(s)},
+                         key=lambda p: parts.index(p) if p in parts else 0)
+        rows.append([label, compact_parts(trained, parts), "\u2013", iters, _f_count(tokens), _f_time(seconds),
+                     _f_count(tokens / seconds) if tokens is not None and seconds else "\u2013",
+                     "\u2013", "\u2013", "\u2013"])
+    return rows
+
+
+def _cost_cells(row: dict, parts: list[str], new: str) -> list[str]:
+    """Parts, new parts, iterations, tokens, time, tokens/s, MFU, LR, replay of one row."""
+    return [compact_parts(_stage_parts(row), parts), new, _f_iters(row), _f_count(row.get("tokens")),
             _f_time(row.get("seconds")), _f_count(row.get("tokens_per_s")), _f_mfu(row.get("mfu")),
             _f_lr(row.get("learning_rate")), str(row.get("replay") or "\u2013")]
+
+
+def _cost_note(results: dict) -> str:
+    """COST_NOTE, and for wsd stages what their two rows are."""
+    chains = _chains(results)
+    if not any(_branch(s) is not None for stages in chains.values() for s in stages):
+        return COST_NOTE
+    return (COST_NOTE + " A wsd stage is a stretch of a constant-LR trunk (\u201c(wsd trunk)\u201d) and a cooldown "
+            "branch off the trunk's end (its learning rate decays to min_lr); the stage's scores and samples are "
+            "the branch's, and the next stage continues the trunk. Tokens and time of branches are counted "
+            "separately and in the totals.")
+
+
+def _variant_cost_blocks(results: dict) -> list[tuple]:
+    """The cost of each variant chain (--compare-schedules), as the main chain's."""
+    blocks = []
+    main = _main_schedule(results)
+    for schedule, stages in _chains(results).items():
+        if schedule == main and results.get("stages"):
+            continue
+        label = _schedule_label(schedule)
+        blocks.append(("p", f"The {label} chain (trained with `--compare-schedules`):"))
+        blocks.append(("table", COST_HEADER, _chain_cost_rows(stages, results["parts"], label)))
+    return blocks
 
 
 COST_HEADER = ["Stage", "Parts", "New parts", "Iterations", "Tokens", "Train time", "Tokens/s", "MFU (training steps)",
@@ -1040,11 +1735,10 @@ def render_markdown(results: dict, png_name: str = LOSS_PNG) -> str:
     out += ["## Loss curves", "", f"![Train and val loss across stages]({png_name})", ""]
 
     out += ["## Stages", ""]
-    rows = []
-    for label, row, new in _stage_rows(results):
-        cells = _cost_cells(row, parts)
-        rows.append([_md(v) for v in [label, cells[0], new, *cells[1:]]])
-    out += [_md_table(COST_HEADER, rows), "", _md(COST_NOTE), ""]
+    rows = [[_md(v) for v in cells] for cells in _cost_table(results)]
+    out += [_md_table(COST_HEADER, rows), ""]
+    out += _md_blocks(_variant_cost_blocks(results))
+    out += [_md(_cost_note(results)), ""]
 
     columns, prompts, table = _samples(results)
     out += ["## Samples", ""]
@@ -1066,6 +1760,13 @@ def render_markdown(results: dict, png_name: str = LOSS_PNG) -> str:
             out += ["Part by part (the last stage against the baseline, on the same val batches):", ""]
             rows = [[_md(label)] + [_md(v) for v in values] for label, values in _grow_vs_jump_part_rows(results)]
             out += [_md_table(_grow_vs_jump_part_header(results), rows), ""]
+
+    blocks = _schedule_blocks(results)
+    if blocks:
+        out += [f"## {SCHEDULES_HEADING}", "", *_md_blocks(blocks)]
+    blocks = _seed_blocks(results)
+    if blocks:
+        out += [f"## {SEEDS_HEADING}", "", *_md_blocks(blocks)]
 
     out += ["## Verdict", ""]
     lines = verdicts(results)
@@ -1148,13 +1849,11 @@ def render_html(results: dict, png: bytes) -> str:
     out.append(f'<img alt="Train and val loss across stages" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">')
 
     out.append("<h2>Stages</h2>")
-    rows = []
-    for label, row, new in _stage_rows(results):
-        cells = _cost_cells(row, parts)
-        values = [cells[0], new] + cells[1:]
-        rows.append(f'<tr><td class="label">{_h(label)}</td>' + "".join(f"<td>{_h(v)}</td>" for v in values) + "</tr>")
+    rows = [f'<tr><td class="label">{_h(cells[0])}</td>' + "".join(f"<td>{_h(v)}</td>" for v in cells[1:]) + "</tr>"
+            for cells in _cost_table(results)]
     out.append(_html_table(COST_HEADER, rows, "stages"))
-    out.append(f'<p class="legend">{_h(COST_NOTE)}</p>')
+    out += _html_blocks(_variant_cost_blocks(results), "stages")
+    out.append(f'<p class="legend">{_h(_cost_note(results))}</p>')
 
     out.append("<h2>Samples</h2>")
     columns, prompts, table = _samples(results)
@@ -1180,6 +1879,13 @@ def render_html(results: dict, png: bytes) -> str:
             rows = [f'<tr><td class="label">{_h(label)}</td>' + "".join(f"<td>{_h(v)}</td>" for v in values) + "</tr>"
                     for label, values in _grow_vs_jump_part_rows(results)]
             out.append(_html_table(_grow_vs_jump_part_header(results), rows, "grow-vs-jump-parts"))
+
+    blocks = _schedule_blocks(results)
+    if blocks:
+        out += [f"<h2>{_h(SCHEDULES_HEADING)}</h2>", *_html_blocks(blocks, "schedules")]
+    blocks = _seed_blocks(results)
+    if blocks:
+        out += [f"<h2>{_h(SEEDS_HEADING)}</h2>", *_html_blocks(blocks, "seeds")]
 
     out.append("<h2>Verdict</h2>")
     lines = verdicts(results)

@@ -57,12 +57,16 @@ def lr_at(it: int, cfg: TrainConfig) -> float:
     cosine: cosine decay from the end of the warmup to the horizon.
     wsd: constant learning_rate until cooldown_start(cfg), then a decay to min_lr at the horizon whose
     factor is 1 - p (linear) or 1 - sqrt(p) (1-sqrt: lower than linear, fastest at first), p going from
-    0 to 1 through the cooldown. decay_lr = false: learning_rate throughout."""
+    0 to 1 through the cooldown.
+    constant: learning_rate from the end of the warmup on, whatever the horizon (a wsd trunk).
+    decay_lr = false: learning_rate throughout, no warmup either."""
     if not cfg.decay_lr:
         return cfg.learning_rate
     step = it - cfg.schedule_start
     if step < cfg.warmup_iters:  # the same warmup for both schedules
         return cfg.learning_rate * (step + 1) / (cfg.warmup_iters + 1)
+    if cfg.schedule == "constant":  # a wsd trunk: never decays
+        return cfg.learning_rate
     if step >= cfg.lr_decay_iters:
         return cfg.min_lr
     if cfg.schedule == "wsd":

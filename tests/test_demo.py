@@ -29,7 +29,7 @@ def _bytes(folder: Path) -> int:
 
 @pytest.mark.slow
 def test_demo_end_to_end_and_disk_estimate(tmp_path):
-    from growgpt.demo import run_demo, split_dump
+    from growgpt.demo import run_demo, split_dump, summary_lines
     from growgpt.estimate import estimate_plan
 
     dump = _dump()
@@ -48,7 +48,11 @@ def test_demo_end_to_end_and_disk_estimate(tmp_path):
     assert len(parts) == 3 and split_dump(dump, tmp_path / "demo" / "raw") == sorted(
         parts, key=lambda p: int(p.name.split("articles")[1].split(".")[0]))
 
-    estimate = estimate_plan(tmp_path / "demo" / "demo-plan.toml", tmp_path / "demo", probe=False)
+    # the demo's WSD chain too (run/variants/wsd: a trunk and a branch checkpoint per stage)
+    assert [s["name"] for s in results["variants"]["wsd"]["stages"]] == ["part1", "parts1-3"]
+    assert any(line.startswith("grow-WSD") or "grow-WSD" in line for line in summary_lines(results))
+    estimate = estimate_plan(tmp_path / "demo" / "demo-plan.toml", tmp_path / "demo", probe=False,
+                             compare_schedules=True)
     written = sum(_bytes(tmp_path / "demo" / d) for d in ("text", "tokens", "run"))
     assert abs(estimate["disk_total"] - written) / written < 0.25, (estimate["disk_total"], written)
     stage_text = sum(s["disk"]["extracted"] for s in estimate["stages"])

@@ -131,8 +131,8 @@ def test_warmup_may_end_where_the_cooldown_starts():
 
 
 @pytest.mark.parametrize("settings, message", [
-    ({"schedule": "step"}, r"config key 'schedule' must be one of cosine, wsd, got 'step'"),
-    ({"schedule": "WSD"}, r"config key 'schedule' must be one of cosine, wsd, got 'WSD'"),
+    ({"schedule": "step"}, r"config key 'schedule' must be one of cosine, wsd, constant, got 'step'"),
+    ({"schedule": "WSD"}, r"config key 'schedule' must be one of cosine, wsd, constant, got 'WSD'"),
     ({"cooldown_shape": "cosine"}, r"config key 'cooldown_shape' must be one of linear, 1-sqrt, got 'cosine'"),
     ({"cooldown_fraction": 0}, r"config key 'cooldown_fraction' must be in \(0, 1\], got 0.0"),
     ({"cooldown_fraction": 1.5}, r"config key 'cooldown_fraction' must be in \(0, 1\], got 1.5"),
@@ -208,13 +208,30 @@ def test_resume_a_checkpoint_saved_before_the_schedule_keys(tiny_settings):
     assert ckpt_io.load(path)["config"]["schedule"] == "wsd"
 
 
-def test_a_plan_with_wsd_is_refused_until_grow_trains_a_trunk(tmp_path):
-    """A plan's "wsd" is to mean trunk + cooldown branches; until grow does that, the key is refused
-    at load, before any work, rather than silently meaning per-stage WSD."""
+def test_plans_take_cosine_or_wsd_and_a_wsd_trunk_warms_up_once(tmp_path):
+    """A plan's "wsd" means a trunk + cooldown branches (growgpt.grow): accepted; "constant" (the
+    trunk's own schedule) and unknown names are refused at load, and so is a later stage's warmup,
+    which would re-warm the trunk."""
     from growgpt.plan import load_plan
     from test_grow import PLAN, write_plan
 
-    plan = write_plan(tmp_path, PLAN.replace("[train]\n", '[train]\nschedule = "wsd"\n'))
-    with pytest.raises(UserError, match=r"key 'schedule' in \[train\] of .*not yet available in plans"):
-        load_plan(plan)
-    load_plan(write_plan(tmp_path / "cosine", PLAN.replace("[train]\n", '[train]\nschedule = "cosine"\n')))
+    wsd = PLAN.replace("[train]\n", '[train]\nschedule = "wsd"\n')
+    with pytest.raises(UserError, match=r"key 'warmup_iters' in \[\[stage\]\] 2 \('s2'\) of .* is 4: with schedule = \"wsd\""):
+        load_plan(write_plan(tmp_path / "a", wsd))
+    plan = load_plan(write_plan(tmp_path / "b", wsd.replace("warmup_iters = 4\n", "")))
+    assert plan.train["schedule"] == "wsd" and plan.stages[0].warmup_iters == 3
+    for bad in ("constant", "cosnie"):
+        with pytest.raises(UserError, match=rf"key 'schedule' in \[train\] of .* got '{bad}'"):
+            load_plan(write_plan(tmp_path / bad, PLAN.replace("[train]\n", f'[train]\nschedule = "{bad}"\n')))
+    # Naming the default changes nothing: the same stage signatures, so no stage is redone.
+    named = load_plan(write_plan(tmp_path / "cosine", PLAN.replace("[train]\n", '[train]\nschedule = "cosine"\n')))
+    unnamed = load_plan(write_plan(tmp_path / "plain"))
+    assert [named.stage_signature(i) for i in range(2)] == [unnamed.stage_signature(i) for i in range(2)]
+
+
+def test_constant_schedule_warms_up_then_never_decays():
+    cfg = _cfg(schedule="constant", warmup_iters=4, lr_decay_iters=10, learning_rate=1.0, min_lr=0.1)
+    cosine = _cfg(warmup_iters=4, lr_decay_iters=10, learning_rate=1.0, min_lr=0.1)
+    lrs = [lr_at(it, cfg) for it in range(100)]
+    assert lrs[:4] == [lr_at(it, cosine) for it in range(4)] and lrs[3] < 1.0
+    assert lrs[4:] == [1.0] * 96  # past the horizon too
