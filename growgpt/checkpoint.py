@@ -19,6 +19,11 @@ tensors against `model_args` (checked before a model is allocated, so `n_layer =
 
 Every file written here gets the permissions of a plain `open()` (0666 less the umask), like the
 other outputs of a run; safetensors' writer alone would leave model.safetensors at 0600.
+
+A Hugging Face GPT-2 folder (config.json + model.safetensors / pytorch_model.bin, single or sharded)
+is a checkpoint too, for sampling and evaluation (`load_hf`): its shape comes from its tensors and
+config.json (`model.load_hf_gpt2`), its tokenizer from its vocabulary (50257: GPT-2's BPE; 257:
+growgpt's bytes, as `growgpt export` writes them).
 """
 
 from __future__ import annotations
@@ -35,8 +40,8 @@ import torch
 
 from growgpt.errors import UserError
 from growgpt.fsutil import fsync_dir as _fsync_dir
-from growgpt.model import GPT, GPTConfig
-from growgpt.tokenizer import TOKENIZER_NAMES
+from growgpt.model import GPT, GPTConfig, hf_weights_file, load_hf_gpt2, padded_vocab_size
+from growgpt.tokenizer import BYTES_VOCAB_SIZE, GPT2_VOCAB_SIZE, TOKENIZER_NAMES
 
 CHECKPOINT = "ckpt.pt"  # latest: what init_from=resume continues from
 BEST = "best.pt"  # best validation loss so far: model weights only, for sampling
@@ -346,3 +351,56 @@ def load_safetensors(path: str | Path) -> dict:
     tensors["lm_head.weight"] = tensors["transformer.wte.weight"]
     check_tokenizer_spec(state["tokenizer"], path)
     return state
+
+
+# --- Hugging Face GPT-2 folders: sampled as they are ----------------------------------------------
+
+def is_growgpt_safetensors(path: str | Path) -> bool:
+    """Whether a .safetensors file carries growgpt's metadata (see export_safetensors). A file whose
+    header cannot be read counts as growgpt's, so that load_safetensors names what is wrong with it."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("format") == "growgpt-weights"
+    except Exception:  # noqa: BLE001 - unreadable: let load_safetensors say why
+        return True
+
+
+def is_hf_path(path: str | Path) -> bool:
+    """Whether `path` names Hugging Face GPT-2 weights rather than a growgpt checkpoint: a folder
+    holding no growgpt run (no best.pt / ckpt.pt / growgpt model.safetensors), a shard index, a
+    PyTorch .bin, or a .safetensors without growgpt's metadata."""
+    path = Path(path)
+    if path.is_dir():
+        own = path / SAFETENSORS
+        return not ((path / BEST).is_file() or (path / CHECKPOINT).is_file()
+                    or (own.is_file() and is_growgpt_safetensors(own)))
+    if path.name.endswith(".index.json") or path.suffix == ".bin":
+        return True
+    return path.suffix == ".safetensors" and path.is_file() and not is_growgpt_safetensors(path)
+
+
+def is_hf_folder(path: str | Path) -> bool:
+    """A folder holding config.json and Hugging Face weights (no growgpt run)."""
+    path = Path(path)
+    return path.is_dir() and (path / "config.json").is_file() and hf_weights_file(path) is not None \
+        and is_hf_path(path)
+
+
+def load_hf(path: str | Path, label: str = "--checkpoint") -> tuple[GPT, dict]:
+    """(model, weights-only checkpoint dict) of Hugging Face GPT-2 weights (see model.load_hf_gpt2);
+    the tokenizer is the one their vocabulary implies, anything else is a one-line UserError."""
+    from growgpt.tokenizer import BytesTokenizer, GPT2Tokenizer
+
+    model, vocab = load_hf_gpt2(path, label=label)
+    if GPT2_VOCAB_SIZE <= vocab <= padded_vocab_size(GPT2_VOCAB_SIZE):  # 50257, or padded as nanoGPT does
+        spec = GPT2Tokenizer().spec()
+    elif vocab == BYTES_VOCAB_SIZE:  # growgpt export of a bytes model
+        spec = BytesTokenizer().spec()
+    else:
+        raise UserError(f"{label}: {path} has a vocabulary of {vocab} tokens; growgpt samples Hugging Face "
+                        f"models with GPT-2's tokenizer ({GPT2_VOCAB_SIZE} tokens) or bytes ({BYTES_VOCAB_SIZE})")
+    state = {"model": model.state_dict(), "model_args": model.config.to_dict(), "tokenizer": spec,
+             "source": "huggingface"}
+    return model, state

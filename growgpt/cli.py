@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 import sys
 
 from growgpt.errors import UserError
@@ -19,12 +20,24 @@ _PATH_ERRNOS = {errno.ENAMETOOLONG, errno.EACCES, errno.EPERM, errno.ENOENT, err
                 errno.ELOOP, errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EEXIST}
 
 
+def _version() -> str:
+    """The installed distribution's version, else the package's __version__ (a source checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("growgpt")
+    except PackageNotFoundError:
+        import growgpt
+
+        return getattr(growgpt, "__version__", "unknown")
+
+
 def _cmd_prepare(args: argparse.Namespace) -> None:
     from growgpt.prepare import is_extract_folder, prepare, prepare_parts
 
     if len(args.inputs) == 1 and is_extract_folder(args.inputs[0]):
         for m in prepare_parts(args.inputs[0], args.out, tokenizer=args.tokenizer, val_fraction=args.val_fraction,
-                               seed=args.seed):
+                               seed=args.seed, progress=not args.quiet):
             state = "already tokenized, unchanged" if m["skipped"] else "tokenized"
             print(f"part {m['part']}: {state}: train {m['splits']['train']['tokens']:,} tokens, "
                   f"val {m['splits']['val']['tokens']:,} tokens")
@@ -32,7 +45,10 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
         return
 
     manifest = prepare(args.inputs, args.out, tokenizer=args.tokenizer, val_fraction=args.val_fraction,
-                       seed=args.seed, errors=args.errors, txt_docs=args.txt_docs)
+                       seed=args.seed, errors=args.errors, txt_docs=args.txt_docs, text_field=args.text_field,
+                       progress=not args.quiet)
+    if manifest.get("recut"):
+        print(manifest["recut"]["message"])
     splits = manifest["splits"]
     print(f"wrote {args.out}: train {splits['train']['tokens']:,} tokens / {splits['train']['documents']:,} documents, "
           f"val {splits['val']['tokens']:,} tokens / {splits['val']['documents']:,} documents "
@@ -146,7 +162,13 @@ def _cmd_estimate(args: argparse.Namespace) -> None:
     print(format_estimate(estimate_plan(args.plan, args.workdir, device=args.device, memory=memory,
                                         probe=not args.no_probe, baseline=args.baseline == "jump",
                                         compare_schedules=args.compare_schedules, repeat=args.repeat,
-                                        repeat_grow=args.repeat_grow)))
+                                        repeat_grow=args.repeat_grow, gpu=args.gpu, say=print)))
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from growgpt.export import export
+
+    export(args.run, args.to, checkpoint=args.checkpoint, overwrite=args.overwrite)
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
@@ -156,8 +178,39 @@ def _cmd_report(args: argparse.Namespace) -> None:
     print(f"wrote {paths['markdown']}, {paths['html']} and {paths['png']}")
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's line breaks (the config key table)."""
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Append "(default: X)" to every option of `parser` and its subcommands whose help does not
+    already state its default; flags (store_true) and options without a default are left alone."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                _show_defaults(child)
+            continue
+        if not action.option_strings or action.default in (None, argparse.SUPPRESS) or action.nargs == 0:
+            continue
+        if isinstance(action.default, list) and not action.default:
+            continue
+        help_text = action.help or ""
+        if "default" in help_text.lower():
+            continue
+        action.help = f"{help_text} (default: %(default)s)" if help_text else "(default: %(default)s)"
+
+
+def _train_epilog() -> str:
+    from growgpt.config import config_help
+
+    return ("Config keys (nanoGPT's names) with their defaults; set them in CONFIG.toml, with --set key=value, or\n"
+            "nanoGPT-style as --key=value (e.g. --batch_size=8 --compile=False). Later settings win: defaults,\n"
+            "then the file, then the overrides in command-line order.\n\n" + config_help())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="growgpt", description="Grow a GPT on a corpus that grows in stages.")
+    parser.add_argument("-V", "--version", action="version", version=f"growgpt {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     from growgpt.dumps import DEFAULT_MIRROR
@@ -220,25 +273,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gpt2: GPT-2 BPE, 50257 ids (default); char: the corpus's characters, a vocabulary built "
                         "from the text; bytes: UTF-8 bytes plus an end-of-text id, 257 ids. A corpus of parts "
                         "(an extract folder) needs gpt2 or bytes, whose vocabulary is the same for every part")
-    p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of documents held out for validation")
+    p.add_argument("--seed", type=int, default=1337, help="seed of the train/val split and the shuffle")
     p.add_argument("--errors", choices=("strict", "replace"), default="strict",
                    help="what to do with bytes that are not UTF-8 (default: stop and name the file and offset)")
     p.add_argument("--txt-docs", choices=("auto", "file", "blocks", "line"), default="auto",
                    help="what one document is in a .txt file: the whole file, ~16 KB runs of paragraphs, or each "
-                        "line (default auto: the file up to 1 MB, blocks for bigger files)")
+                        "line (default auto: the file up to 1 MB, blocks for bigger files; a small corpus whose "
+                        "documents split poorly is cut into smaller blocks)")
+    p.add_argument("--text-field", default="text", metavar="NAME",
+                   help="the JSONL field / Parquet or Arrow column that holds the text")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_prepare)
 
-    p = sub.add_parser("train", help="train a GPT (run under torchrun for DDP)")
-    p.add_argument("config", nargs="?", metavar="CONFIG.toml")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
+    p = sub.add_parser("train", help="train a GPT (run under torchrun for DDP)", formatter_class=_HelpFormatter,
+                       epilog=_train_epilog(), allow_abbrev=False)
+    p.add_argument("config", nargs="?", metavar="CONFIG.toml",
+                   help="a TOML config (a nanoGPT .py config is refused: convert it to TOML)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (repeatable); nanoGPT's --KEY=VALUE works too")
     p.add_argument("--overwrite", action="store_true",
                    help="when out_dir already holds a run and this one starts from scratch: move the old run aside to "
                         "OUT_DIR.old-<time> (nothing is deleted) instead of refusing")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("sample", help="generate text from a trained run")
-    p.add_argument("--run", required=True, metavar="OUT_DIR")
+    p = sub.add_parser("sample", help="generate text from a trained run or a Hugging Face GPT-2 folder")
+    p.add_argument("--run", default=None, metavar="OUT_DIR",
+                   help="the run folder (or a Hugging Face GPT-2 folder); optional when --checkpoint is a path")
     p.add_argument("--start", default="\n", help='the prompt, or FILE:path to read it from a file')
     p.add_argument("--num-samples", type=int, default=3)
     p.add_argument("--max-new-tokens", type=int, default=200)
@@ -246,7 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=200)
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--checkpoint", default="auto", help="best, last, auto (best if present) or a checkpoint path")
+    p.add_argument("--checkpoint", default="auto",
+                   help="best, last, auto (best if present), a checkpoint / model.safetensors path, or a Hugging Face "
+                        "GPT-2 folder (config.json + model.safetensors / pytorch_model.bin, single or sharded)")
     p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("grow", help="run a stage plan: fetch, extract, prepare, train, evaluate, report")
@@ -262,12 +325,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("plan", metavar="PLAN.toml")
     p.add_argument("--workdir", default=None, metavar="DIR")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="estimate for this device (default: the plan's)")
-    p.add_argument("--gpu", default=None, help='estimate against this card, e.g. "RTX 4070" (12 GB) or "H100"')
+    p.add_argument("--gpu", default=None, help='estimate for this card, e.g. "RTX 4070" (12 GB) or "H100": its memory, and '
+                   'time derived from its dense peak at 40 %% MFU (never probed here)')
     p.add_argument("--memory-gb", type=float, default=None, help="device memory to fit into, in GiB")
     p.add_argument("--baseline", choices=("jump",), default=None, help="include the from-scratch baseline")
     _comparison_arguments(p)
-    p.add_argument("--no-probe", action="store_true", help="skip the measured timing probe")
+    p.add_argument("--no-probe", action="store_true", help="skip the measured timing probe on this machine")
     p.set_defaults(func=_cmd_estimate)
+
+    p = sub.add_parser("export", help="write a run's model as a Hugging Face folder (transformers, lm_eval)")
+    p.add_argument("--run", required=True, metavar="OUT_DIR", help="the run folder, or a checkpoint file")
+    p.add_argument("--to", required=True, metavar="HF_DIR", help="the folder to write (must be new or empty)")
+    p.add_argument("--checkpoint", default="best",
+                   help="best, last, auto (best if present) or a checkpoint / model.safetensors path")
+    p.add_argument("--overwrite", action="store_true", help="replace HF_DIR if it holds files (never a run folder)")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("report", help="write the Markdown/HTML report of a grow run")
     p.add_argument("run", metavar="RUN_DIR", help="the run folder of a grow workdir (WORKDIR/run)")
@@ -281,7 +353,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-compare-schedules", action="store_true", help="skip the WSD chain (grow-cosine vs grow-WSD)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_demo)
+    _show_defaults(parser)
     return parser
+
+
+_TRAIN_OPTIONS = {"set", "overwrite", "help"}
+_NANOGPT_OVERRIDE = re.compile(r"--([A-Za-z_][\w.-]*)(=.*)?", re.DOTALL)
+
+
+def _nanogpt_overrides(argv: list[str]) -> list[str]:
+    """`growgpt train ... --key=value` (nanoGPT's override style) as `--set=--key=value`, in place, so
+    that it is applied in command-line order with the --set overrides and checked the same way. A
+    config key given as `--key value` (no `=`) is a one-line error saying how to write it."""
+    from growgpt.config import TrainConfig
+
+    command = next((i for i, arg in enumerate(argv) if not arg.startswith("-")), None)
+    if command is None or argv[command] != "train":
+        return argv
+    keys = set(TrainConfig.__dataclass_fields__)
+    out = argv[:command + 1]
+    rest = iter(argv[command + 1:])
+    for arg in rest:
+        if arg == "--":
+            out += [arg, *rest]
+            break
+        m = _NANOGPT_OVERRIDE.fullmatch(arg)
+        if m and m.group(1) not in _TRAIN_OPTIONS and (out[-1] != "--set"):
+            if m.group(2) is None:
+                if m.group(1) in keys:
+                    raise UserError(f"{arg} needs its value after '=': write {arg}=VALUE (or --set {m.group(1)}=VALUE)")
+                out.append(arg)  # argparse names the unknown option
+                continue
+            arg = f"--set={arg}"
+        out.append(arg)
+    return out
 
 
 def _fail(message: str, exit_code: int) -> None:
@@ -297,6 +402,11 @@ def main(argv: list[str] | None = None) -> None:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        argv = _nanogpt_overrides(argv)
+    except UserError as e:
+        _fail(str(e), e.exit_code)
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

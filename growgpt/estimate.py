@@ -59,6 +59,17 @@ Other resources
 * `disk_bytes` (a Wikipedia dump through extract and prepare), `checkpoint_bytes`,
   `ram_bytes_prepare`, `ram_bytes_loader`.
 * `probe_iter_seconds`: a few measured forward/backward/AdamW steps on random tokens.
+
+Time (`iteration_timing`)
+-------------------------
+An estimate answers in seconds, so the time of a micro-batch comes one of two ways, and the output
+says which. When the target device is not this machine (a `--gpu` card, or device cuda without CUDA
+here), it is derived: training FLOPs per micro-batch (`train_flops_per_token`: 6 per parameter plus
+attention, per token) / (the card's dense peak from hardware.GPU_PEAK_FLOPS x ASSUMED_MFU, 40 %).
+On this machine a probe measures it, unless one step would exceed PROBE_BUDGET_S: the step's FLOPs
+over this device's peak (the cached CPU measurement, or the card's datasheet figure) at a pessimistic
+PROBE_PLAN_MFU gives its expected time, and a model too large for the budget (GPT-2 124M on a CPU:
+minutes per step) is derived like a remote card, from the measured CPU peak x ASSUMED_MFU.
 """
 
 from __future__ import annotations
@@ -76,6 +87,9 @@ DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 CUDA_CONTEXT_BYTES = 500 * 2**20  # CUDA context + kernel images + allocator slack, outside max_memory_allocated
 WORKSPACE_BYTES = 64 * 2**20  # cuBLAS + cuBLASLt workspaces (counted by max_memory_allocated)
 FIT_MARGIN = 0.10
+ASSUMED_MFU = 0.40  # derived times: this share of the device's dense peak (nanoGPT reaches ~40 % on A100s)
+PROBE_BUDGET_S = 5.0  # the timing probe runs only when its steps should fit in this many seconds
+PROBE_PLAN_MFU = 0.15  # the pessimistic MFU used to predict a probe's duration before running it
 
 # Total memory of the cards in hardware.GPU_PEAK_FLOPS, MiB as nvidia-smi reports it; most specific
 # names first. A size in the device name ("A100-SXM4-80GB", "V100-SXM2-32GB") overrides the default.
@@ -108,6 +122,14 @@ def model_params(n_layer: int, n_head: int, n_embd: int, block_size: int, vocab_
     V, C = padded_vocab_size(vocab_size), n_embd
     per_layer = 12 * C * C + 2 * C + (11 * C if bias else 0)  # 4 Linear weights, 2 LN gains, biases
     return V * C + block_size * C + n_layer * per_layer + C + (C if bias else 0)
+
+
+def train_flops_per_token(n_layer: int, n_head: int, n_embd: int, block_size: int, vocab_size: int,
+                          bias: bool = True) -> float:
+    """Training FLOPs per token (forward + backward) as GPT.flops_per_token counts them: 6 per
+    parameter (position embeddings excluded) plus the attention score and value matmuls."""
+    n = model_params(n_layer, n_head, n_embd, block_size, vocab_size, bias) - block_size * n_embd
+    return 6 * n + 12 * n_layer * n_embd * block_size
 
 
 def _linear_weight_params(n_layer: int, n_embd: int, vocab_size: int) -> int:
@@ -436,6 +458,77 @@ def probe_iter_seconds(n_layer: int, n_head: int, n_embd: int, block_size: int, 
             torch.cuda.empty_cache()
 
 
+# --- time per micro-batch: derived or measured -------------------------------------------------------
+
+def _live_cuda_name() -> str | None:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+def iteration_timing(shape: dict, batch_size: int, device: str, dtype: str, bias: bool = True,
+                     dropout: float = 0.0, gpu: str | None = None, probe: bool = True,
+                     say=None) -> dict:
+    """Seconds per micro-batch training step and how they were found (see the module docstring).
+
+    shape: n_layer, n_head, n_embd, block_size, vocab_size. gpu: the card the estimate is for ("RTX
+    4070"); None for this machine's device. say: called with one line before a probe runs.
+    Returns seconds (None when unknown), basis (a sentence for the output), method ("probe",
+    "derived" or None), flops (per micro-batch), peak, mfu (the assumption, for derived times)."""
+    from growgpt.hardware import cpu_peak, format_flops, gpu_peak_flops
+
+    flops = train_flops_per_token(**shape, bias=bias) * batch_size * shape["block_size"]
+    out = {"seconds": None, "basis": "", "method": None, "flops": flops, "peak": None, "mfu": None}
+    live = _live_cuda_name() if device == "cuda" else None
+    card = gpu or live
+    here = device != "cuda" or (live is not None and (gpu is None or _norm_name(gpu) in _norm_name(live)))
+
+    def derived(peak: float, what: str) -> dict:
+        out.update(seconds=flops / (peak * ASSUMED_MFU), method="derived", peak=peak, mfu=ASSUMED_MFU)
+        out["basis"] = (f"time derived, not measured: {flops / 1e12:.3g} TFLOP per micro-batch "
+                        f"(6 x parameters + attention, per token) / ({what} {format_flops(peak)} x "
+                        f"{ASSUMED_MFU:.0%} MFU assumed)")
+        return out
+
+    if device == "cuda" and card is None:
+        out["basis"] = "time unknown: no CUDA device here; name the card with --gpu (e.g. \"RTX 4070\")"
+        return out
+    if not here:  # a card elsewhere: its datasheet peak
+        peak = gpu_peak_flops(card, dtype)
+        if peak is None:
+            out["basis"] = f"time unknown: no peak figure for {card!r} (known: A100, H100, L4, RTX 4070, ...)"
+            return out
+        return derived(peak, f"{card} dense {dtype} peak")
+    if not probe:
+        out["basis"] = "time not estimated (--no-probe)"
+        return out
+    if device == "cuda":
+        peak, what = gpu_peak_flops(card, dtype), f"{card} dense {dtype} peak"
+    elif device == "cpu":
+        peak, what = cpu_peak(dtype).flops, f"this CPU's measured {dtype} matmul peak"
+    else:
+        peak, what = None, ""
+    steps = 2
+    if peak:
+        step_s = flops / (peak * PROBE_PLAN_MFU)
+        steps = 2 if 3 * step_s <= PROBE_BUDGET_S else 1
+        if (steps + 1) * step_s > PROBE_BUDGET_S:  # one warm-up step and the timed ones
+            out = derived(peak, what)
+            out["basis"] += (f"; a timing probe would take ~{step_s:.0f} s per step on this {device}, over the "
+                             f"{PROBE_BUDGET_S:.0f} s budget")
+            return out
+    if say is not None:
+        say(f"timing probe: {steps} training step(s) of one micro-batch ({batch_size} x {shape['block_size']} "
+            f"tokens: forward, backward, AdamW) on this machine's {device} ({dtype}), after a warm-up step")
+    seconds = probe_iter_seconds(**shape, batch_size=batch_size, device=device, dtype=dtype, bias=bias,
+                                 dropout=dropout, steps=steps)
+    out.update(seconds=seconds, method="probe", peak=peak)
+    out["basis"] = (f"time measured by a timing probe: {seconds:.3f} s per micro-batch step ({batch_size} x "
+                    f"{shape['block_size']} tokens; forward, backward, AdamW; mean of {steps}) on this machine's "
+                    f"{device} ({dtype})")
+    return out
+
+
 # --- formatting -----------------------------------------------------------------------------------
 
 def format_bytes(n: float) -> str:
@@ -457,10 +550,13 @@ def format_bytes(n: float) -> str:
 
 def estimate_plan(plan_path, workdir=None, device: str | None = None, probe: bool = True,
                   memory: int | None = None, baseline: bool = False, compare_schedules: bool = False,
-                  repeat: int = 1, repeat_grow: bool = False) -> dict:
+                  repeat: int = 1, repeat_grow: bool = False, gpu: str | None = None, say=None) -> dict:
     """Per stage and in total, before anything runs: disk (download, text, tokens, checkpoints),
     RAM (prepare, loader), VRAM for the model at the plan's batch against the device's memory with
-    the largest batch that fits, and time from a short measured probe on this machine."""
+    the largest batch that fits, and time (`iteration_timing`: derived from FLOPs for a card that is
+    not this machine's, else a probe bounded to PROBE_BUDGET_S). gpu: the card to estimate for (the
+    device is then cuda, its memory the card's unless `memory` is given). say: called with a line
+    before a probe runs."""
     from pathlib import Path
 
     from growgpt.grow import Sources, Workspace, cooldown_iters, plan_schedule
@@ -471,7 +567,9 @@ def estimate_plan(plan_path, workdir=None, device: str | None = None, probe: boo
     sources = Sources(plan, ws)
     check_parts_exist(plan, sources.available)
     m, t = plan.model, plan.train
-    dev = device or t.get("device", "auto")
+    dev = "cuda" if gpu else (device or t.get("device", "auto"))
+    if gpu and memory is None:
+        memory = device_memory(gpu)
     if dev == "auto":
         import torch
 
@@ -498,8 +596,8 @@ def estimate_plan(plan_path, workdir=None, device: str | None = None, probe: boo
                             bias=bias, dropout=dropout, dtype=dtype, device=dev)
         except UserError as e:
             fit = str(e)
-    seconds_per_micro = (probe_iter_seconds(**shape, batch_size=batch, device=dev, dtype=dtype, bias=bias,
-                                            dropout=dropout, steps=2) if probe else None)
+    timing = iteration_timing(shape, batch, dev, dtype, bias=bias, dropout=dropout, gpu=gpu, probe=probe, say=say)
+    seconds_per_micro = timing["seconds"]
     ckpt = checkpoint_bytes(n_params)
     stages, seen = [], set()
     for stage in plan.stages:
@@ -543,7 +641,7 @@ def estimate_plan(plan_path, workdir=None, device: str | None = None, probe: boo
             "gradient_accumulation_steps": accum, "vram": vram, "memory": memory, "fit": fit,
             "ram_prepare": ram_bytes_prepare()["total"],
             "ram_loader": ram_bytes_loader(batch, m["block_size"], dev), "seconds_per_micro_batch": seconds_per_micro,
-            "stages": stages, "disk_total": disk_total,
+            "stages": stages, "disk_total": disk_total, "timing": timing, "gpu": gpu,
             "seconds_total": sum(s["seconds"] for s in stages) if seconds_per_micro else None}
 
 
@@ -553,17 +651,9 @@ def format_estimate(e: dict) -> str:
             return "–"
         return f"{s / 3600:.1f} h" if s >= 3600 else (f"{s / 60:.1f} min" if s >= 60 else f"{s:.0f} s")
 
-    lines = [f"model: {e['params'] / 1e6:.1f}M parameters; device {e['device']} ({e['dtype']}), "
-             f"batch_size {e['batch_size']} x gradient_accumulation_steps {e['gradient_accumulation_steps']}",
-             f"{'stage':<14s}{'parts':<12s}{'new':<10s}{'iters':>8s}{'tokens':>12s}{'download':>11s}"
-             f"{'text':>10s}{'tokens':>10s}{'ckpts':>10s}{'time':>10s}"]
-    for s in e["stages"]:
-        d = s["disk"]
-        lines.append(f"{s['name']:<14s}{str(s['parts']):<12s}{str(s['new_parts']):<10s}{s['iters']:>8,d}"
-                     f"{s['tokens']:>12,d}{format_bytes(d['download']):>11s}{format_bytes(d['extracted']):>10s}"
-                     f"{format_bytes(d['tokens']):>10s}{format_bytes(d['checkpoints']):>10s}{dur(s['seconds']):>10s}")
-    lines.append(f"total disk {format_bytes(e['disk_total'])}, total time {dur(e['seconds_total'])} "
-                 f"(probe: {e['seconds_per_micro_batch'] or 0:.3f} s per micro-batch on this machine)")
+    target = f"{e['gpu']} (cuda)" if e.get("gpu") else e["device"]
+    lines = [f"model: {e['params'] / 1e6:.1f}M parameters; device {target} ({e['dtype']}), "
+             f"batch_size {e['batch_size']} x gradient_accumulation_steps {e['gradient_accumulation_steps']}"]
     v = e["vram"]
     where = "GPU memory" if e["device"] == "cuda" else "memory"
     lines.append(f"{where} for training: {format_bytes(v['total'])} (weights {format_bytes(v['params'])}, grads "
@@ -580,4 +670,15 @@ def format_estimate(e: dict) -> str:
         elif e["fit"]:
             lines.append(str(e["fit"]))
     lines.append(f"RAM: prepare ~{format_bytes(e['ram_prepare'] or 0)}, data loader ~{format_bytes(e['ram_loader'])}")
+    lines += [f"{'stage':<14s}{'parts':<12s}{'new':<10s}{'iters':>8s}{'tokens':>12s}{'download':>11s}"
+             f"{'text':>10s}{'tokens':>10s}{'ckpts':>10s}{'time':>10s}"]
+    for s in e["stages"]:
+        d = s["disk"]
+        lines.append(f"{s['name']:<14s}{str(s['parts']):<12s}{str(s['new_parts']):<10s}{s['iters']:>8,d}"
+                     f"{s['tokens']:>12,d}{format_bytes(d['download']):>11s}{format_bytes(d['extracted']):>10s}"
+                     f"{format_bytes(d['tokens']):>10s}{format_bytes(d['checkpoints']):>10s}{dur(s['seconds']):>10s}")
+    lines.append(f"total disk {format_bytes(e['disk_total'])}, total time {dur(e['seconds_total'])}")
+    timing = e.get("timing") or {}
+    if timing.get("basis"):
+        lines.append(timing["basis"])
     return "\n".join(lines)

@@ -10,7 +10,8 @@ only learn to be unlikely.
 Shapes: B = batch, T = sequence length, C = n_embd, nh = n_head, hs = C // nh, V = padded vocab.
 
 GPT-2 weights load from a local Hugging Face folder (config.json + model.safetensors or
-pytorch_model.bin) or a bare .safetensors file; see `load_gpt2_weights`.
+pytorch_model.bin, or either sharded: `*.index.json` + shards) or a bare weights file; see
+`load_hf_gpt2`. A `.bin` is read with `torch.load(weights_only=True)`: tensors, never code.
 """
 
 from __future__ import annotations
@@ -203,74 +204,165 @@ class GPT(nn.Module):
 _TRANSPOSED = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
 
-def _read_json(path: Path) -> dict:
+# What a Hugging Face folder may hold, in the order transformers itself prefers them.
+HF_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                   "pytorch_model.bin.index.json")
+
+# config.json settings under which GPT-2's weights compute something growgpt's blocks do not:
+# (key, value allowed when absent or equal to one of these).
+_HF_CONFIG_FIXED = (
+    ("activation_function", ("gelu_new", "gelu_pytorch_tanh")),  # GELU, tanh approximation
+    ("layer_norm_epsilon", (1e-5,)),  # torch's nn.LayerNorm default
+    ("scale_attn_weights", (True,)),
+    ("scale_attn_by_inverse_layer_idx", (False,)),
+    ("add_cross_attention", (False,)),
+)
+
+
+def _read_json(path: Path, label: str = "init_from", what: str = "a Hugging Face config") -> dict:
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise UserError(f"init_from: {path} is not a readable JSON file ({type(e).__name__})") from None
+        raise UserError(f"{label}: {path} is not a readable JSON file ({type(e).__name__})") from None
     if not isinstance(value, dict):
-        raise UserError(f"init_from: {path} is not a Hugging Face config (a JSON object)")
+        raise UserError(f"{label}: {path} is not {what} (a JSON object)")
     return value
 
 
-def _read_hf_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """Return (state dict, HF config dict) from a folder or a .safetensors file."""
-    if not path.exists():
-        raise UserError(f"init_from: GPT-2 weights not found: {path}")
-    hf_config: dict = {}
-    if path.is_dir():
-        config_file = path / "config.json"
-        if config_file.is_file():
-            hf_config = _read_json(config_file)
-        if (path / "model.safetensors").is_file():
-            weights = path / "model.safetensors"
-        elif (path / "pytorch_model.bin").is_file():
-            weights = path / "pytorch_model.bin"
-        else:
-            raise UserError(f"init_from: {path} holds neither model.safetensors nor pytorch_model.bin")
-    else:
-        weights = path
-        if (path.parent / "config.json").is_file():
-            hf_config = _read_json(path.parent / "config.json")
+def hf_weights_file(folder: Path) -> Path | None:
+    """The weights file of a Hugging Face folder (single file or shard index), or None."""
+    for name in HF_WEIGHT_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _read_tensor_file(weights: Path, label: str) -> dict[str, torch.Tensor]:
+    """One .safetensors or PyTorch .bin file as {name: tensor}. A .bin goes through
+    torch.load(weights_only=True): tensors and plain data only, never code."""
     try:
         if weights.suffix == ".safetensors":
-            from safetensors.torch import load_file
+            from safetensors import safe_open
 
-            state = load_file(str(weights))
+            with safe_open(str(weights), framework="pt") as f:
+                if (f.metadata() or {}).get("format") == "growgpt-weights":
+                    raise UserError(f"{label}: {weights} is a growgpt weights file (growgpt's own layout), not "
+                                    "Hugging Face GPT-2 weights: sample it with --checkpoint, or convert it with "
+                                    "growgpt export")
+                state = {k: f.get_tensor(k) for k in f.keys()}
         else:
             import warnings
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # e.g. torch's note on a foreign file's pickle protocol
                 state = torch.load(weights, map_location="cpu", weights_only=True)
+    except UserError:
+        raise
     except Exception as e:  # corrupt or foreign file
         from growgpt.checkpoint import load_error_reason  # checkpoint imports this module
 
-        raise UserError(f"init_from: cannot read GPT-2 weights {weights}: {load_error_reason(e)}") from None
+        raise UserError(f"{label}: cannot read GPT-2 weights {weights}: {load_error_reason(e)}") from None
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
-        raise UserError(f"init_from: {weights} does not hold named tensors: not GPT-2 weights")
+        raise UserError(f"{label}: {weights} does not hold named tensors: not GPT-2 weights")
+    return state
+
+
+def _read_sharded(index: Path, label: str) -> dict[str, torch.Tensor]:
+    """The tensors of a sharded checkpoint: `*.index.json` ({"weight_map": {tensor: shard file}})
+    and its shards beside it. Every shard must exist and hold every tensor the index puts in it."""
+    weight_map = _read_json(index, label, "a shard index").get("weight_map")
+    if not isinstance(weight_map, dict) or not weight_map or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
+        raise UserError(f"{label}: {index} is not a shard index (no 'weight_map' of tensor names to shard files)")
+    state: dict[str, torch.Tensor] = {}
+    for name in dict.fromkeys(weight_map.values()):  # each shard once, in index order
+        if not name or name != Path(name).name or name in (".", ".."):
+            raise UserError(f"{label}: {index} names shard {name!r}, which is not a file name in its folder")
+        shard = index.parent / name
+        if not shard.is_file():
+            raise UserError(f"{label}: shard {shard} listed in {index} is missing")
+        tensors = _read_tensor_file(shard, label)
+        for key, where in weight_map.items():
+            if where == name and key not in tensors:
+                raise UserError(f"{label}: {index} puts tensor {key} in {shard}, which does not hold it")
+        state.update(tensors)
+    return state
+
+
+def _read_hf_state(path: Path, label: str = "init_from") -> tuple[dict[str, torch.Tensor], dict]:
+    """Return (state dict, HF config dict) from a folder, a .safetensors / .bin file or a shard index."""
+    if not path.exists():
+        raise UserError(f"{label}: GPT-2 weights not found: {path}")
+    hf_config: dict = {}
+    if path.is_dir():
+        config_file = path / "config.json"
+        if config_file.is_file():
+            hf_config = _read_json(config_file, label)
+        weights = hf_weights_file(path)
+        if weights is None:
+            raise UserError(f"{label}: {path} holds neither model.safetensors nor pytorch_model.bin "
+                            "(nor their sharded .index.json)")
+    else:
+        weights = path
+        if (path.parent / "config.json").is_file():
+            hf_config = _read_json(path.parent / "config.json", label)
+    if weights.name.endswith(".index.json"):
+        state = _read_sharded(weights, label)
+    else:
+        state = _read_tensor_file(weights, label)
     return state, hf_config
 
 
-def load_gpt2_weights(path: str | Path, dropout: float = 0.0) -> GPT:
-    """Build a GPT from local GPT-2 weights (any size: gpt2, -medium, -large, -xl)."""
-    state, hf_config = _read_hf_state(Path(path))
+def _check_hf_config(hf_config: dict, path: Path, shape: dict[str, int], label: str) -> None:
+    """config.json must agree with the tensors, and ask for nothing growgpt's GPT does not compute."""
+    where = f"config.json of {path}"
+    model_type = hf_config.get("model_type", "gpt2")
+    if model_type != "gpt2":
+        raise UserError(f"{label}: {where} describes a {model_type!r} model, not GPT-2")
+    for key, actual in shape.items():
+        if key in hf_config and hf_config[key] != actual:
+            raise UserError(f"{label}: {where} says {key} = {hf_config[key]!r}, its weights hold {actual}")
+    for key, allowed in _HF_CONFIG_FIXED:
+        if key in hf_config and hf_config[key] not in allowed:
+            raise UserError(f"{label}: {where} sets {key} = {hf_config[key]!r}, which growgpt's GPT-2 does "
+                            f"not implement (it computes {allowed[0]!r})")
+    n_inner = hf_config.get("n_inner")
+    if n_inner is not None and n_inner != 4 * shape["n_embd"]:
+        raise UserError(f"{label}: {where} sets n_inner = {n_inner!r}; growgpt's MLP is 4 * n_embd wide")
+
+
+def load_hf_gpt2(path: str | Path, dropout: float = 0.0, label: str = "init_from") -> tuple[GPT, int]:
+    """(GPT, vocabulary size before padding) from local Hugging Face GPT-2 weights: a folder
+    (config.json + model.safetensors, pytorch_model.bin, or either sharded with its .index.json),
+    or one such file. The shape comes from the tensors, checked against config.json; `label` starts
+    every error message (the setting that named the path)."""
+    path = Path(path)
+    state, hf_config = _read_hf_state(path, label)
     # Keys may carry a "transformer." prefix (GPT2LMHeadModel) or not (GPT2Model).
     state = {k.removeprefix("transformer."): v for k, v in state.items()}
     state = {k: v for k, v in state.items() if not k.endswith((".attn.bias", ".attn.masked_bias"))}
     for key in ("wte.weight", "wpe.weight"):
         if key not in state or state[key].dim() != 2:
-            raise UserError(f"init_from: {path} does not look like GPT-2 weights (no 2-D {key})")
+            raise UserError(f"{label}: {path} does not look like GPT-2 weights (no 2-D {key})")
     vocab, n_embd = state["wte.weight"].shape
     layers = {int(m.group(1)) for k in state if (m := re.match(r"h\.(\d+)\.", k))}
     if not layers:
-        raise UserError(f"init_from: {path} does not look like GPT-2 weights (no transformer blocks h.N.*)")
+        raise UserError(f"{label}: {path} does not look like GPT-2 weights (no transformer blocks h.N.*)")
     n_layer = 1 + max(layers)
+    block_size = state["wpe.weight"].shape[0]
+    _check_hf_config(hf_config, path, {"n_layer": n_layer, "n_embd": n_embd, "n_positions": block_size,
+                                       "vocab_size": vocab}, label)
     n_head = hf_config.get("n_head", n_embd // 64)  # GPT-2 sizes all use 64-wide heads
     if type(n_head) is not int or n_head <= 0 or n_embd % n_head:
-        raise UserError(f"init_from: n_head = {n_head!r} (config.json of {path}) does not divide the width {n_embd}")
-    block_size = state["wpe.weight"].shape[0]
+        raise UserError(f"{label}: n_head = {n_head!r} (config.json of {path}) does not divide the width {n_embd}")
+    head = state.get("lm_head.weight")
+    if head is not None and not torch.equal(head, state["wte.weight"]):
+        raise UserError(f"{label}: {path} has an output layer (lm_head.weight) apart from its token embedding; "
+                        "growgpt's GPT-2 ties the two")
+    if head is None and hf_config.get("tie_word_embeddings") is False:
+        raise UserError(f"{label}: config.json of {path} unties the output layer but the weights hold no "
+                        "lm_head.weight")
     config = GPTConfig(block_size=block_size, vocab_size=padded_vocab_size(vocab), n_layer=n_layer,
                        n_head=n_head, n_embd=n_embd, dropout=dropout, bias="ln_f.bias" in state)
     model = GPT(config)
@@ -281,7 +373,7 @@ def load_gpt2_weights(path: str | Path, dropout: float = 0.0) -> GPT:
             continue  # tied to wte
         target = "transformer." + key
         if target not in ours:
-            raise UserError(f"init_from: unexpected tensor {key} in {path}")
+            raise UserError(f"{label}: unexpected tensor {key} in {path}")
         if key.endswith(_TRANSPOSED) and value.dim() == 2:  # other shapes fail the shape check below
             value = value.t()
         if key == "wte.weight":  # pad the vocabulary rows
@@ -289,11 +381,17 @@ def load_gpt2_weights(path: str | Path, dropout: float = 0.0) -> GPT:
             padded[: value.shape[0]] = value
             value = padded
         if value.shape != ours[target].shape:
-            raise UserError(f"init_from: tensor {key} has shape {tuple(value.shape)}, "
+            raise UserError(f"{label}: tensor {key} has shape {tuple(value.shape)}, "
                             f"expected {tuple(ours[target].shape)}")
         ours[target].copy_(value)
         seen.add(target)
     missing = [k for k in ours if k not in seen and not k.startswith("lm_head")]
     if missing:
-        raise UserError(f"init_from: {path} lacks {len(missing)} tensors, e.g. {missing[0]}")
-    return model
+        raise UserError(f"{label}: {path} lacks {len(missing)} tensors, e.g. {missing[0]}")
+    return model, vocab
+
+
+def load_gpt2_weights(path: str | Path, dropout: float = 0.0, label: str = "init_from") -> GPT:
+    """Build a GPT from local GPT-2 weights (any size: gpt2, -medium, -large, -xl), single-file or
+    sharded, safetensors or PyTorch .bin; see `load_hf_gpt2`."""
+    return load_hf_gpt2(path, dropout, label)[0]

@@ -1,5 +1,11 @@
 """Text from a trained checkpoint: temperature + top-k sampling, reproducible with a seed.
 
+A Hugging Face GPT-2 folder samples directly too, with no training run: `--checkpoint HF_DIR` (or
+`--run HF_DIR`; also its model.safetensors, pytorch_model.bin or shard index alone). Its shape comes
+from config.json and its tensors, its weights through `model.load_hf_gpt2` (single or sharded,
+safetensors or PyTorch .bin read with weights_only=True), its tokenizer from its vocabulary
+(`checkpoint.load_hf`).
+
 The checkpoint records its tokenizer, so no dataset is needed to sample. Loading goes through
 `torch.load(weights_only=True)` (see `checkpoint`), or the run's `model.safetensors` (written at the
 end of training; its metadata records the model's shape and tokenizer). Either is checked before
@@ -27,9 +33,17 @@ from growgpt.tokenizer import LONE_SURROGATE, from_spec
 # Half of a UTF-16 surrogate pair on its own: a str that has no UTF-8 bytes.
 
 def load_model(checkpoint_path: Path, device: str = "cpu") -> tuple[GPT, dict]:
-    """The model of a checkpoint (ckpt.pt, best.pt) or model.safetensors, and its state dict; a file
-    that lacks an entry or whose tensors do not match its model_args is a UserError naming it."""
-    if Path(checkpoint_path).suffix == ".safetensors":
+    """The model of a checkpoint (ckpt.pt, best.pt), model.safetensors or Hugging Face GPT-2 weights
+    (a folder, or its weights file or shard index), and its state dict; a file that lacks an entry or
+    whose tensors do not match its model_args is a UserError naming it."""
+    checkpoint_path = Path(checkpoint_path)
+    if checkpoint_path.is_dir() and not ckpt_io.is_hf_path(checkpoint_path):
+        checkpoint_path = ckpt_io.find(checkpoint_path, "auto")  # a growgpt run folder
+    if ckpt_io.is_hf_path(checkpoint_path):
+        model, state = ckpt_io.load_hf(checkpoint_path)
+        model.eval().to(device)
+        return model, state
+    if checkpoint_path.suffix == ".safetensors":
         state = ckpt_io.load_safetensors(checkpoint_path)
     else:
         state = ckpt_io.load(checkpoint_path)
@@ -37,6 +51,20 @@ def load_model(checkpoint_path: Path, device: str = "cpu") -> tuple[GPT, dict]:
     model = ckpt_io.build_model(state, checkpoint_path)
     model.eval().to(device)
     return model, state
+
+
+def resolve(run_dir: str | Path | None, checkpoint: str = "auto") -> Path:
+    """What to sample: `checkpoint` best / last / auto in the run folder `run_dir`, or a path (a
+    checkpoint file, a run folder, a Hugging Face GPT-2 folder or weights file). `run_dir` itself may
+    be a Hugging Face GPT-2 folder (config.json + weights, no growgpt run) with checkpoint auto."""
+    if checkpoint not in ("auto", "best", "last"):
+        return Path(checkpoint)
+    if run_dir is None:
+        raise UserError("nothing to sample: give --run OUT_DIR, or --checkpoint PATH (a checkpoint file or a "
+                        "Hugging Face GPT-2 folder)")
+    if checkpoint == "auto" and ckpt_io.is_hf_folder(run_dir):
+        return Path(run_dir)
+    return ckpt_io.find(run_dir, checkpoint)
 
 
 def read_prompt(start: str) -> str:
@@ -52,7 +80,7 @@ def read_prompt(start: str) -> str:
     return start
 
 
-def sample(run_dir: str, start: str = "\n", num_samples: int = 1, max_new_tokens: int = 200,
+def sample(run_dir: str | None, start: str = "\n", num_samples: int = 1, max_new_tokens: int = 200,
            temperature: float = 0.8, top_k: int | None = 200, seed: int = 1337, device: str = "auto",
            checkpoint: str = "auto") -> list[str]:
     if num_samples < 1 or max_new_tokens < 1:
@@ -62,7 +90,7 @@ def sample(run_dir: str, start: str = "\n", num_samples: int = 1, max_new_tokens
     if not 0 <= seed < 2**63:  # what torch.Generator.manual_seed takes, as for training's seed
         raise UserError(f"--seed must be in [0, 2**63), got {seed}")
     runtime = pick_runtime(device, "float32")
-    state_path = ckpt_io.find(run_dir, checkpoint)
+    state_path = resolve(run_dir, checkpoint)
     model, state = load_model(state_path, runtime.device)
     tokenizer = from_spec(state["tokenizer"])
     if tokenizer.vocab_size > model.config.vocab_size:  # token ids past the embedding would fail mid-generation

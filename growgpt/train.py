@@ -21,6 +21,19 @@ folder aside to OUT_DIR.old-<time> — never deleted — and start afresh. Befor
 allocated, the memory of a training step (weights, gradients, AdamW state, activations: the
 arithmetic of growgpt.estimate) is compared with the device's; a model or batch that cannot fit is
 refused with the numbers. A checkpoint to resume is checked entry by entry (see growgpt.checkpoint).
+
+Resuming keeps the schedule's keys as the config gives them: with schedule_start = 0 (the default) the
+schedule counts from iteration 0, so a resumed run with another learning_rate follows the same curve
+at the new peak. schedule_start = "resume" starts a fresh warmup and decay at the checkpoint's
+iteration instead (lr_decay_iters counts from there, as in a grow stage); the checkpoint records that
+choice, so the same command resumed again continues that schedule rather than warming up anew. When
+learning_rate, the data or a schedule key differs from the checkpoint's config, one line says the LR
+of the next step and how to get a fresh schedule.
+
+Console: at start the tokens per iteration (and on CPU, a hint when many small micro-batches make up
+an iteration); every log_interval a line with the loss, lr, ms/iter, tok/s, mfu, then the progress
+(iterations done of max_iters), the elapsed time and an ETA from the mean step time so far plus the
+evaluations still to come. Plain text, one line each: it reads the same in a log file.
 """
 
 from __future__ import annotations
@@ -35,7 +48,7 @@ from pathlib import Path
 import torch
 
 from growgpt import checkpoint as ckpt_io
-from growgpt.config import TrainConfig, cooldown_start
+from growgpt.config import SCHEDULE_START_RESUME, TrainConfig, cooldown_start
 from growgpt.data import eval_generator, micro_batch_generator, open_dataset
 from growgpt.errors import UserError
 from growgpt.fsutil import fsync_dir
@@ -47,6 +60,59 @@ from growgpt.tokenizer import same_tokenizer
 MODEL_SHAPE_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias")
 # What an earlier run leaves in its out_dir, and a new run from scratch would replace or append to.
 RUN_OUTPUTS = (ckpt_io.CHECKPOINT, ckpt_io.BEST, ckpt_io.SAFETENSORS, METRICS_FILE)
+# The keys that shape the learning rate; when one of them (or learning_rate, or the data) differs from
+# the checkpoint's config on resume, the trainer says which LR the next step gets.
+SCHEDULE_KEYS = ("decay_lr", "schedule", "schedule_start", "warmup_iters", "lr_decay_iters", "min_lr",
+                 "cooldown_fraction", "cooldown_shape")
+DATA_KEYS = ("dataset", "parts", "replay", "new_parts", "new_fraction")
+# Checkpoint entry: the iteration a schedule_start = "resume" was resolved to (absent otherwise).
+SCHEDULE_FROM_RESUME = "schedule_start_from_resume"
+# On CPU, an iteration of at least this many micro-batches of at most this many tokens gets a hint.
+CPU_ACCUM_HINT_STEPS = 8
+CPU_ACCUM_HINT_TOKENS = 16384
+
+
+def _same_setting(key: str, saved, value) -> bool:
+    """A checkpoint's config value and this run's: the dataset as the folder it names."""
+    if key == "dataset" and isinstance(saved, str) and isinstance(value, str) and saved != value:
+        return os.path.realpath(saved) == os.path.realpath(value)
+    return saved == value
+
+
+def format_duration(seconds: float) -> str:
+    """A duration for the console: 42s, 3m05s, 1h02m, 2d03h."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def evals_after(it: int, cfg: TrainConfig) -> int:
+    """Evaluations the loop still runs after iteration count `it` (exclusive) up to max_iters: one per
+    multiple of eval_interval, and one at max_iters."""
+    if it >= cfg.max_iters:
+        return 0
+    n = cfg.max_iters // cfg.eval_interval - it // cfg.eval_interval
+    return n + (1 if cfg.max_iters % cfg.eval_interval else 0)
+
+
+def cpu_accum_hint(cfg: TrainConfig, device_type: str, accum_per_rank: int) -> str | None:
+    """On CPU, many small micro-batches per iteration (nanoGPT's default is 40, sized for 8 GPUs)
+    make every iteration that many forward/backward passes: one line saying so, or None."""
+    micro_tokens = cfg.batch_size * cfg.block_size
+    if device_type != "cpu" or accum_per_rank < CPU_ACCUM_HINT_STEPS or micro_tokens > CPU_ACCUM_HINT_TOKENS:
+        return None
+    return (f"hint: each iteration is {accum_per_rank} forward/backward passes of {cfg.batch_size} x "
+            f"{cfg.block_size} tokens (gradient_accumulation_steps = {cfg.gradient_accumulation_steps}; nanoGPT's 40 "
+            f"is sized for 8 GPUs). On CPU, --set gradient_accumulation_steps=1 makes iterations "
+            f"{accum_per_rank}x faster (and {accum_per_rank}x smaller); raising batch_size instead keeps more "
+            "tokens per pass")
 
 
 def lr_at(it: int, cfg: TrainConfig) -> float:
@@ -59,9 +125,13 @@ def lr_at(it: int, cfg: TrainConfig) -> float:
     factor is 1 - p (linear) or 1 - sqrt(p) (1-sqrt: lower than linear, fastest at first), p going from
     0 to 1 through the cooldown.
     constant: learning_rate from the end of the warmup on, whatever the horizon (a wsd trunk).
-    decay_lr = false: learning_rate throughout, no warmup either."""
+    decay_lr = false: learning_rate throughout, no warmup either.
+
+    schedule_start = "resume" must be resolved to an iteration first (the Trainer does, on resume)."""
     if not cfg.decay_lr:
         return cfg.learning_rate
+    if not isinstance(cfg.schedule_start, int):
+        raise ValueError(f"schedule_start = {cfg.schedule_start!r} is not resolved to an iteration yet")
     step = it - cfg.schedule_start
     if step < cfg.warmup_iters:  # the same warmup for both schedules
         return cfg.learning_rate * (step + 1) / (cfg.warmup_iters + 1)
@@ -215,6 +285,9 @@ class Trainer:
 
         self.iter_num = 0
         self.best_val_loss = float("inf")
+        self.schedule_note: str | None = None  # what schedule_start = "resume" resolved to
+        self.schedule_from_resume: int | None = None  # recorded in checkpoints (SCHEDULE_FROM_RESUME)
+        self.resume_line: str | None = None
         try:
             resume_state = self._build_model()
             self.model.to(self.rt.device)
@@ -231,6 +304,7 @@ class Trainer:
             ) from None
         if resume_state is not None:
             self._restore_training_state(resume_state, self.out_dir / ckpt_io.CHECKPOINT)
+            self.resume_line = self.resume_lr_line(resume_state["config"])
             # Dropout draws differ per rank, as in nanoGPT; the saved state is rank 0's.
             if self.dist.rank:
                 torch.manual_seed(cfg.seed + self.dist.rank + self.iter_num)
@@ -289,6 +363,8 @@ class Trainer:
             self.check_memory(c.n_layer, c.n_head, c.n_embd, c.block_size, c.bias)
         torch.manual_seed(c.seed)  # the same initial weights on every rank and in every run
         state = None
+        if c.schedule_start == SCHEDULE_START_RESUME and c.init_from != "resume":
+            raise UserError("config key 'schedule_start' = \"resume\" needs init_from = \"resume\"")
         if c.init_from == "scratch":
             model = GPT(self._model_config())
         elif c.init_from == "resume":
@@ -304,6 +380,7 @@ class Trainer:
             model = ckpt_io.build_model(state, path)
             self.iter_num = state["iter_num"]
             self.best_val_loss = float(state["best_val_loss"])
+            self._resolve_schedule_start(state)
         else:
             if self.data.tokenizer_spec.get("name") != "gpt2":
                 raise UserError(f"init_from = {c.init_from!r} loads GPT-2 weights, but dataset {c.dataset} uses the "
@@ -325,6 +402,58 @@ class Trainer:
                   f"{model.config.n_layer} layers, {model.config.n_head} heads, {model.config.n_embd} wide, "
                   f"vocab {self.vocab_size} (padded {model.config.vocab_size})")
         return state
+
+    def _resolve_schedule_start(self, state: dict) -> None:
+        """schedule_start = "resume": the checkpoint's iteration, so warmup and decay start afresh here
+        (lr_decay_iters counting from it). When the checkpoint was itself written by a run that resolved
+        "resume", with the same learning_rate, data and schedule keys, this is that run resumed again:
+        its schedule_start is kept, so an interrupted run does not warm up a second time."""
+        saved = state["config"]
+        resolved_before = state.get(SCHEDULE_FROM_RESUME)
+        self.schedule_note = None
+        if self.cfg.schedule_start != SCHEDULE_START_RESUME:
+            self.schedule_from_resume = (resolved_before if resolved_before == self.cfg.schedule_start else None)
+            return
+        same = all(_same_setting(k, saved.get(k), getattr(self.cfg, k))
+                   for k in ("learning_rate", *DATA_KEYS, *SCHEDULE_KEYS) if k != "schedule_start")
+        if isinstance(resolved_before, int) and saved.get("schedule_start") == resolved_before and same:
+            self.cfg.schedule_start = resolved_before
+            self.schedule_note = (f"schedule_start = \"resume\": continuing the fresh schedule this run started at "
+                                  f"iter {resolved_before}")
+        else:
+            self.cfg.schedule_start = self.iter_num
+            self.schedule_note = f"schedule_start = \"resume\": a fresh warmup and decay from iter {self.iter_num}"
+        self.schedule_from_resume = self.cfg.schedule_start
+
+    def resume_lr_line(self, saved: dict) -> str | None:
+        """One line when learning_rate, the data or a schedule key differs from the checkpoint's config:
+        the LR of the next step and, when the schedule does not start at this iteration, how to get a
+        fresh one. None when nothing differs."""
+        c = self.cfg
+        changed = [k for k in ("learning_rate", *DATA_KEYS, *SCHEDULE_KEYS)
+                   if k in saved and not _same_setting(k, saved[k], getattr(c, k))
+                   and not (k == "schedule_start" and self.schedule_note is not None)]  # the note says it
+        if not changed and self.schedule_note is None:
+            return None
+        next_lr = lr_at(self.iter_num, c)
+        what = ", ".join(f"{k} {saved[k]!r} -> {getattr(c, k)!r}" for k in changed)
+        head = f"resuming at iter {self.iter_num}" + (f" with {what}" if what else "")
+        if not c.decay_lr:
+            return f"{head}: LR {next_lr:.2e} at the next step (decay_lr = false: constant)"
+        step = self.iter_num - c.schedule_start
+        if c.schedule == "constant":
+            horizon = "then constant"
+        else:
+            horizon = f"min_lr {c.min_lr:.2e} at iter {c.schedule_start + c.lr_decay_iters:,}"
+        shape = (f"{c.schedule} schedule from schedule_start = {c.schedule_start:,} (warmup {c.warmup_iters:,} "
+                 f"iters to {c.learning_rate:.2e}, {horizon}; max_iters {c.max_iters:,})")
+        if self.schedule_note is not None:
+            return f"{head}: {self.schedule_note}; LR {next_lr:.2e} at the next step, {shape}"
+        if step == 0:
+            return f"{head}: LR {next_lr:.2e} at the next step, a fresh {shape}"
+        return (f"{head}: LR {next_lr:.2e} at the next step, {step:,} iters into the {shape}. For a fresh warmup "
+                f"and decay from iter {self.iter_num}, add --set schedule_start=resume (lr_decay_iters then counts "
+                "from there)")
 
     def _check_resume_compatible(self, state: dict, path: Path) -> None:
         if not same_tokenizer(state["tokenizer"], self.data.tokenizer_spec):
@@ -464,6 +593,7 @@ class Trainer:
             # Batches are a pure function of (seed, iteration, micro-step): the sampler's position
             # is the iteration to run next.
             "sampler": {"scheme": "seeded-by-iteration", "seed": self.cfg.seed, "next_iter": self.iter_num},
+            **({SCHEDULE_FROM_RESUME: self.schedule_from_resume} if self.schedule_from_resume is not None else {}),
         }
 
     def save(self, improved: bool) -> None:
@@ -510,7 +640,17 @@ class Trainer:
             peak = f"{format_flops(self.peak)} ({self.peak_source})" if self.peak else self.peak_source
             start = f"resuming at iter {self.iter_num}" if self.resumed else f"init {cfg.init_from}"
             print(f"device {self.rt.device} ({self.rt.dtype}), {self.dist.world_size} process(es), "
-                  f"{self.tokens_per_iter:,} tokens/iter, peak {peak}; {start}")
+                  f"peak {peak}; {start}")
+            split = (f", {self.grad_accum_per_rank} micro-batches on each of {self.dist.world_size} processes"
+                     if self.dist.enabled else "")
+            print(f"tokens per iteration: {self.tokens_per_iter:,} = batch_size {cfg.batch_size} x block_size "
+                  f"{cfg.block_size} x gradient_accumulation_steps {cfg.gradient_accumulation_steps}{split}; "
+                  f"{cfg.max_iters:,} iters = {self.tokens_per_iter * cfg.max_iters:,} tokens")
+            hint = cpu_accum_hint(cfg, self.rt.device_type, self.grad_accum_per_rank)
+            if hint:
+                print(hint)
+            if self.resume_line:
+                print(self.resume_line)
         try:
             return self._loop(logger)
         except (RuntimeError, MemoryError) as e:  # torch.cuda.OutOfMemoryError is a RuntimeError
@@ -531,9 +671,13 @@ class Trainer:
         losses = {}
         skip_eval_at = self.iter_num if self.resumed else None  # that evaluation is already in the log
         t_last, iters_since_log = time.perf_counter(), 0
+        # For the progress: wall time since the loop began, training-step time and steps, evaluation
+        # (and checkpoint) time and count, all in this process (a resumed run measures its own steps).
+        t_begin, train_seconds, train_iters, eval_seconds, evals = time.perf_counter(), 0.0, 0, 0.0, 0
         while True:
             at_end = self.iter_num >= cfg.max_iters
             if (self.iter_num % cfg.eval_interval == 0 or at_end or cfg.eval_only) and self.iter_num != skip_eval_at:
+                t_eval = time.perf_counter()
                 losses = self.evaluate()
                 if not all(math.isfinite(losses[s]) for s in ("train", "val")) or self._diverged(nonfinite):
                     self._stop_diverged(f"by iter {self.iter_num}")
@@ -551,7 +695,13 @@ class Trainer:
                     break
                 if self.iter_num > 0:
                     self.save(improved)
-                t_last, iters_since_log = time.perf_counter(), 0  # evaluation time is not training time
+                # Evaluation time is not training time: the steps since the last log line are measured
+                # from here, and the time they ran before the evaluation goes to the mean step time.
+                now = time.perf_counter()
+                train_seconds += t_eval - t_last
+                train_iters += iters_since_log
+                eval_seconds, evals = eval_seconds + now - t_eval, evals + 1
+                t_last, iters_since_log = now, 0
             if at_end:
                 break
 
@@ -566,6 +716,8 @@ class Trainer:
                     self._stop_diverged(f"between iter {self.iter_num - iters_since_log} and {self.iter_num}")
                 now = time.perf_counter()
                 dt = (now - t_last) / iters_since_log
+                train_seconds += now - t_last
+                train_iters += iters_since_log
                 t_last, iters_since_log = now, 0
                 tokens_per_s = self.tokens_per_iter / dt
                 # MFU over this log interval's training steps (evaluation and checkpoint time excluded,
@@ -578,8 +730,15 @@ class Trainer:
                            tokens_per_s=tokens_per_s, mfu=mfu)
                 if self.verbose:
                     mfu_text = self.peak_info.console_text(achieved_flops)
+                    # The ETA: the mean step time so far times the steps left, plus the evaluations
+                    # still to come at the mean evaluation time (none measured yet: not counted).
+                    left = cfg.max_iters - self.iter_num
+                    eta = (train_seconds / train_iters * left
+                           + (eval_seconds / evals * evals_after(self.iter_num, cfg) if evals else 0.0))
+                    progress = (f"{self.iter_num:,}/{cfg.max_iters:,} iters ({100 * self.iter_num / cfg.max_iters:.0f}%), "
+                                f"elapsed {format_duration(now - t_begin)}, ETA {format_duration(eta)}")
                     print(f"iter {self.iter_num - 1}: loss {loss_value:.4f}, lr {lr:.2e}, {dt * 1000:.1f} ms/iter, "
-                          f"{tokens_per_s:,.0f} tok/s{mfu_text}")
+                          f"{tokens_per_s:,.0f} tok/s{mfu_text} | {progress}")
         self.export_weights()
         return {"iter_num": self.iter_num, "best_val_loss": self.best_val_loss, "last_eval": losses,
                 "out_dir": str(self.out_dir)}

@@ -165,10 +165,11 @@ def test_integer_ids_keep_their_assignment_and_text_ids_of_numbers_match_them(tm
         assert set(_documents(tmp_path / kind)["val"]) == expected, kind
 
 
-def test_jsonl_with_string_ids_works_and_its_text_decides(tmp_path):
+def test_jsonl_with_string_ids_works_and_its_id_decides(tmp_path):
     source = _jsonl(tmp_path / "ids.jsonl", [{"id": f"doc-{i}", "text": d} for i, d in enumerate(DOCS)])
     prepare([source], tmp_path / "d", tokenizer="char", val_fraction=0.3, seed=9, progress=False)
-    assert set(_documents(tmp_path / "d")["val"]) == {d for d in DOCS if is_val(d.encode(), 9, 0.3)}
+    assert set(_documents(tmp_path / "d")["val"]) == {d for i, d in enumerate(DOCS)
+                                                       if is_val(b"id:doc-%d" % i, 9, 0.3)}
 
 
 # --------------------------------------------------------------------------------------------

@@ -104,9 +104,11 @@ def test_txt_docs_modes(tmp_path):
     lines.write_text("\n".join(DOCS[i].replace("\n", " ") for i in range(60)) + "\n\n")
     m = prepare([lines], tmp_path / "lines", tokenizer="char", progress=False, txt_docs="line")
     assert m["sources"][0]["documents"] == 60
-    # auto: one small file is one document, which cannot give both splits.
+    # auto: one small file is cut into blocks, and the manifest says so; "file" keeps it whole: no val split.
+    m = prepare([lines], tmp_path / "auto", tokenizer="char", progress=False)
+    assert m["recut"]["documents"] == 1 and m["splits"]["val"]["documents"] > 0
     with pytest.raises(UserError, match=r"split is empty .* --txt-docs blocks or line"):
-        prepare([lines], tmp_path / "auto", tokenizer="char", progress=False)
+        prepare([lines], tmp_path / "file", tokenizer="char", progress=False, txt_docs="file")
 
 
 def test_blocks_keep_the_whole_text(tmp_path):
