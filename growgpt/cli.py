@@ -389,7 +389,22 @@ def _nanogpt_overrides(argv: list[str]) -> list[str]:
     return out
 
 
+def _close_progress_bars() -> None:
+    """Close the progress bars an error interrupted, so the error starts a line of its own: one left
+    open would have the message follow its last frame on the same line. A bar with leave=False
+    clears its line, the others end theirs."""
+    tqdm_module = sys.modules.get("tqdm")
+    if tqdm_module is None:  # no bar was ever drawn
+        return
+    for bar in list(getattr(tqdm_module.tqdm, "_instances", ())):
+        try:
+            bar.close()
+        except Exception:  # a bar on a closed stream: nothing left to tidy
+            pass
+
+
 def _fail(message: str, exit_code: int) -> None:
+    _close_progress_bars()
     rank = int(os.environ.get("RANK", 0))
     prefix = f"growgpt (rank {rank}): error: " if rank else "growgpt: error: "
     print(prefix + message.replace("\n", " "), file=sys.stderr)
@@ -421,5 +436,6 @@ def main(argv: list[str] | None = None) -> None:
         name = name if len(name) <= 200 else f"{name[:100]}... ({len(name)} characters)"
         _fail(f"{name}: {e.strerror}", UserError.exit_code)
     except KeyboardInterrupt:
+        _close_progress_bars()
         print("growgpt: interrupted; finished work (parts, shards, checkpoints) is kept, a re-run goes on", file=sys.stderr)
         sys.exit(130)

@@ -248,3 +248,30 @@ def test_export_command_errors_are_one_line(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert err.count("growgpt: error:") == 1 and "Traceback" not in err and "nope" in err
     assert not (tmp_path / "hf").exists()
+
+
+def test_an_error_never_shares_a_line_with_a_progress_bar(tmp_path, capsys, monkeypatch):
+    """A bar the error interrupted is closed first: the error line holds the message and nothing of
+    the bar (before, "tokenize:  40%|####  | growgpt: error: ..." on one line)."""
+    import sys
+
+    from tqdm import tqdm
+
+    import growgpt.prepare
+    from growgpt.cli import main
+    from growgpt.errors import UserError
+
+    def half_done(inputs, out, **kwargs):
+        bar = tqdm(total=10, desc="tokenize", file=sys.stderr)  # leave=True: its close ends the line
+        bar.update(4)
+        raise UserError(f"{inputs[0]}: broken in the middle")
+
+    monkeypatch.setattr(growgpt.prepare, "prepare", half_done)
+    (tmp_path / "a.txt").write_text("x")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prepare", str(tmp_path / "a.txt"), "--out", str(tmp_path / "d"), "--tokenizer", "char"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    last = err.rstrip("\n").split("\n")[-1]
+    assert last == f"growgpt: error: {tmp_path / 'a.txt'}: broken in the middle", repr(err)
+    assert "tokenize" in err  # the bar was there, on a line of its own
