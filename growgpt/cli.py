@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import errno
 import os
 import re
@@ -143,6 +144,16 @@ def _comparison_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeat-grow", action="store_true", help="with --repeat K: repeat the grow stages too")
 
 
+def _part_size(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (1 <= value <= 10**13) or value != int(value):  # NaN fails too; 10 TB: no dump part is larger
+        raise argparse.ArgumentTypeError(f"must be a whole number of bytes from 1 to 1e13, got {text!r}")
+    return int(value)
+
+
 def _repeat_count(text: str) -> int:
     from growgpt.grow import MAX_REPEAT
 
@@ -162,7 +173,8 @@ def _cmd_estimate(args: argparse.Namespace) -> None:
     print(format_estimate(estimate_plan(args.plan, args.workdir, device=args.device, memory=memory,
                                         probe=not args.no_probe, baseline=args.baseline == "jump",
                                         compare_schedules=args.compare_schedules, repeat=args.repeat,
-                                        repeat_grow=args.repeat_grow, gpu=args.gpu, say=print)))
+                                        repeat_grow=args.repeat_grow, gpu=args.gpu, say=print,
+                                        part_size=args.part_size)))
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
@@ -331,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", choices=("jump",), default=None, help="include the from-scratch baseline")
     _comparison_arguments(p)
     p.add_argument("--no-probe", action="store_true", help="skip the measured timing probe on this machine")
+    p.add_argument("--part-size", type=_part_size, default=None, metavar="BYTES",
+                   help="for a wiki/date plan when the mirror cannot be read and no listing is kept in the workdir: "
+                        "the compressed size to assume per part (e.g. 300e6)")
     p.set_defaults(func=_cmd_estimate)
 
     p = sub.add_parser("export", help="write a run's model as a Hugging Face folder (transformers, lm_eval)")

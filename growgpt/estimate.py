@@ -550,7 +550,8 @@ def format_bytes(n: float) -> str:
 
 def estimate_plan(plan_path, workdir=None, device: str | None = None, probe: bool = True,
                   memory: int | None = None, baseline: bool = False, compare_schedules: bool = False,
-                  repeat: int = 1, repeat_grow: bool = False, gpu: str | None = None, say=None) -> dict:
+                  repeat: int = 1, repeat_grow: bool = False, gpu: str | None = None, say=None,
+                  part_size: int | None = None) -> dict:
     """Per stage and in total, before anything runs: disk (download, text, tokens, checkpoints),
     RAM (prepare, loader), VRAM for the model at the plan's batch against the device's memory with
     the largest batch that fits, and time (`iteration_timing`: derived from FLOPs for a card that is
@@ -564,7 +565,8 @@ def estimate_plan(plan_path, workdir=None, device: str | None = None, probe: boo
 
     plan = load_plan(plan_path)
     ws = Workspace(workdir or Path(plan_path).parent / "work")
-    sources = Sources(plan, ws)
+    # Offline, a dump plan's part sizes come from the listing kept in the workdir, or --part-size.
+    sources = Sources(plan, ws, offline=True, part_size=part_size)
     check_parts_exist(plan, sources.available)
     m, t = plan.model, plan.train
     dev = "cuda" if gpu else (device or t.get("device", "auto"))
@@ -605,7 +607,7 @@ def estimate_plan(plan_path, workdir=None, device: str | None = None, probe: boo
         seen |= set(stage.parts)
         compressed = sum(sources.compressed_bytes(p) for p in new)
         disk = disk_bytes(compressed, plan.data.tokenizer)
-        if sources.listing is None:
+        if plan.data.files:
             disk["total"] -= disk["download"]
             disk["download"] = 0  # local files: nothing to download
         iters = stage.iters + (cooldown_iters(plan, stage) if plan_schedule(plan) == "wsd" else 0)  # + its branch
@@ -641,7 +643,7 @@ def estimate_plan(plan_path, workdir=None, device: str | None = None, probe: boo
             "gradient_accumulation_steps": accum, "vram": vram, "memory": memory, "fit": fit,
             "ram_prepare": ram_bytes_prepare()["total"],
             "ram_loader": ram_bytes_loader(batch, m["block_size"], dev), "seconds_per_micro_batch": seconds_per_micro,
-            "stages": stages, "disk_total": disk_total, "timing": timing, "gpu": gpu,
+            "stages": stages, "disk_total": disk_total, "timing": timing, "gpu": gpu, "part_sizes": sources.origin,
             "seconds_total": sum(s["seconds"] for s in stages) if seconds_per_micro else None}
 
 
@@ -678,6 +680,8 @@ def format_estimate(e: dict) -> str:
                      f"{s['tokens']:>12,d}{format_bytes(d['download']):>11s}{format_bytes(d['extracted']):>10s}"
                      f"{format_bytes(d['tokens']):>10s}{format_bytes(d['checkpoints']):>10s}{dur(s['seconds']):>10s}")
     lines.append(f"total disk {format_bytes(e['disk_total'])}, total time {dur(e['seconds_total'])}")
+    if e.get("part_sizes"):
+        lines.append(f"part sizes: {e['part_sizes']}")
     timing = e.get("timing") or {}
     if timing.get("basis"):
         lines.append(timing["basis"])

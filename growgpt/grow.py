@@ -92,11 +92,17 @@ class Workspace:
 
 
 class Sources:
-    """Plan part number -> dump files, and their compressed sizes, for local files or a dump."""
+    """Plan part number -> dump files, and their compressed sizes, for local files or a dump.
 
-    def __init__(self, plan: Plan, ws: Workspace) -> None:
+    A dump's listing is read from its mirror and kept in W/raw/listing-WIKI-DATE[-multistream].json.
+    `offline` (growgpt estimate): when the mirror cannot be read, use that kept listing, or with
+    `part_size` (bytes) assume every part is that large; `self.origin` says which was used."""
+
+    def __init__(self, plan: Plan, ws: Workspace, offline: bool = False, part_size: int | None = None) -> None:
         self.plan, self.ws = plan, ws
         self.listing = None
+        self.part_size = None
+        self.origin = "local files" if plan.data.files else "the mirror's listing"
         if plan.data.files:
             for group in plan.data.files:
                 for f in group:
@@ -106,8 +112,25 @@ class Sources:
         else:
             from growgpt.dumps import DEFAULT_MIRROR, list_parts
 
-            self.listing = list_parts(plan.data.wiki, plan.data.date, mirror=plan.data.mirror or DEFAULT_MIRROR,
-                                      multistream=plan.data.multistream)
+            try:
+                self.listing = list_parts(plan.data.wiki, plan.data.date, mirror=plan.data.mirror or DEFAULT_MIRROR,
+                                          multistream=plan.data.multistream)
+                fresh = True
+            except UserError as e:
+                if not offline:
+                    raise
+                self.listing = self._kept_listing()
+                if self.listing is None and part_size is None:
+                    raise UserError(f"{e}; without the listing, give --part-size BYTES (the compressed size to "
+                                    f"assume per part), or run once with the mirror reachable (the listing is then "
+                                    f"kept in {ws.raw})") from None
+                if self.listing is None:
+                    self.part_size = part_size
+                    self.available = list(plan.all_parts)
+                    self.origin = f"--part-size {part_size:,} bytes per part (the mirror could not be read: {e})"
+                    return
+                self.origin = f"the listing kept in {self._listing_path()} (the mirror could not be read: {e})"
+                fresh = False
             self.available = [p.number for p in self.listing.parts]
             if plan.data.require_checksum:
                 # Refuse before stage 1 trains, not when a later stage reaches the unverifiable part.
@@ -118,13 +141,46 @@ class Sources:
                                     f"{f' (and {len(unverifiable) - 1} more)' if len(unverifiable) > 1 else ''}: "
                                     f"it could not be verified; set require_checksum = false in [data] of "
                                     f"{plan.path} to download it unverified")
+            if fresh:  # kept only once accepted: a refused plan writes nothing in the workdir
+                self._keep_listing()
+
+    def _listing_path(self) -> Path:
+        d = self.plan.data
+        return self.ws.raw / f"listing-{d.wiki}-{d.date}{'-multistream' if d.multistream else ''}.json"
+
+    def _keep_listing(self) -> None:
+        import dataclasses
+
+        try:
+            self.ws.raw.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self._listing_path(), dataclasses.asdict(self.listing))
+        except OSError:  # a read-only workdir: the listing is only a convenience for offline estimates
+            pass
+
+    def _kept_listing(self):
+        from growgpt.dumps import DumpFile, DumpListing, Part
+
+        path = self._listing_path()
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            parts = [Part(number=p["number"], start=p["start"], end=p["end"], files=[DumpFile(**f) for f in p["files"]])
+                     for p in raw["parts"]]
+            return DumpListing(**{**raw, "parts": parts})
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UserError(f"{path}: not a listing growgpt kept ({e}); delete it") from None
 
     def compressed_bytes(self, part: int) -> int:
+        if self.part_size is not None:
+            return self.part_size
         if self.listing is None:
             return sum(f.stat().st_size for f in self.plan.data.files[part - 1])
         return self.listing.part(part).size or 0
 
     def download_bytes(self, part: int) -> int:
+        if self.part_size is not None:
+            return self.part_size
         if self.listing is None:
             return 0
         return sum((f.size or 0) for f in self.listing.part(part).files

@@ -200,3 +200,41 @@ def test_cli_estimate_with_gpu_answers_in_seconds(tmp_path, no_probe, monkeypatc
     assert time.perf_counter() - t0 < 10
     out = capsys.readouterr().out
     assert "MFU assumed" in out and "total time" in out
+
+
+def test_estimate_of_a_dump_plan_works_offline_from_the_kept_listing_or_part_size(tmp_path, capsys):
+    """A wiki/date plan needs the mirror's listing for part sizes: estimate keeps it in W/raw, uses the
+    kept one when the mirror cannot be read (saying so), and otherwise takes --part-size."""
+    import hashlib
+    import json as json_module
+    import shutil
+
+    from growgpt.cli import main
+    from growgpt.estimate import estimate_plan
+    from test_grow import PLAN, write_dump_parts
+
+    mirror = tmp_path / "mirror"
+    raw = write_dump_parts(mirror / "testwiki" / "20250101")
+    files = {p.name: {"size": p.stat().st_size, "url": f"/testwiki/20250101/{p.name}",
+                      "sha1": hashlib.sha1(p.read_bytes()).hexdigest()} for p in raw}
+    (mirror / "testwiki" / "20250101" / "dumpstatus.json").write_text(json_module.dumps(
+        {"jobs": {"articlesdump": {"status": "done", "files": files}}, "version": "0.8"}))
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN.replace("files = {files}", f'wiki = "testwiki"\ndate = "20250101"\nmirror = "{mirror}"'))
+    online = estimate_plan(plan, tmp_path / "work", device="cpu", probe=False)
+    assert online["part_sizes"] == "the mirror's listing"
+    assert (tmp_path / "work" / "raw" / "listing-testwiki-20250101.json").is_file()
+    shutil.rmtree(mirror)  # the mirror is gone (no network)
+    kept = estimate_plan(plan, tmp_path / "work", device="cpu", probe=False)
+    assert kept["part_sizes"].startswith("the listing kept in ") and kept["disk_total"] == online["disk_total"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["estimate", str(plan), "--workdir", str(tmp_path / "fresh"), "--no-probe", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("growgpt: error:") == 1 and "--part-size BYTES" in err
+    main(["estimate", str(plan), "--workdir", str(tmp_path / "fresh"), "--no-probe", "--device", "cpu",
+          "--part-size", "1e6"])
+    out = capsys.readouterr().out
+    assert "part sizes: --part-size 1,000,000 bytes per part" in out
+    with pytest.raises(SystemExit):
+        main(["estimate", str(plan), "--part-size", "nan"])
+    assert "--part-size: must be a whole number of bytes" in capsys.readouterr().err
