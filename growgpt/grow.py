@@ -303,10 +303,13 @@ def cooldown_iters(plan: Plan, stage: Stage) -> int:
 
 
 def _branch_settings(plan: Plan, trunk: dict, start: int, iters: int, out_dir: Path) -> dict:
-    """A cooldown branch off the trunk at iteration `start` (config.cooldown_branch's schedule): the
-    stage's mixture and learning_rate decaying to min_lr over `iters`, shaped cooldown_shape."""
-    return {**trunk, "out_dir": str(out_dir), "schedule": "wsd", "warmup_iters": 0, "cooldown_fraction": 1.0,
-            "schedule_start": start, "lr_decay_iters": iters, "max_iters": start + iters,
+    """A cooldown branch off the trunk at iteration `start`: the stage's mixture and learning_rate
+    decaying to min_lr over `iters`, shaped cooldown_shape — config.cooldown_branch's schedule, the one
+    definition of a branch."""
+    from growgpt.config import cooldown_branch, load_config
+
+    branch = cooldown_branch(load_config(base=trunk), start, iters)
+    return {**branch.to_dict(), "out_dir": str(out_dir),
             "eval_interval": plan.train.get("eval_interval", max(1, iters // 2))}
 
 

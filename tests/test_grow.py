@@ -42,6 +42,21 @@ def write_dump_parts(folder: Path, parts: int = 3) -> list[Path]:
     return paths
 
 
+def write_mirror(mirror: Path, checksums: bool = True) -> list[Path]:
+    """A local dump mirror of testwiki 20250101 (three parts) with its dumpstatus.json listing."""
+    import hashlib
+
+    raw = write_dump_parts(mirror / "testwiki" / "20250101")
+    files = {p.name: {"size": p.stat().st_size} for p in raw}
+    if checksums:
+        for p in raw:
+            files[p.name].update(url=f"/testwiki/20250101/{p.name}", sha1=hashlib.sha1(p.read_bytes()).hexdigest(),
+                                 md5=hashlib.md5(p.read_bytes()).hexdigest())
+    (mirror / "testwiki" / "20250101" / "dumpstatus.json").write_text(json.dumps(
+        {"jobs": {"articlesdump": {"status": "done", "files": files}}, "version": "0.8"}))
+    return raw
+
+
 PLAN = """\
 title = "test plan"
 [model]
@@ -245,15 +260,8 @@ def test_plan_loads_typed_stages(tmp_path):
 
 def test_grow_fetches_parts_from_a_dump_mirror(tmp_path):
     """wiki/date plans: list the dump on a (local) mirror, fetch only the stage's parts, verify, train."""
-    import hashlib
-
     mirror = tmp_path / "mirror"
-    raw = write_dump_parts(mirror / "testwiki" / "20250101")
-    files = {p.name: {"size": p.stat().st_size, "url": f"/testwiki/20250101/{p.name}",
-                      "sha1": hashlib.sha1(p.read_bytes()).hexdigest(), "md5": hashlib.md5(p.read_bytes()).hexdigest()}
-             for p in raw}
-    (mirror / "testwiki" / "20250101" / "dumpstatus.json").write_text(json.dumps(
-        {"jobs": {"articlesdump": {"status": "done", "files": files}}, "version": "0.8"}))
+    raw = write_mirror(mirror)
     one_stage = PLAN.split("[[stage]]")[0] + "[[stage]]" + PLAN.split("[[stage]]")[1]
     body = one_stage.replace("files = {files}", f'wiki = "testwiki"\ndate = "20250101"\nmirror = "{mirror}"')
     plan = tmp_path / "plan.toml"
@@ -269,10 +277,7 @@ def test_grow_refuses_unverifiable_parts_unless_the_plan_opts_out(tmp_path):
     from growgpt.grow import Sources, Workspace
 
     mirror = tmp_path / "mirror"
-    raw = write_dump_parts(mirror / "testwiki" / "20250101")
-    files = {p.name: {"size": p.stat().st_size} for p in raw}  # sizes, no checksums
-    (mirror / "testwiki" / "20250101" / "dumpstatus.json").write_text(json.dumps(
-        {"jobs": {"articlesdump": {"status": "done", "files": files}}, "version": "0.8"}))
+    raw = write_mirror(mirror, checksums=False)  # sizes, no checksums
     body = PLAN.replace("files = {files}", f'wiki = "testwiki"\ndate = "20250101"\nmirror = "{mirror}"')
     plan = tmp_path / "plan.toml"
     plan.write_text(body)

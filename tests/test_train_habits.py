@@ -205,20 +205,14 @@ def test_cli_estimate_with_gpu_answers_in_seconds(tmp_path, no_probe, monkeypatc
 def test_estimate_of_a_dump_plan_works_offline_from_the_kept_listing_or_part_size(tmp_path, capsys):
     """A wiki/date plan needs the mirror's listing for part sizes: estimate keeps it in W/raw, uses the
     kept one when the mirror cannot be read (saying so), and otherwise takes --part-size."""
-    import hashlib
-    import json as json_module
     import shutil
 
     from growgpt.cli import main
     from growgpt.estimate import estimate_plan
-    from test_grow import PLAN, write_dump_parts
+    from test_grow import PLAN, write_mirror
 
     mirror = tmp_path / "mirror"
-    raw = write_dump_parts(mirror / "testwiki" / "20250101")
-    files = {p.name: {"size": p.stat().st_size, "url": f"/testwiki/20250101/{p.name}",
-                      "sha1": hashlib.sha1(p.read_bytes()).hexdigest()} for p in raw}
-    (mirror / "testwiki" / "20250101" / "dumpstatus.json").write_text(json_module.dumps(
-        {"jobs": {"articlesdump": {"status": "done", "files": files}}, "version": "0.8"}))
+    write_mirror(mirror)
     plan = tmp_path / "plan.toml"
     plan.write_text(PLAN.replace("files = {files}", f'wiki = "testwiki"\ndate = "20250101"\nmirror = "{mirror}"'))
     online = estimate_plan(plan, tmp_path / "work", device="cpu", probe=False)
