@@ -97,7 +97,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from growgpt.train import train
 
     cfg = load_config(args.config, args.set)
-    result = train(cfg, overwrite=args.overwrite)
+    result = train(cfg, overwrite=args.overwrite, progress=not args.quiet)
     if int(os.environ.get("RANK", 0)) == 0:
         print(f"done: iter {result['iter_num']}, best val loss {result['best_val_loss']:.4f}, "
               f"run folder {result['out_dir']}")
@@ -106,7 +106,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
 def _cmd_sample(args: argparse.Namespace) -> None:
     from growgpt.sample import sample
 
-    texts = sample(args.run, start=args.start, num_samples=args.num_samples, max_new_tokens=args.max_new_tokens,
+    if args.run_positional and args.run and args.run_positional != args.run:
+        raise UserError(f"two run folders given: {args.run_positional} and --run {args.run}")
+    texts = sample(args.run or args.run_positional, start=args.start, num_samples=args.num_samples, max_new_tokens=args.max_new_tokens,
                    temperature=args.temperature, top_k=args.top_k, seed=args.seed, device=args.device,
                    checkpoint=args.checkpoint)
     for text in texts:
@@ -307,16 +309,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="when out_dir already holds a run and this one starts from scratch: move the old run aside to "
                         "OUT_DIR.old-<time> (nothing is deleted) instead of refusing")
+    p.add_argument("--quiet", action="store_true",
+                   help="no start summary or per-iteration lines: evaluations, warnings and the result only")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("sample", help="generate text from a trained run or a Hugging Face GPT-2 folder")
+    p.add_argument("run_positional", nargs="?", default=None, metavar="OUT_DIR",
+                   help="the run folder (or a Hugging Face GPT-2 folder), as --run")
     p.add_argument("--run", default=None, metavar="OUT_DIR",
                    help="the run folder (or a Hugging Face GPT-2 folder); optional when --checkpoint is a path")
-    p.add_argument("--start", default="\n", help='the prompt, or FILE:path to read it from a file')
+    p.add_argument("--start", default="\n",
+                   help="the prompt, or FILE:path to read it from a file (default: a newline)")
     p.add_argument("--num-samples", type=int, default=3)
     p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--top-k", type=int, default=200)
+    p.add_argument("--top-k", type=int, default=200, help="sample among the k likeliest tokens; 0: all (default: 200)")
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--checkpoint", default="auto",
@@ -372,8 +379,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_TRAIN_OPTIONS = {"set", "overwrite", "help"}
 _NANOGPT_OVERRIDE = re.compile(r"--([A-Za-z_][\w.-]*)(=.*)?", re.DOTALL)
+
+
+def _train_option_names() -> set[str]:
+    """The long options of `growgpt train` without their dashes (set, overwrite, quiet, help, ...),
+    read from its parser so that a new option is never taken for a nanoGPT config override."""
+    for action in build_parser()._subparsers._group_actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return {option[2:] for a in action.choices["train"]._actions for option in a.option_strings
+                    if option.startswith("--")}
+    raise AssertionError("growgpt has no train command")
 
 
 def _nanogpt_overrides(argv: list[str]) -> list[str]:
@@ -386,6 +402,7 @@ def _nanogpt_overrides(argv: list[str]) -> list[str]:
     if command is None or argv[command] != "train":
         return argv
     keys = set(TrainConfig.__dataclass_fields__)
+    train_options = _train_option_names()
     out = argv[:command + 1]
     rest = iter(argv[command + 1:])
     for arg in rest:
@@ -393,7 +410,7 @@ def _nanogpt_overrides(argv: list[str]) -> list[str]:
             out += [arg, *rest]
             break
         m = _NANOGPT_OVERRIDE.fullmatch(arg)
-        if m and m.group(1) not in _TRAIN_OPTIONS and (out[-1] != "--set"):
+        if m and m.group(1) not in train_options and (out[-1] != "--set"):
             if m.group(2) is None:
                 if m.group(1) in keys:
                     raise UserError(f"{arg} needs its value after '=': write {arg}=VALUE (or --set {m.group(1)}=VALUE)")

@@ -89,6 +89,8 @@ def sample(run_dir: str | None, start: str = "\n", num_samples: int = 1, max_new
         raise UserError(f"--temperature must be a finite number >= 0, got {temperature}")
     if not 0 <= seed < 2**63:  # what torch.Generator.manual_seed takes, as for training's seed
         raise UserError(f"--seed must be in [0, 2**63), got {seed}")
+    if top_k is not None and top_k < 0:
+        raise UserError(f"--top-k must be >= 0 (0: no top-k cut), got {top_k}")
     runtime = pick_runtime(device, "float32")
     state_path = resolve(run_dir, checkpoint)
     model, state = load_model(state_path, runtime.device)

@@ -253,7 +253,8 @@ def _all_reduce_sum(values: torch.Tensor, dist_info: Distributed) -> torch.Tenso
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, verbose: bool = True, overwrite: bool = False) -> None:
+    def __init__(self, cfg: TrainConfig, verbose: bool = True, overwrite: bool = False,
+                 progress: bool = True) -> None:
         """`overwrite`: an earlier run in out_dir is moved aside instead of refused (see
         check_out_dir). It is an argument, not a config key: it says what to do with the folder,
         not how to train, so it is neither saved in checkpoints nor part of a grow stage's signature."""
@@ -264,6 +265,9 @@ class Trainer:
         if self.rt.device_type == "cpu":
             keep_freed_cpu_memory()  # no page faults for the big per-step tensors: see hardware.py
         self.verbose = verbose and self.dist.is_main
+        # progress=False (train --quiet): no start summary and no per-iteration lines; evaluations,
+        # warnings (run moved aside, CPU accumulation hint, resume LR) and errors are still printed.
+        self.progress = progress
         self.out_dir = Path(cfg.out_dir)
         if cfg.gradient_accumulation_steps % self.dist.world_size:
             raise UserError(
@@ -636,7 +640,7 @@ class Trainer:
         logger = MetricsLogger(self.out_dir, cfg.to_dict(), enabled=self.dist.is_main)
         if self.verbose and self.moved_aside is not None:
             print(f"moved the earlier run in {self.out_dir} aside to {self.moved_aside}")
-        if self.verbose:
+        if self.verbose and self.progress:
             peak = f"{format_flops(self.peak)} ({self.peak_source})" if self.peak else self.peak_source
             start = f"resuming at iter {self.iter_num}" if self.resumed else f"init {cfg.init_from}"
             print(f"device {self.rt.device} ({self.rt.dtype}), {self.dist.world_size} process(es), "
@@ -646,6 +650,7 @@ class Trainer:
             print(f"tokens per iteration: {self.tokens_per_iter:,} = batch_size {cfg.batch_size} x block_size "
                   f"{cfg.block_size} x gradient_accumulation_steps {cfg.gradient_accumulation_steps}{split}; "
                   f"{cfg.max_iters:,} iters = {self.tokens_per_iter * cfg.max_iters:,} tokens")
+        if self.verbose:
             hint = cpu_accum_hint(cfg, self.rt.device_type, self.grad_accum_per_rank)
             if hint:
                 print(hint)
@@ -728,7 +733,7 @@ class Trainer:
                 self.peak_info.record_rate(achieved_flops)
                 logger.log("train", self.iter_num - 1, loss=loss_value, lr=lr, ms_per_iter=dt * 1000,
                            tokens_per_s=tokens_per_s, mfu=mfu)
-                if self.verbose:
+                if self.verbose and self.progress:
                     mfu_text = self.peak_info.console_text(achieved_flops)
                     # The ETA: the mean step time so far times the steps left, plus the evaluations
                     # still to come at the mean evaluation time (none measured yet: not counted).
@@ -744,9 +749,10 @@ class Trainer:
                 "out_dir": str(self.out_dir)}
 
 
-def train(cfg: TrainConfig, verbose: bool = True, overwrite: bool = False) -> dict:
-    """Train `cfg` to max_iters; `overwrite` moves an earlier run in out_dir aside (see Trainer)."""
-    trainer = Trainer(cfg, verbose=verbose, overwrite=overwrite)
+def train(cfg: TrainConfig, verbose: bool = True, overwrite: bool = False, progress: bool = True) -> dict:
+    """Train `cfg` to max_iters; `overwrite` moves an earlier run in out_dir aside (see Trainer);
+    `progress=False` keeps only evaluations, warnings and errors on the console."""
+    trainer = Trainer(cfg, verbose=verbose, overwrite=overwrite, progress=progress)
     try:
         return trainer.run()
     finally:

@@ -36,7 +36,7 @@ def captured(monkeypatch):
     """Replaces the trainer: records the config `growgpt train` would train with."""
     seen = []
 
-    def fake_train(cfg, overwrite=False):
+    def fake_train(cfg, overwrite=False, progress=True):
         seen.append(cfg)
         return {"iter_num": 0, "best_val_loss": 0.0, "out_dir": cfg.out_dir}
 

@@ -59,3 +59,24 @@ def test_sampling_from_the_exported_safetensors_equals_the_checkpoint(trained_ru
     b = sample(str(trained_run), start="The ", num_samples=2, max_new_tokens=20, seed=3, device="cpu",
                checkpoint=str(weights))
     assert a == b
+
+
+def test_top_k_zero_is_no_cut_and_negative_is_refused(trained_run):
+    kwargs = dict(start="The ", num_samples=2, max_new_tokens=20, seed=3, device="cpu")
+    assert sample(str(trained_run), top_k=0, **kwargs) == sample(str(trained_run), top_k=None, **kwargs)
+    with pytest.raises(UserError, match=r"--top-k must be >= 0 \(0: no top-k cut\), got -1"):
+        sample(str(trained_run), top_k=-1, **kwargs)
+
+
+def test_cli_takes_the_run_as_a_positional_too(trained_run, capsys):
+    from growgpt.cli import main
+
+    args = ["--start", "The ", "--num-samples", "1", "--max-new-tokens", "10", "--temperature", "0", "--device", "cpu"]
+    main(["sample", str(trained_run), *args])
+    positional = capsys.readouterr().out
+    main(["sample", "--run", str(trained_run), *args])
+    assert capsys.readouterr().out == positional and positional.startswith("The ")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sample", str(trained_run), "--run", str(trained_run) + "-other", *args])
+    assert exit_info.value.code == 2
+    assert "two run folders given" in capsys.readouterr().err

@@ -42,6 +42,28 @@ def test_console_line_has_progress_elapsed_and_eta(tiny_settings, capsys):
     assert "hint:" not in out  # 2 micro-batches per iteration: no hint
 
 
+def test_quiet_train_keeps_evaluations_warnings_and_the_result(tiny_settings, tmp_path, capsys):
+    from growgpt.cli import main
+
+    config = tmp_path / "c.toml"
+    settings = tiny_settings(max_iters=4, eval_interval=2, log_interval=1, gradient_accumulation_steps=8,
+                             eval_iters=1)
+    config.write_text("".join(f"{k} = {v!r}\n".replace("'", '"') if not isinstance(v, bool)
+                              else f"{k} = {str(v).lower()}\n" for k, v in settings.items()), encoding="utf-8")
+    main(["train", str(config), "--quiet"])
+    out = capsys.readouterr().out.splitlines()
+    assert not [line for line in out if re.match(r"iter \d+: loss|device |tokens per iteration", line)], out
+    assert [line.split(":")[0] for line in out if line.startswith("eval iter")] == ["eval iter 0", "eval iter 2",
+                                                                                     "eval iter 4"]
+    assert sum(line.startswith("hint:") for line in out) == 1  # a warning is not progress
+    assert out[-1].startswith("done: iter 4, best val loss ")
+    main(["train", str(config), "--quiet", "--set", "init_from=resume", "--set", "max_iters=6",
+          "--set", "learning_rate=5e-4"])
+    out = capsys.readouterr().out.splitlines()
+    assert any("learning_rate" in line and "next step" in line for line in out), out  # the resume LR line stays
+    assert not [line for line in out if re.match(r"iter \d+: loss", line)], out
+
+
 def test_cpu_accumulation_hint(tiny_settings, capsys):
     train(load_config(base=tiny_settings(max_iters=1, gradient_accumulation_steps=8, eval_iters=1)))
     out = capsys.readouterr().out
