@@ -23,6 +23,14 @@ from growgpt.errors import UserError
 from growgpt.fsutil import atomic_write_bytes
 
 METRICS_FILE = "metrics.jsonl"
+# exp(50) ~ 5e21: an untrained or diverging model's loss would overflow exp() for no information.
+MAX_PERPLEXITY_LOSS = 50.0
+
+
+def perplexity(loss: float) -> float:
+    """exp(loss), the loss in nats per token, capped at exp(50) so it never overflows."""
+    return math.exp(min(loss, MAX_PERPLEXITY_LOSS))
+
 # The numbers MetricsLogger always writes for a kind, which readers (grow's run statistics, the
 # report, tests) index directly; a record of that kind without them is unreadable. MFU may be null.
 REQUIRED_NUMBERS = {"train": ("loss", "lr", "ms_per_iter", "tokens_per_s"), "eval": ("train_loss", "val_loss")}
