@@ -27,9 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from a checkout without installing; the corpus lives in tests/
 
-from growgpt.builtin import python_reference_documents  # noqa: E402
+from python_reference import python_reference_documents  # noqa: E402
 from growgpt.prepare import _default_threads, prepare  # noqa: E402
 from growgpt.tokenizer import GPT2Tokenizer  # noqa: E402
 

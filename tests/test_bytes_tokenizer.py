@@ -202,7 +202,7 @@ def test_estimate_uses_the_plans_vocabulary(tmp_path):
 @pytest.fixture(scope="module")
 def bytes_data(tmp_path_factory) -> Path:
     """A few documents of the built-in corpus as bytes."""
-    from growgpt.builtin import python_reference_documents
+    from python_reference import python_reference_documents
 
     data = tmp_path_factory.mktemp("bytes_data")
     prepare([], data, tokenizer="bytes", documents=list(python_reference_documents())[:20], progress=False,

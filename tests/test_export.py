@@ -129,7 +129,7 @@ def test_bias_false_exports_zeros_and_matches(gpt2_data, tmp_path):
 def test_bytes_run_exports_with_a_byte_tokenizer(tmp_path):
     from transformers import AutoTokenizer
 
-    from growgpt.builtin import python_reference_documents
+    from python_reference import python_reference_documents
     from growgpt.prepare import prepare
     from growgpt.tokenizer import BytesTokenizer
 

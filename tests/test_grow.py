@@ -23,7 +23,7 @@ HEADER = ('<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" version=
 
 def write_dump_parts(folder: Path, parts: int = 3) -> list[Path]:
     """Real prose (Python's language reference) as a wiki dump cut into page-id-range parts."""
-    from growgpt.builtin import python_reference_documents
+    from python_reference import python_reference_documents
 
     docs = [(name.rsplit("/", 1)[-1], text) for name, text in python_reference_documents()]
     folder.mkdir(parents=True, exist_ok=True)

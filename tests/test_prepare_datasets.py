@@ -13,7 +13,7 @@ import pytest
 import growgpt.prepare as prep
 from test_bytes_tokenizer import _documents as _pieces
 from test_hostile_prepare import _cli_error
-from growgpt.builtin import python_reference_documents
+from python_reference import python_reference_documents
 from growgpt.cli import build_parser, main
 from growgpt.errors import UserError
 from growgpt.prepare import cut_blocks, is_val, load_manifest, prepare
