@@ -1,4 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Both set up .venv first.
+# `make lint` is the style and type gate CI runs before the tests (see the README's Development section).
 #
 # PyTorch: a bare `torch` requirement on a machine without torch pulls a multi-GB CUDA build, so
 # setup installs $(TORCH_SPEC) explicitly before the package. On machines without CUDA that is the
@@ -11,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -26,6 +27,12 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# ruff: pyflakes, pycodestyle (line length 120, whitespace), import order, pyupgrade, bugbear, as
+# configured in pyproject.toml. mypy: the ML core whose tensor shapes and config types matter most.
+lint: setup
+	$(BIN)/python -m ruff check growgpt tests bench
+	$(BIN)/python -m mypy growgpt/model.py growgpt/config.py growgpt/data.py growgpt/train.py
 
 bench: setup
 	$(BIN)/python bench/prepare_throughput.py

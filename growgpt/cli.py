@@ -21,7 +21,7 @@ _PATH_ERRNOS = {errno.ENAMETOOLONG, errno.EACCES, errno.EPERM, errno.ENOENT, err
                 errno.ELOOP, errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EEXIST}
 
 
-def _version() -> str:
+def installed_version() -> str:
     """The installed distribution's version, else the package's __version__ (a source checkout)."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -224,7 +224,7 @@ def _train_epilog() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="growgpt", description="Grow a GPT on a corpus that grows in stages.")
-    parser.add_argument("-V", "--version", action="version", version=f"growgpt {_version()}")
+    parser.add_argument("-V", "--version", action="version", version=f"growgpt {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     from growgpt.dumps import DEFAULT_MIRROR

@@ -65,13 +65,13 @@ def test_version(flag, capsys):
 def test_version_falls_back_to_the_package(monkeypatch):
     import importlib.metadata
 
-    from growgpt.cli import _version
+    from growgpt.cli import installed_version
 
     def missing(name):
         raise importlib.metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(importlib.metadata, "version", missing)
-    assert _version() == growgpt.__version__
+    assert installed_version() == growgpt.__version__
 
 
 # --- 2. help generated from the dataclass ---------------------------------------------------------
