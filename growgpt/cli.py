@@ -9,8 +9,8 @@ traceback.
 from __future__ import annotations
 
 import argparse
-import math
 import errno
+import math
 import os
 import re
 import sys
@@ -108,7 +108,8 @@ def _cmd_sample(args: argparse.Namespace) -> None:
 
     if args.run_positional and args.run and args.run_positional != args.run:
         raise UserError(f"two run folders given: {args.run_positional} and --run {args.run}")
-    texts = sample(args.run or args.run_positional, start=args.start, num_samples=args.num_samples, max_new_tokens=args.max_new_tokens,
+    texts = sample(args.run or args.run_positional, start=args.start, num_samples=args.num_samples,
+                   max_new_tokens=args.max_new_tokens,
                    temperature=args.temperature, top_k=args.top_k, seed=args.seed, device=args.device,
                    checkpoint=args.checkpoint)
     for text in texts:
@@ -125,7 +126,6 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 def _cmd_grow(args: argparse.Namespace) -> None:
     from growgpt.grow import grow
-
     from growgpt.report import console_summary
 
     results = grow(args.plan, args.workdir, baseline=args.baseline, progress=not args.quiet,
@@ -343,9 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("estimate", help="disk, memory, VRAM and time a plan needs, before anything runs")
     p.add_argument("plan", metavar="PLAN.toml")
     p.add_argument("--workdir", default=None, metavar="DIR")
-    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="estimate for this device (default: the plan's)")
-    p.add_argument("--gpu", default=None, help='estimate for this card, e.g. "RTX 4070" (12 GB) or "H100": its memory, and '
-                   'time derived from its dense peak at 40 %% MFU (never probed here)')
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                   help="estimate for this device (default: the plan's)")
+    p.add_argument("--gpu", default=None,
+                   help='estimate for this card, e.g. "RTX 4070" (12 GB) or "H100": its memory, and '
+                        'time derived from its dense peak at 40 %% MFU (never probed here)')
     p.add_argument("--memory-gb", type=float, default=None, help="device memory to fit into, in GiB")
     p.add_argument("--baseline", choices=("jump",), default=None, help="include the from-scratch baseline")
     _comparison_arguments(p)
@@ -469,5 +471,6 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{name}: {e.strerror}", UserError.exit_code)
     except KeyboardInterrupt:
         _close_progress_bars()
-        print("growgpt: interrupted; finished work (parts, shards, checkpoints) is kept, a re-run goes on", file=sys.stderr)
+        print("growgpt: interrupted; finished work (parts, shards, checkpoints) is kept, a re-run goes on",
+              file=sys.stderr)
         sys.exit(130)

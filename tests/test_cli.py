@@ -26,7 +26,8 @@ def test_prepare_train_sample_end_to_end(tmp_path):
     docs.mkdir()
     for i in range(30):
         (docs / f"{i}.txt").write_text(f"Document {i}. " + "The cat sat on the mat. " * (5 + i), encoding="utf-8")
-    proc = growgpt("prepare", str(docs), "--out", str(tmp_path / "data"), "--tokenizer", "char", "--val-fraction", "0.2")
+    proc = growgpt("prepare", str(docs), "--out", str(tmp_path / "data"), "--tokenizer", "char",
+                   "--val-fraction", "0.2")
     assert proc.returncode == 0, proc.stderr
     assert "train" in proc.stdout and "val" in proc.stdout
     config = tmp_path / "c.toml"
@@ -81,7 +82,8 @@ def test_dump_extract_and_grow_commands(tmp_path):
     assert proc.stdout.count("tokenized") == 2
     proc = growgpt("prepare", str(tmp_path / "text"), "--out", str(tmp_path / "tokens"))
     assert proc.stdout.count("already tokenized, unchanged") == 2
-    assert_one_line_error(growgpt("extract", str(tmp_path / "nope.xml.bz2"), "--out", str(tmp_path / "t2")), r"nope\.xml\.bz2")
+    assert_one_line_error(growgpt("extract", str(tmp_path / "nope.xml.bz2"), "--out", str(tmp_path / "t2")),
+                          r"nope\.xml\.bz2")
     assert_one_line_error(growgpt("grow", str(tmp_path / "plan.toml"), "--workdir", str(tmp_path / "w")),
                           r"plan file not found")
     (tmp_path / "bad.toml").write_text("[model]\nn_layer = 1\n")

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from growgpt.cli import main
+
 from test_dumps import DATE, WIKI, _make_dump
 
 # 50 per kind in the suite; GROWGPT_FUZZ_CASES=1000 hunts further (seeds past 50 are new cases).
