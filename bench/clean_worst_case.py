@@ -2,17 +2,18 @@
 
 Each family below is one way of writing junk (or extreme wikitext) many times over: unclosed and
 nested braces, tables and links, runs of `=`, `<`, `&`, headings, ... (the construct is in the
-table). Each is built at 10 KB, 100 KB and 1 MB and cleaned by `growgpt.wikitext.wikitext_to_text`
+table). Each is built at 10 KB, 100 KB and 1 MB and cleaned by `growgpt.wiki.wikitext.wikitext_to_text`
 (with keep_tables=True too, for the families with tables), in this process, one core; the time is
 the best of --repeat runs (this VM's speed drifts from one minute to the next).
 
 Printed per family and size: seconds, seconds per MB, and the ratio to normal article text of the
 same size, cleaned right before and right after the family (the best of the two: both sides of
 the ratio from the same few seconds, as the VM's speed drifts; a baseline taken once at the start
-turned 9x families into 12x ones when the machine slowed down mid-run). Normal text is the enwiki sample's articles (../shared/data/wikidumps/gensim/...,
-else gensim's bundled copy) concatenated and truncated: for a size N, the first max(N, 1 MB) cut
-into N-size pieces and cleaned piece by piece, time per piece (a single 10 KB prefix is mostly
-one article's references and cleans 4x faster per MB than the text as a whole). Then the growth
+turned 9x families into 12x ones when the machine slowed down mid-run). Normal text is the enwiki
+sample's articles (../shared/data/wikidumps/gensim/..., else gensim's bundled copy) concatenated
+and truncated: for a size N, the first max(N, 1 MB) cut into N-size pieces and cleaned piece by
+piece, time per piece (a single 10 KB prefix is mostly one article's references and cleans 4x
+faster per MB than the text as a whole). Then the growth
 exponents log(t_100KB / t_10KB) / log(10) and log(t_1MB / t_100KB) / log(10): 1 is linear, 2
 quadratic. Only a pass that does more per byte on longer inputs keeps it above 1 at every step;
 the CPU caches also raise it once, between 100 KB and 1 MB, for families whose whole cost is a few
@@ -22,7 +23,7 @@ and the exponent 1 MB -> 4 MB printed: super-linear work shows there too, a cach
 
 Verdict per family: PASS when the ratio at 1 MB is at most 10 (--max-ratio) and the exponent at
 the largest sizes at most 1.2 (the smaller of 100 KB -> 1 MB and 1 MB -> 4 MB), else MISS. One extra
-family measures `growgpt.extract.is_redirect_text` on "#REDIRECT" and a run of spaces (its
+family measures `growgpt.wiki.pages.is_redirect_text` on "#REDIRECT" and a run of spaces (its
 fallback regex was quadratic there), against the same article-text baseline.
 
 Run: python bench/clean_worst_case.py [--repeat 3] [--sizes 10000 100000 1000000] [--only NAME ...]
@@ -38,11 +39,11 @@ import math
 import sys
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from growgpt.extract import is_redirect_text
-from growgpt.wikitext import wikitext_to_text
+from growgpt.wiki.pages import is_redirect_text
+from growgpt.wiki.wikitext import wikitext_to_text
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "wikidumps"

@@ -2,7 +2,7 @@
 
 For every MediaWiki XML dump sample under the data folder (default: ../shared/data/wikidumps next to
 the repository), the article pages (namespace 0, not redirects) are cleaned twice: by
-`growgpt.wikitext.wikitext_to_text` in-process, and by WikiExtractor run as its own command line
+`growgpt.wiki.wikitext.wikitext_to_text` in-process, and by WikiExtractor run as its own command line
 (`python -m wikiextractor.WikiExtractor FILE -o - --json`), the faithful way to use it.
 
 LEAKS. Two tables count, per file and in total, the documents whose text still holds each kind of
@@ -10,7 +10,7 @@ markup leak, and the characters of text produced. The documents are the same on 
 matched by (page id, title). Speed lines follow: the cleaner, WikiExtractor, and growgpt's whole
 extract pipeline.
 
-RECALL. growgpt's side is then the whole pipeline, not just the cleaner: `growgpt.extract.extract`
+RECALL. growgpt's side is then the whole pipeline, not just the cleaner: `growgpt.wiki.extract.extract`
 is run on each file (processes=1, into a temporary folder) and its articles Parquet and
 dropped-pages file are read back. Per article, matched by (id, title) (hand-made samples reuse
 ids), against WikiExtractor's non-empty documents (it keeps every namespace-0 page that is not a
@@ -67,9 +67,10 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from growgpt.errors import UserError
-from growgpt.extract import DEFAULT_MIN_CHARS, DROP_REASONS
-from growgpt.wikitext import MARKUP_LEAKS as LEAKS  # the same checks as the tests
-from growgpt.wikitext import wikitext_to_text
+from growgpt.wiki.pages import DEFAULT_MIN_CHARS
+from growgpt.wiki.partwriter import DROP_REASONS
+from growgpt.wiki.wikitext import MARKUP_LEAKS as LEAKS  # the same checks as the tests
+from growgpt.wiki.wikitext import wikitext_to_text
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "wikidumps"
 
@@ -235,7 +236,7 @@ def run_extract(path: Path, out_dir: Path) -> tuple[dict, dict, dict, float]:
     manifest, wall seconds). Ids as strings, to match the bench's keys; first occurrence wins."""
     import pyarrow.parquet as pq
 
-    from growgpt.extract import extract
+    from growgpt.wiki.extract import extract
 
     t0 = time.perf_counter()
     manifest = extract([str(path)], str(out_dir), processes=1, progress=False)[0]
@@ -302,7 +303,7 @@ def element_spans(wikitext: str) -> list[tuple[int, int, str]]:
     """The elements whose content is not prose (`<maplink>` JSON, `<ref>`, `<gallery>`, ...)."""
     spans = []
     for m in _ELEMENT.finditer(wikitext):
-        close = re.compile(r"</%s\s*>" % m.group(1), re.I).search(wikitext, m.end())
+        close = re.compile(r"</" + m.group(1) + r"\s*>", re.I).search(wikitext, m.end())
         if close:
             spans.append((m.start(), close.end(), f"<{m.group(1).lower()}>"))
     return spans

@@ -91,10 +91,12 @@ def _copies(xml: str, copies: int) -> tuple[str, list[str], str]:
     for k in range(copies):
         for p in pages:
             if k:
-                p = re.sub(r"<id>(\d+)</id>", lambda m: f"<id>{int(m.group(1)) + k * step}</id>", p, count=1)
-                p = re.sub(r"<title>(.*?)</title>", lambda m: f"<title>{m.group(1)} (copy {k})</title>", p, count=1)
+                p = re.sub(r"<id>(\d+)</id>", lambda m, k=k: f"<id>{int(m.group(1)) + k * step}</id>", p, count=1)
+                p = re.sub(r"<title>(.*?)</title>", lambda m, k=k: f"<title>{m.group(1)} (copy {k})</title>", p,
+                           count=1)
                 if "<redirect" not in p:  # a sentence that makes the copy's clean text unique
-                    p = re.sub(r"(<text[^>]*>)", lambda m: f"{m.group(1)}This is copy {k} of the page. ", p, count=1)
+                    p = re.sub(r"(<text[^>]*>)", lambda m, k=k: f"{m.group(1)}This is copy {k} of the page. ", p,
+                               count=1)
             out.append("  " + p + "\n")
     return header, out, footer
 
@@ -164,7 +166,7 @@ def _floor_range(args: tuple[str, bytes, int, int]) -> int:
 def floor(path: str, processes: int) -> int:
     import xml.etree.ElementTree as ET
 
-    from growgpt.extract import _read_index, find_index
+    from growgpt.wiki.tasks import find_index, read_index
 
     index = find_index(path)
     if index is None:  # one stream: one process decompresses and parses it all
@@ -177,7 +179,7 @@ def floor(path: str, processes: int) -> int:
         return n
     import multiprocessing
 
-    offsets = _read_index(index)
+    offsets = read_index(index)
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         header = bz2.decompress(f.read(offsets[0]))
@@ -226,23 +228,24 @@ def in_turns(path: str, processes: int) -> tuple[float, float]:
 
     import pyarrow.parquet  # noqa: F401  (imports, once per process, are not per-byte work: not counted)
 
-    import growgpt.wikitext  # noqa: F401
-    from growgpt import extract as E
+    import growgpt.wiki.wikitext  # noqa: F401
     from growgpt.fsutil import hash_file
+    from growgpt.wiki.pages import DEFAULT_MIN_CHARS
+    from growgpt.wiki.partwriter import PartWriter, SeenHashes, WikiTemplates
+    from growgpt.wiki.tasks import plan, reading, run_block_task, run_task
 
     out = Path(tempfile.mkdtemp(prefix="growgpt-in-turns-"))
     clock = time.process_time
     try:
         t = clock()
-        part = E._plan([path], out)[0]
-        opts = {"min_chars": E.DEFAULT_MIN_CHARS, "keep_tables": False, "clean": True}
+        part = plan([path], out)[0]
+        opts = {"min_chars": DEFAULT_MIN_CHARS, "keep_tables": False, "clean": True}
         sha1 = hashlib.sha1()
-        kind, stitch, tasks, on_the_side = E._reading(part, opts, sha1, by_blocks=processes > 1)
-        run = E._run_block_task if kind == "blocks" else E._run_task
+        kind, stitch, tasks, on_the_side = reading(part, opts, sha1, by_blocks=processes > 1)
+        run = run_block_task if kind == "blocks" else run_task
         if on_the_side:
             hash_file(path, h=sha1)
-        writer = E._PartWriter(part, E._SeenHashes(), {"min_chars": opts["min_chars"], "keep_tables": False},
-                               E._WikiTemplates())
+        writer = PartWriter(part, SeenHashes(), {"min_chars": opts["min_chars"], "keep_tables": False}, WikiTemplates())
         writer.sha1 = sha1
         ours, floor_cpu = clock() - t, 0.0
         steps, floor_at = _floor_steps(path), 0
@@ -392,7 +395,7 @@ def _median_verdict(what: str, ratios: list[float]) -> tuple[str, bool]:
 def _ours(py: str, path: Path, out: Path, processes: int, clean: bool = True) -> list[str]:
     # the library call `growgpt extract` makes, without depending on how the CLI prints; with
     # clean=False every page is parsed but not cleaned: what the rest of the pipeline costs
-    code = ("import sys; from growgpt.extract import extract; "
+    code = ("import sys; from growgpt.wiki.extract import extract; "
             f"extract([sys.argv[1]], sys.argv[2], processes=int(sys.argv[3]), progress=False, _clean={clean})")
     return [py, "-c", code, str(path), str(out), str(processes)]
 
@@ -527,11 +530,13 @@ def _bench(args: argparse.Namespace, workdir: Path, out: Path) -> None:
 
     ours_s, ours_m = rate("growgpt extract", "single", n), rate("growgpt extract", "multi", n)
     we = rate("WikiExtractor 3.1.0", "single", n)
-    f1, fn = rate("floor: bz2 + iterparse, 1 process", "single", 1), rate(f"floor: bz2 + iterparse, {n} processes", "multi", n)
+    f1 = rate("floor: bz2 + iterparse, 1 process", "single", 1)
+    fn = rate(f"floor: bz2 + iterparse, {n} processes", "multi", n)
     print()
     if we and ours_s:
+        per_cpu = rate("growgpt extract", "single", n, "cpu") / rate("WikiExtractor 3.1.0", "single", n, "cpu")
         print(f"growgpt / WikiExtractor ({n} processes), MB/s: single-stream {ours_s / we:.1f}x, multistream "
-              f"{ours_m / we:.1f}x; per CPU second: {rate('growgpt extract', 'single', n, 'cpu') / rate('WikiExtractor 3.1.0', 'single', n, 'cpu'):.1f}x")
+              f"{ours_m / we:.1f}x; per CPU second: {per_cpu:.1f}x")
     if f1 and ours_s:
         print(f"growgpt / floor: single-stream vs {n}-process floor {100 * ours_s / fn:.0f} % (vs the 1-process "
               f"floor {100 * ours_s / f1:.0f} %), multistream vs {n}-process floor {100 * ours_m / fn:.0f} %")
@@ -573,7 +578,8 @@ def _bench(args: argparse.Namespace, workdir: Path, out: Path) -> None:
             verdicts.append((line, ok))
     print("\nthe spread: speed ratios round by round (their seconds / ours in the same round), median first:")
     for label, theirs, ratio in (("WikiExtractor", ("WikiExtractor 3.1.0", "single", n), True),
-                                 ("WikiExtractor --no-templates", ("WikiExtractor 3.1.0 --no-templates", "single", n), True),
+                                 ("WikiExtractor --no-templates",
+                                  ("WikiExtractor 3.1.0 --no-templates", "single", n), True),
                                  (f"{n}-process floor", (f"floor: bz2 + iterparse, {n} processes", "multi", n), False)):
         parts = []
         for kind in ("single", "multi"):

@@ -9,8 +9,9 @@ the union, and does it keep what it learned first? (issue 12 §5)
     python bench/grow_science.py --gpu               # GPT-2-small shape, gpt2 tokenizer, cuda, bf16, compile
 
 The corpus: the six page-range parts of Greek Wikivoyage in ../shared/data/wikidumps/mwbzutils-
-elwikivoyage/split-parts/ (read in place, never copied), in page order: part 1 = p1p358, 2 = p359p1020,
-3 = p1021p1365, 4 = p1366p1589, 5 = p1590p2034, 6 = p2035p2689. Stage 1 trains on part 1, stage 2 on
+elwikivoyage/split-parts/ (read in place, never copied; `--parts DIR` reads six files of those names
+from elsewhere), in page order: part 1 = p1p358, 2 = p359p1020, 3 = p1021p1365, 4 = p1366p1589,
+5 = p1590p2034, 6 = p2035p2689. Stage 1 trains on part 1, stage 2 on
 parts 1-3, stage 3 on parts 1-6; each stage's iterations are proportional to the tokens it adds
 (25 / 30 / 45 % of the union's train tokens at the bytes tokenizer).
 
@@ -32,27 +33,20 @@ every variant's grow workdir (WORKDIR/<variant>) links its text/ and tokens/ to 
 then skip every part). So every stage is scored on all six parts from the start, on the same val
 batches ([eval] seed, batches, batch_size), and all models pair up batch by batch: each difference
 is printed as "new - old ± h", h the half-width of the 95 % paired t-interval over the val batches
-(growgpt.report's _pair / growgpt.stats), which covers evaluation-sampling noise only, not
+(growgpt.report.pair / growgpt.stats), which covers evaluation-sampling noise only, not
 seed-to-seed training noise. Before a variant is compared with the jump, the pairing is checked: the
 same eval batch settings (count, batch_size, block_size, seed), the same union parts, and the per-batch
 byte counts equal (stats refuses other windows).
 
 CPU scale, and why: the bytes tokenizer (257 ids: a step costs a fraction of one with GPT-2's
 50k-entry softmax, and bpb needs no BPE that splits Greek into many pieces); 4 layers x 4 heads x 128,
-block 256, batch 8 (0.86 M parameters, 2,048 tokens a step); lr 2e-3 -> 2e-4 (of 1e-3, 2e-3 and 4e-3
-over 200 jump steps, 2e-3 gave the lowest val bpb: 2.720 against 2.750 and 2.728); stages of 100 / 120
-/ 180 iterations (jump 400: 0.82 M tokens, a third of the union's 2.67 M train bytes); eval 32 batches
-x 4 windows. Measured candidates (one core, the machine shared): 4x128 block 256 batch 8 0.32-0.39 s
-a step, the same at block 128 batch 16, 3x128 0.25-0.29 s, 4x96 0.25-0.27 s, 6x192 0.9-1.1 s. One
-torch thread by default: with another job on the second core, two threads took 2.4-3.0 s a step
-against 0.32-0.39 s for one (and the quick scale 60-90 s against 19 s); --threads 0 restores torch's
-choice.
-
-Measured 2026-12-02 (15.6 and 16.5 min in two runs, the same figures to the last digit; 1 thread):
-every variant ends within 0.5 % of jump's union bpb (2.68) and no variant's part-1 bpb rises, not
-even without replay: all checks PASS. At this scale every model is far from converged (a third of an
-epoch, ~2.7 bpb), so each stage still improves every part; the bench then measures the schedules'
-cost at equal tokens, and the forgetting check is not yet sharp.
+block 256, batch 8 (0.86 M parameters, 2,048 tokens a step); lr 2e-3 -> 2e-4 (the best of three over
+200 jump steps); stages of 100 / 120 / 180 iterations (jump 400: 0.82 M tokens, a third of the union's
+2.67 M train bytes); eval 32 batches x 4 windows. One torch thread by default: a second thread loses
+badly to another job on a 2-core machine; --threads 0 restores torch's choice. The candidates and
+timings behind these choices, and the figures of a full run, are in NOTES.md (bench/grow_science.py).
+The scale is far from converged, so the bench measures the schedules' cost at equal tokens more than
+forgetting.
 
 Printed: per variant the stage x part val bits-per-byte matrix (rows stage 1..3 and jump; columns
 parts 1..6 and the union; * marks a part the row has not been trained on yet), a table of the final
@@ -185,8 +179,9 @@ def write_plan(path: Path, scale: Scale, variant: Variant, files: list[Path]) ->
 
 def prepare_corpus(plan_path: Path, corpus: Path) -> None:
     """Extract and tokenize all six parts once, with grow's own settings (ensure_parts)."""
-    from growgpt.grow import Sources, Workspace, ensure_parts
+    from growgpt.grow import ensure_parts
     from growgpt.plan import load_plan
+    from growgpt.workspace import Sources, Workspace
 
     plan = load_plan(plan_path)
     ws = Workspace(corpus)
@@ -256,9 +251,9 @@ def format_matrix(rows) -> str:
 
 def pair(old: dict, new: dict, part: str | None):
     """new - old in bpb on one part (the union for None), paired over the val batches."""
-    from growgpt.report import _pair
+    from growgpt.report import pair as report_pair
 
-    return _pair(old, new, part, "bpb")
+    return report_pair(old, new, part, "bpb")
 
 
 def pairing_problem(jump: dict, entry: dict) -> str | None:
@@ -315,10 +310,10 @@ def pass_word(ok: bool) -> str:
 
 
 def costs(stages: list[dict]) -> dict:
-    from growgpt.report import _lineage_tokens, _totals
+    from growgpt.report import lineage_tokens, totals
 
-    return {"lineage_tokens": _lineage_tokens(stages), "tokens": _totals(stages, "tokens"),
-            "seconds": _totals(stages, "seconds")}
+    return {"lineage_tokens": lineage_tokens(stages), "tokens": totals(stages, "tokens"),
+            "seconds": totals(stages, "seconds")}
 
 
 def f_tokens(n) -> str:
@@ -422,12 +417,16 @@ def main(argv: list[str] | None = None) -> int:
                     "docstring; torch's choice with --gpu; 0: torch's choice)")
     ap.add_argument("--verbose", action="store_true", help="grow's and the trainer's own progress lines")
     ap.add_argument("--json", type=Path, help="also write the checks and figures to this JSON file")
+    ap.add_argument("--parts", type=Path, default=SPLIT_PARTS, help="the folder that holds the six parts, named as "
+                    "in PART_FILES (default: the Greek Wikivoyage parts in ../shared; the tests pass small "
+                    "generated ones)")
     args = ap.parse_args(argv)
 
-    missing = [f for f in PART_FILES if not (SPLIT_PARTS / f).is_file()]
+    parts_dir = args.parts
+    missing = [f for f in PART_FILES if not (parts_dir / f).is_file()]
     if missing:
-        print(f"grow_science: the Greek Wikivoyage parts are not in {SPLIT_PARTS} (missing {', '.join(missing)}); "
-              "they live in ../shared next to the repository", file=sys.stderr)
+        print(f"grow_science: the six parts are not in {parts_dir} (missing {', '.join(missing)}); the Greek "
+              "Wikivoyage ones live in ../shared next to the repository", file=sys.stderr)
         return 2
     scale = SCALES["quick" if args.quick else "gpu" if args.gpu else "cpu"]
     workdir = (args.workdir or Path(f"/tmp/growgpt-grow-science-{scale.name}")).resolve()
@@ -437,9 +436,10 @@ def main(argv: list[str] | None = None) -> int:
     if threads:
         torch.set_num_threads(threads)
 
-    files = [SPLIT_PARTS / f for f in PART_FILES]
+    files = [parts_dir / f for f in PART_FILES]
     started = time.perf_counter()
-    print(f"grow_science ({scale.name}): Greek Wikivoyage, 6 parts from {SPLIT_PARTS}")
+    corpus = "Greek Wikivoyage, 6 parts" if parts_dir == SPLIT_PARTS else "6 parts"
+    print(f"grow_science ({scale.name}): {corpus} from {parts_dir}")
     print(f"  model {scale.model['n_layer']} layers x {scale.model['n_head']} heads x {scale.model['n_embd']}, "
           f"block {scale.model['block_size']}, tokenizer {scale.tokenizer}; batch "
           f"{scale.train['batch_size']} x {scale.train['gradient_accumulation_steps']} x block; stages "

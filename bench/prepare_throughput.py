@@ -30,9 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from a checkout without installing; the corpus lives in tests/
 
-from python_reference import python_reference_documents  # noqa: E402
-from growgpt.prepare import _default_threads, prepare  # noqa: E402
+from growgpt.prepare import default_threads, prepare  # noqa: E402
 from growgpt.tokenizer import GPT2Tokenizer  # noqa: E402
+
+from python_reference import python_reference_documents  # noqa: E402
 
 
 def make_corpus(folder: Path, megabytes: float, files: int) -> list[str]:
@@ -52,7 +53,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mb", type=float, default=40.0, help="MB of text (default 40)")
     ap.add_argument("--files", type=int, default=400, help="number of .txt documents (default 400)")
-    ap.add_argument("--threads", type=int, default=_default_threads(), help="threads for the batch rows")
+    ap.add_argument("--threads", type=int, default=default_threads(), help="threads for the batch rows")
     args = ap.parse_args()
 
     tok = GPT2Tokenizer()
@@ -72,7 +73,10 @@ def main() -> None:
         batch_s = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        manifest = prepare([src], Path(tmp) / "data", tokenizer="gpt2", progress=False, num_threads=args.threads)
+        # Each file one document, as the raw rows see it: with --txt-docs auto, big files would be cut into
+        # paragraph blocks and a small corpus (few --files or --mb) re-cut, and the token counts would differ.
+        manifest = prepare([src], Path(tmp) / "data", tokenizer="gpt2", progress=False, num_threads=args.threads,
+                           txt_docs="file")
         prep_s = time.perf_counter() - t0
         prep_tokens = sum(s["tokens"] for s in manifest["splits"].values()) - sum(
             s["documents"] for s in manifest["splits"].values())  # minus one separator per document

@@ -15,8 +15,9 @@ machine hits every row alike; best and median of the timed steps):
   growgpt Trainer      growgpt.train.Trainer.train_step, as `growgpt train` runs it (batches from the
                        memmapped shards, lr schedule, grad clipping, AdamW), steady state only: the
                        final evaluation and checkpoint writes of a real run are not timed.
-  reference loop       a bare nanoGPT-style step on growgpt's GPT: get_batch, forward, backward,
-                       clip, AdamW, zero_grad. Shows what the Trainer's machinery costs.
+  reference loop       a bare nanoGPT-style step on growgpt's GPT: nanoGPT's get_batch, then
+                       growgpt.train.optimizer_step (forward, backward, clip, AdamW, zero_grad) with one
+                       micro-batch. Shows what the Trainer's machinery (shards, sampler, schedule) costs.
   nanoGPT (--nanogpt)  the same bare step on nanoGPT's own GPT (PATH/model.py).
   ... compiled         (--compile) the same with torch.compile (inductor; compile time is reported
                        separately and not counted).
@@ -45,9 +46,9 @@ import sys
 import tempfile
 import time
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -75,28 +76,28 @@ def write_dataset(data_dir: Path, train_tokens: int = 1_000_000, val_tokens: int
         "tokenizer": {"name": "gpt2", "vocab_size": GPT2_VOCAB, "fingerprint": "gpt2-r50k"},
         "vocab_size": GPT2_VOCAB, "dtype": "uint16", "val_fraction": 0.1, "seed": seed, "txt_docs": "file",
         "splits": splits, "sources": [],
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     (data_dir / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
 
 
 def ensure_load_manifest() -> str:
-    """growgpt.data.TokenData imports growgpt.prepare.load_manifest; stand in for it if it is missing."""
+    """growgpt.data.TokenData imports growgpt.shards.load_manifest; stand in for it if it is missing."""
     try:
-        from growgpt.prepare import load_manifest  # noqa: F401
-        return "growgpt.prepare.load_manifest"
+        from growgpt.shards import load_manifest  # noqa: F401
+        return "growgpt.shards.load_manifest"
     except ImportError as e:
-        stub = types.ModuleType("growgpt.prepare")
+        stub = types.ModuleType("growgpt.shards")
 
         def load_manifest(data_dir):
             return json.loads((Path(data_dir) / "manifest.json").read_text(encoding="utf-8"))
 
         stub.load_manifest = load_manifest
-        sys.modules["growgpt.prepare"] = stub
+        sys.modules["growgpt.shards"] = stub
         import growgpt
 
-        growgpt.prepare = stub
-        return f"stand-in load_manifest (growgpt.prepare not importable: {e})"
+        growgpt.shards = stub
+        return f"stand-in load_manifest (growgpt.shards not importable: {e})"
 
 
 # --- peak ---------------------------------------------------------------------------------------------
@@ -165,13 +166,17 @@ def trainer_row(name: str, data_dir: Path, out_dir: Path, peak: float, compile_m
 
 
 def bare_row(name: str, model: torch.nn.Module, flops_per_token: float, data_dir: Path, compile_model: bool) -> Row:
-    """nanoGPT's train.py step with gradient_accumulation_steps=1, fp32, no GradScaler (it is a no-op then)."""
+    """nanoGPT's train.py step with gradient_accumulation_steps=1, fp32 (its GradScaler is a no-op then):
+    nanoGPT's get_batch and AdamW groups, growgpt's optimizer_step."""
+    from growgpt.train import optimizer_step
+
     B, T = BATCH["batch_size"], MODEL["block_size"]
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": WEIGHT_DECAY},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=LR, betas=BETAS)
     fwd = torch.compile(model) if compile_model else model
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
     train_bin = data_dir / "train-00000.bin"
 
     def get_batch():
@@ -182,14 +187,8 @@ def bare_row(name: str, model: torch.nn.Module, flops_per_token: float, data_dir
         return x, y
 
     def step() -> float:
-        x, y = get_batch()
-        for group in optimizer.param_groups:
-            group["lr"] = LR
-        _, loss = fwd(x, y)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        loss = optimizer_step(fwd, optimizer, scaler, lambda _micro: get_batch(), 1, grad_clip=GRAD_CLIP,
+                              raw_model=model, lr=LR)
         return loss.item()
 
     model.train()
@@ -216,10 +215,6 @@ def nanogpt_row(name: str, path: Path, data_dir: Path, compile_model: bool) -> R
     n = model.get_num_params()
     flops_per_token = 6 * n + 12 * MODEL["n_layer"] * MODEL["n_embd"] * MODEL["block_size"]  # its estimate_mfu
     return bare_row(name, model, flops_per_token, data_dir, compile_model)
-
-
-# --- glibc malloc -------------------------------------------------------------------------------------
-
 
 
 # --- timing -------------------------------------------------------------------------------------------
@@ -251,8 +246,9 @@ def print_table(rows: list[Row], peaks: dict[str, float]) -> None:
     for r in rows:
         peak = peaks[r.dtype]
         achieved = r.flops_per_iter / r.best
+        median_fraction = r.flops_per_iter / r.median / peak
         print(f"{r.name:<34} {r.best * 1000:>12.0f} {r.median * 1000:>8.0f} {r.tokens_per_iter / r.best:>8.0f} "
-              f"{achieved / 1e9:>8.1f} {100 * achieved / peak:>6.1f}% {100 * r.flops_per_iter / r.median / peak:>7.1f}% "
+              f"{achieved / 1e9:>8.1f} {100 * achieved / peak:>6.1f}% {100 * median_fraction:>7.1f}% "
               f"{r.cpu_times[r.times.index(r.best)] / r.best:>8.2f}"
               + (f"  {r.note}" if r.note else ""))
 
@@ -281,7 +277,7 @@ def gpu_main(args) -> None:
         trainer = Trainer(cfg, verbose=False)
         flops = trainer.raw_model.flops_per_token() * trainer.tokens_per_iter
         times = []
-        for i in range(args.warmup + args.iters + 2):  # compile happens in the first steps
+        for _ in range(args.warmup + args.iters + 2):  # compile happens in the first steps
             torch.cuda.synchronize()
             t = time.perf_counter()
             trainer.train_step(lr_at(trainer.iter_num, cfg)).item()

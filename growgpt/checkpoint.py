@@ -1,14 +1,14 @@
-"""Checkpoints that a crash cannot corrupt.
+"""Checkpoints: written so a crash cannot corrupt them, read so a file never runs code, checked before use.
 
-A checkpoint is written to a temporary file in the same folder, flushed and fsynced, then renamed
-over the old one (`os.replace` is atomic on POSIX and Windows), and the folder is fsynced so the
-rename itself survives a power cut. A process killed mid-write leaves the previous checkpoint intact
-and at worst a `*.tmp-*` file, which the next save removes and which loading never looks at: a
-checkpoint counts only once it is complete.
+Writing goes through `fsutil.atomic_write` (temporary file, fsync, rename, folder fsync): a process
+killed mid-write leaves the previous checkpoint intact and at worst a `*.tmp-*` file, which the next
+save removes and which loading never looks at. Every file written here gets the permissions of a
+plain `open()` (0666 less the umask), like the other outputs of a run; safetensors' writer alone
+would leave model.safetensors at 0600.
 
-Loading uses `torch.load(weights_only=True)`: a checkpoint can hold tensors, numbers, strings,
-lists and dicts, never code. So RNG states and configs are stored as plain data. A file that needs
-more is refused as corrupt or not a growgpt checkpoint; the message never suggests loading it with
+Reading uses `torch.load(weights_only=True)` (`growgpt.torchload`): a checkpoint can hold tensors,
+numbers, strings, lists and dicts, never code, so RNG states and configs are stored as plain data. A
+file that needs more is refused as corrupt or not a growgpt checkpoint; the message never suggests
 `weights_only=False` (that runs whatever code the file carries).
 
 A loaded file is checked before it is used, so a hand-made, foreign or damaged one is a one-line
@@ -16,9 +16,6 @@ error naming the file, not a KeyError or a size-mismatch traceback: `check_entri
 a use needs, `model_config` for `model_args` (known keys, types, ranges), `build_model` for the
 tensors against `model_args` (checked before a model is allocated, so `n_layer = 10**9` in
 `model_args` cannot make it try), `check_tokenizer_spec` for the tokenizer.
-
-Every file written here gets the permissions of a plain `open()` (0666 less the umask), like the
-other outputs of a run; safetensors' writer alone would leave model.safetensors at 0600.
 
 A Hugging Face GPT-2 folder (config.json + model.safetensors / pytorch_model.bin, single or sharded)
 is a checkpoint too, for sampling and evaluation (`load_hf`): its shape comes from its tensors and
@@ -31,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import warnings
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -39,56 +35,25 @@ from typing import Any
 import torch
 
 from growgpt.errors import UserError
-from growgpt.fsutil import fsync_dir as _fsync_dir
-from growgpt.model import GPT, GPTConfig, hf_weights_file, load_hf_gpt2, padded_vocab_size
+from growgpt.fsutil import atomic_write, commit, temp_path
+from growgpt.model import GPT, GROWGPT_WEIGHTS_FORMAT, GPTConfig, hf_weights_file, load_hf_gpt2, padded_vocab_size
 from growgpt.tokenizer import BYTES_VOCAB_SIZE, GPT2_VOCAB_SIZE, TOKENIZER_NAMES
+from growgpt.torchload import is_weights_only_refusal, load_error_reason, load_weights_only
 
 CHECKPOINT = "ckpt.pt"  # latest: what init_from=resume continues from
 BEST = "best.pt"  # best validation loss so far: model weights only, for sampling
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
+    """torch.save `obj` to `path` through fsutil.atomic_write (temporary file, fsync, rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(path.name + ".tmp-*"):
         stale.unlink(missing_ok=True)  # left by a run that died mid-write
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise UserError(f"cannot write checkpoint {path}: {e.strerror or e}; "
-                            "the previous checkpoint is kept") from None
-        raise
-    _fsync_dir(path.parent)
-
-
-def is_weights_only_refusal(error: BaseException) -> bool:
-    """Whether torch.load(weights_only=True) refused the file's pickle (code, or unknown opcodes)."""
-    text = str(error).lower()
-    return "weights only load failed" in text or "weightsunpickler" in text
-
-
-def load_error_reason(error: BaseException) -> str:
-    """torch.load's error in a few words on one line. torch's own text is never passed on whole:
-    for a file that is not plain data it advises retrying with weights_only=False, which would run
-    whatever code the file carries."""
-    text = str(error)
-    if is_weights_only_refusal(error):
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-        opcode = re.search(r"Unsupported operand (\d+)", text)
-        if found:
-            return f"it refers to Python code ({found.group(1)}), which growgpt never loads"
-        if opcode:
-            return f"unreadable pickle data (opcode {opcode.group(1)})"
-        return "it holds objects other than tensors and plain data, which growgpt never loads"
-    first = text.strip().splitlines()[0].split(". ")[0].strip() if text.strip() else ""
-    return first if first and "weights_only" not in first else type(error).__name__
+        atomic_write(path, lambda f: torch.save(obj, f))
+    except UserError as e:  # fsutil's "cannot write PATH: reason" (full disk, no permission)
+        raise UserError(f"{e}; the previous checkpoint is kept") from None
 
 
 def load(path: str | Path) -> dict:
@@ -98,9 +63,7 @@ def load(path: str | Path) -> dict:
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. torch's note on a foreign file's pickle protocol
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = load_weights_only(path)
     except Exception as e:  # whatever the bytes make torch.load raise, the file is the problem
         if is_weights_only_refusal(e):
             raise UserError(f"checkpoint {path} is corrupt or not a growgpt checkpoint: "
@@ -110,6 +73,17 @@ def load(path: str | Path) -> dict:
         raise UserError(f"checkpoint {path} is not a growgpt checkpoint (no model weights)")
     _check_tensors(obj["model"], path)
     return obj
+
+
+def load_weights(path: str | Path) -> dict:
+    """The weights-only state of a checkpoint file (ckpt.pt, best.pt) or a growgpt model.safetensors,
+    holding at least WEIGHTS_ENTRIES, each checked (see check_entries)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return load_safetensors(path)
+    state = load(path)
+    check_entries(state, path)
+    return state
 
 
 def _check_tensors(tensors: Any, path: Path) -> None:
@@ -296,22 +270,26 @@ def _umask() -> int:
     return mask
 
 
+def set_plain_file_mode(path: str | Path) -> None:
+    """Give a file written by name the permissions a plain open() would (0666 less the umask), like
+    ckpt.pt and the JSON files: safetensors' writer alone leaves 0600."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def export_safetensors(state: dict, path: str | Path) -> None:
     """Write a checkpoint's weights as safetensors, with the model shape and tokenizer as metadata,
     so the file alone is enough to sample. The tied lm_head weight is stored once (as the token
     embedding) and re-tied on load: safetensors refuses tensors that share memory."""
     from safetensors.torch import save_file
 
-    from growgpt.fsutil import commit, temp_path
-
     path = Path(path)
     tensors = {k: v.detach().contiguous() for k, v in state["model"].items() if k != "lm_head.weight"}
-    metadata = {"format": "growgpt-weights", "model_args": json.dumps(state["model_args"]),
+    metadata = {"format": GROWGPT_WEIGHTS_FORMAT, "model_args": json.dumps(state["model_args"]),
                 "tokenizer": json.dumps(state["tokenizer"]), "iter_num": str(state.get("iter_num", ""))}
     tmp = temp_path(path)
     try:
         save_file(tensors, str(tmp), metadata=metadata)
-        os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it, like ckpt.pt and the JSON files
+        set_plain_file_mode(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         commit(tmp, path)
@@ -335,7 +313,7 @@ def load_safetensors(path: str | Path) -> dict:
     except Exception as e:  # SafetensorError, OSError, ...: whatever the bytes cause, the file is the problem
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{path} is not a readable safetensors file ({reason})") from None
-    if metadata.get("format") != "growgpt-weights":
+    if metadata.get("format") != GROWGPT_WEIGHTS_FORMAT:
         raise UserError(f"{path} has no growgpt metadata (model shape, tokenizer): use a file written by "
                         "growgpt train, or init_from to load GPT-2 weights")
     state = {"model": tensors}
@@ -362,7 +340,7 @@ def is_growgpt_safetensors(path: str | Path) -> bool:
 
     try:
         with safe_open(str(path), framework="pt") as f:
-            return (f.metadata() or {}).get("format") == "growgpt-weights"
+            return (f.metadata() or {}).get("format") == GROWGPT_WEIGHTS_FORMAT
     except Exception:  # noqa: BLE001 - unreadable: let load_safetensors say why
         return True
 

@@ -57,14 +57,14 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
 
 
 def _cmd_dumps_list(args: argparse.Namespace) -> None:
-    from growgpt.dumps import format_listing, list_parts
+    from growgpt.wiki.dumps import format_listing, list_parts
 
     print(format_listing(list_parts(args.wiki, args.date, mirror=args.mirror, multistream=args.multistream,
                                     timeout=args.timeout)))
 
 
 def _cmd_fetch(args: argparse.Namespace) -> None:
-    from growgpt.dumps import fetch
+    from growgpt.wiki.dumps import fetch
 
     paths = fetch(args.wiki, args.date, args.parts, args.to, mirror=args.mirror, multistream=args.multistream,
                   progress=not args.quiet, timeout=args.timeout, require_checksum=args.require_checksum)
@@ -77,7 +77,7 @@ def _cmd_fetch(args: argparse.Namespace) -> None:
 
 
 def _cmd_extract(args: argparse.Namespace) -> None:
-    from growgpt.extract import extract, format_summary
+    from growgpt.wiki.extract import extract, format_summary
 
     manifests = extract(args.inputs, args.out, processes=args.processes, min_chars=args.min_chars,
                         keep_tables=args.keep_tables, progress=not args.quiet,
@@ -86,7 +86,7 @@ def _cmd_extract(args: argparse.Namespace) -> None:
 
 
 def _cmd_dropped(args: argparse.Namespace) -> None:
-    from growgpt.extract import dropped_pages, format_dropped
+    from growgpt.wiki.extract import dropped_pages, format_dropped
 
     rows, matched = dropped_pages(args.path, reason=args.reason, limit=None if args.all else args.limit)
     print(format_dropped(rows, matched))
@@ -165,11 +165,11 @@ def _repeat_count(text: str) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> None:
-    from growgpt.estimate import estimate_plan, format_estimate
+    from growgpt.plan_estimate import estimate_plan, format_estimate
 
     memory = int(args.memory_gb * 2**30) if args.memory_gb else None
     if args.gpu:
-        from growgpt.estimate import device_memory
+        from growgpt.hardware import device_memory
 
         memory = device_memory(args.gpu)
     print(format_estimate(estimate_plan(args.plan, args.workdir, device=args.device, memory=memory,
@@ -227,8 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-V", "--version", action="version", version=f"growgpt {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from growgpt.dumps import DEFAULT_MIRROR
-    from growgpt.extract import DEFAULT_MIN_CHARS, DEFAULT_PAGE_TIMEOUT, DROP_REASONS
+    from growgpt.wiki.dumps import DEFAULT_MIRROR
+    from growgpt.wiki.pages import DEFAULT_MIN_CHARS, DEFAULT_PAGE_TIMEOUT
+    from growgpt.wiki.partwriter import DROP_REASONS
 
     def dump_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--wiki", required=True, help="e.g. enwiki, simplewiki, elwikivoyage")

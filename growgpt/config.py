@@ -114,7 +114,7 @@ class TrainConfig:
     wandb_run_name: str = ""  # "" = <out_dir name>-<YYYYmmdd-HHMMSS>, set when loaded with wandb_log
     wandb_mode: str = "online"  # online | offline | disabled
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         self._check_types()
         positive = ("eval_interval", "log_interval", "eval_iters", "batch_size", "block_size",
                     "gradient_accumulation_steps", "n_layer", "n_head", "n_embd", "lr_decay_iters")
@@ -189,9 +189,10 @@ class TrainConfig:
                 setattr(self, key, value)
             if type(value) is not kind:
                 raise UserError(f"config key '{key}' expects {kind.__name__}, got {type(value).__name__} {value!r}")
-            if kind is float and not math.isfinite(value):
+            # (isinstance, not `kind is`: type(value) is kind here, and the type checker sees it)
+            if isinstance(value, float) and not math.isfinite(value):
                 raise UserError(f"config key '{key}' must be a finite number, got {value!r}")
-            if kind is int and abs(value) > _int_limit(key):
+            if kind is int and isinstance(value, int) and abs(value) > _int_limit(key):
                 raise _too_large(key, value)
 
     def to_dict(self) -> dict[str, Any]:
@@ -210,7 +211,12 @@ def cooldown_start(cfg: TrainConfig) -> int:
 
 
 def _cooldown_iters(cfg: TrainConfig) -> int:
-    return max(1, round(cfg.lr_decay_iters * cfg.cooldown_fraction))
+    return cooldown_length(cfg.lr_decay_iters, cfg.cooldown_fraction)
+
+
+def cooldown_length(iters: int, fraction: float) -> int:
+    """Iterations of a cooldown over `fraction` of `iters`: rounded (halves to even), at least one."""
+    return max(1, round(iters * fraction))
 
 
 def cooldown_branch(cfg: TrainConfig, start: int, iters: int) -> TrainConfig:
@@ -371,7 +377,7 @@ def _coerce(key: str, value: Any, source: str, from_text: bool = False) -> Any:
     if type(value) is not kind:
         shown = "a table" if isinstance(value, dict) else f"{type(value).__name__} {value!r}"
         raise UserError(f"config key '{key}' ({source}) expects {kind.__name__}, got {shown}")
-    if kind is float and not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):  # type(value) is kind, as checked above
         raise UserError(f"config key '{key}' ({source}) must be a finite number, got {value!r}")
     return value
 

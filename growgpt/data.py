@@ -17,19 +17,14 @@ then a window in it. Weights are fixed by the config, so the mixture adds no sam
 resume still only needs the iteration. Validation during training is the union of the chosen parts'
 val sets (parts weighted by their val tokens), so its loss is comparable whatever the replay.
 
-Bits per byte: every token id stands for a fixed byte string (GPT-2 BPE: tiktoken's bytes of that
-token; char: the character's UTF-8 encoding; the document separator: nothing, 0 bytes), so the UTF-8
-bytes a window of targets decodes to are a lookup in a per-id table (growgpt.token_bytes) — nothing
-is stored per shard, and any window, drawn anywhere, has its exact byte count. bpb = nats over the
-targets / (their bytes x ln 2): a tokenizer-free figure that compares across tokenizers. The manifest
-also records the bytes of each shard and split (prepare counts them with the same table), for
-whole-set figures such as bytes per token; manifests written before that have no `bytes`, and only
-those figures are missing.
+Bits per byte: the UTF-8 bytes a window of targets decodes to are a lookup in a per-id table
+(growgpt.token_bytes), so any window, drawn anywhere, has its exact byte count with nothing stored per
+shard; bpb = nats over the targets / (their bytes x ln 2) compares across tokenizers. The manifest's
+per-split `bytes` (same table) give whole-set figures; manifests older than them lack only those.
 """
 
 from __future__ import annotations
 
-import re
 from functools import cached_property
 from pathlib import Path
 
@@ -37,6 +32,7 @@ import numpy as np
 import torch
 
 from growgpt.errors import UserError
+from growgpt.shards import MANIFEST, load_manifest, natural_key
 from growgpt.token_bytes import byte_lengths_for_spec
 
 _SPLIT_IDS = {"train": 0, "val": 1}
@@ -88,7 +84,8 @@ class TokenSplit:
         rows = [np.asarray(self.shards[w][s: s + block_size + 1], dtype=np.int64) for w, s in zip(which, starts)]
         return np.stack(rows) if rows else np.zeros((0, block_size + 1), dtype=np.int64)
 
-    def batch(self, generator: np.random.Generator, batch_size: int, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, generator: np.random.Generator, batch_size: int,
+              block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Return x, y of shape (batch_size, block_size), y shifted by one token."""
         return _xy(self.rows(generator, batch_size, block_size))
 
@@ -113,7 +110,8 @@ class MixtureSplit:
         for split in self.splits:
             split.check_block_size(block_size, data_dir)
 
-    def batch(self, generator: np.random.Generator, batch_size: int, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, generator: np.random.Generator, batch_size: int,
+              block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         if len(self.splits) == 1:
             return self.splits[0].batch(generator, batch_size, block_size)
         which = generator.choice(len(self.splits), size=batch_size, p=self.weights)
@@ -129,8 +127,6 @@ class Part:
     """One prepared dataset: its manifest and both splits."""
 
     def __init__(self, name: str, data_dir: Path) -> None:
-        from growgpt.prepare import load_manifest
-
         self.name = name
         self.data_dir = data_dir
         self.manifest = load_manifest(data_dir)
@@ -140,18 +136,11 @@ class Part:
 
 def corpus_parts(data_dir: str | Path) -> list[str]:
     """The part names of a corpus folder (sub-folders holding a manifest.json), in natural order."""
-    from growgpt.prepare import MANIFEST
-
     root = Path(data_dir)
     if not root.is_dir():
         return []
     names = [p.name for p in root.iterdir() if p.is_dir() and (p / MANIFEST).is_file()]
     return sorted(names, key=natural_key)
-
-
-def natural_key(name: str) -> list:
-    """'part-10' after 'part-9': digit runs compare as numbers."""
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
 def mixture_weights(parts: list[Part], replay: str, new_parts: list[str], new_fraction: float) -> list[float]:
@@ -173,19 +162,16 @@ class TokenData:
 
     def __init__(self, data_dir: str | Path, parts: list[str] | None = None, replay: str = "proportional",
                  new_parts: list[str] | None = None, new_fraction: float = 0.0) -> None:
-        from growgpt.prepare import MANIFEST
-
         self.data_dir = Path(data_dir)
         parts = [p for p in (parts or []) if p]
         if (self.data_dir / MANIFEST).is_file():
             if parts:
-                raise UserError(f"config key 'parts' is set, but {self.data_dir} is a single dataset, not a corpus of parts")
+                raise UserError(f"config key 'parts' is set, but {self.data_dir} is a single dataset, "
+                                "not a corpus of parts")
             self.parts = [Part("", self.data_dir)]
         else:
             available = corpus_parts(self.data_dir)
             if not available:
-                from growgpt.prepare import load_manifest
-
                 load_manifest(self.data_dir)  # raises the 'run prepare first' error
             for name in parts + list(new_parts or []):
                 if name not in available:

@@ -142,7 +142,8 @@ DEFAULT_ITERS = 128  # stage 1; stage 2 gets half
 
 
 def run_demo(workdir: str | Path = "growgpt-demo", dump: str | Path | None = None, iters: int = DEFAULT_ITERS,
-             baseline: bool = True, progress: bool = True, verbose: bool = True, compare_schedules: bool = True) -> dict:
+             baseline: bool = True, progress: bool = True, verbose: bool = True,
+             compare_schedules: bool = True) -> dict:
     from growgpt.grow import grow
 
     workdir = Path(workdir)

@@ -19,8 +19,6 @@ pair up batch by batch (for paired confidence intervals of a difference).
 from __future__ import annotations
 
 import copy
-
-import math
 from pathlib import Path
 
 import torch
@@ -28,15 +26,9 @@ import torch
 from growgpt.data import TokenData, eval_generator
 from growgpt.errors import UserError
 from growgpt.hardware import pick_runtime
+from growgpt.metrics import bits_per_byte, perplexity
 from growgpt.sample import load_model
 from growgpt.tokenizer import same_tokenizer
-
-LN2 = math.log(2.0)
-
-
-def bits_per_byte(nats: float, n_bytes: int | None) -> float | None:
-    """Bits per byte of `nats` over text of `n_bytes` UTF-8 bytes; None when the bytes are unknown or 0."""
-    return nats / (n_bytes * LN2) if n_bytes else None
 
 
 def _score(model, data: TokenData, batches: int, batch_size: int, block_size: int, seed: int, device) -> dict:
@@ -55,7 +47,7 @@ def _score(model, data: TokenData, batches: int, batch_size: int, block_size: in
     known_bytes = None not in batch_bytes
     n_bytes = sum(batch_bytes) if known_bytes else None
     n_tokens = sum(batch_tokens)
-    return {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "bpb": bits_per_byte(sum(batch_nats), n_bytes),
+    return {"loss": loss, "ppl": perplexity(loss), "bpb": bits_per_byte(sum(batch_nats), n_bytes),
             "bytes_per_token": n_bytes / n_tokens if known_bytes and n_tokens else None,
             # the whole val split, from the manifests (None for datasets prepared before bytes were counted)
             "val_tokens": data.val.tokens, "val_bytes": data.val.bytes,
@@ -86,20 +78,13 @@ def evaluate_parts(checkpoint: str | Path, corpus_dir: str | Path, parts: dict[s
     for label, names, per_part in groups:
         if tuple(names) in scored:
             score = copy.deepcopy(scored[tuple(names)])
-            if per_part:
-                out["parts"][label] = score
-            else:
-                out[label] = score
-            continue
-        data = TokenData(corpus_dir, parts=names)
-        if not same_tokenizer(data.tokenizer_spec, state["tokenizer"]):
-            raise UserError(f"checkpoint {checkpoint} and corpus {corpus_dir} use different tokenizers")
-        data.val.check_block_size(block_size, Path(corpus_dir))
-        # Val weights are by val tokens whatever the training replay: the union as one dataset.
-        score = _score(model, data, batches, batch_size, block_size, seed, runtime.device)
-        scored[tuple(names)] = score
-        if per_part:
-            out["parts"][label] = score
         else:
-            out[label] = score
+            data = TokenData(corpus_dir, parts=names)
+            if not same_tokenizer(data.tokenizer_spec, state["tokenizer"]):
+                raise UserError(f"checkpoint {checkpoint} and corpus {corpus_dir} use different tokenizers")
+            data.val.check_block_size(block_size, Path(corpus_dir))
+            # Val weights are by val tokens whatever the training replay: the union as one dataset.
+            score = _score(model, data, batches, batch_size, block_size, seed, runtime.device)
+            scored[tuple(names)] = score
+        (out["parts"] if per_part else out)[label] = score
     return out

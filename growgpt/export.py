@@ -1,34 +1,17 @@
 """A trained run as a Hugging Face model folder: `growgpt export --run OUT_DIR --to HF_DIR`.
 
-The folder is what `transformers` writes for GPT-2, so `AutoModelForCausalLM.from_pretrained(HF_DIR)`,
-`AutoTokenizer.from_pretrained(HF_DIR)`, `pipeline("text-generation", model=HF_DIR)` and
-`lm_eval --model hf --model_args pretrained=HF_DIR` load it with no growgpt code:
+The folder is what `transformers` writes for GPT-2 (config.json, model.safetensors,
+generation_config.json, the tokenizer files, a README.md model card), so
+`AutoModelForCausalLM.from_pretrained(HF_DIR)`, `AutoTokenizer.from_pretrained(HF_DIR)`,
+`pipeline("text-generation", model=HF_DIR)` and `lm_eval --model hf --model_args pretrained=HF_DIR`
+load it with no growgpt code and compute what growgpt computes.
 
-- `config.json`: a `GPT2Config` (architectures `GPT2LMHeadModel`) with the checkpoint's shape,
-  `n_positions` = block_size, `gelu_new` (GELU, tanh approximation, as growgpt's MLP), LayerNorm eps
-  1e-5 (torch's default, which growgpt's `nn.LayerNorm` uses), the run's dropout as resid/embd/attn
-  dropout, tied input/output embeddings.
-- `model.safetensors`: the weights in transformers' layout. GPT-2's attention and MLP matrices are
-  `Conv1D` weights, stored (in, out): the transpose of growgpt's `nn.Linear` (out, in) — the reverse
-  of `model.load_gpt2_weights`. The vocabulary rows growgpt pads for speed (50257 -> 50304) are cut
-  back; the output layer is tied to the token embedding and stored once, as transformers does.
-  A `bias = false` model gets zero biases: GPT-2's layout has them, and a zero bias adds nothing, so
-  the exported model computes exactly the same function (the card and a printed line say so).
-- `generation_config.json`, and the tokenizer: `vocab.json` + `merges.txt` (GPT-2's own
-  `encoder.json` and `vocab.bpe`, the sha256-checked files growgpt tokenizes with, see
-  `tokenizer.gpt2_files`), `tokenizer.json` (byte-level BPE, written here as JSON: no `tokenizers`
-  or `transformers` is needed to export), `tokenizer_config.json`, `special_tokens_map.json`.
-- `README.md`: a model card (data, tokens trained, val loss / bits per byte from the run's
-  metrics.jsonl, how it was exported; the license is left to the user).
-
-Tokenizers. `gpt2` exports as above. `bytes` exports too: its 256 byte ids are exactly a byte-level
-BPE with no merges (each byte its own token, id = byte value) and id 256, growgpt's document
-separator, is `<|endoftext|>` (bos/eos). `char` is refused: its vocabulary is the corpus's own
-characters with id 0 as separator, and a text holding a character outside it has no encoding at all
-in growgpt, which no Hugging Face tokenizer reproduces without an unknown-token id the model never saw.
-
-One difference remains by design: growgpt encodes `<|endoftext|>` typed inside a text as ordinary
-text, Hugging Face tokenizers as the special token (the id growgpt puts between documents).
+Tokenizers. `gpt2` and `bytes` export (`_tokenizer_files`). `char` is refused: its vocabulary is
+the corpus's own characters with id 0 as separator, and a text holding a character outside it has
+no encoding at all in growgpt, which no Hugging Face tokenizer reproduces without an unknown-token id
+the model never saw. One difference remains by design: growgpt encodes `<|endoftext|>` typed inside
+a text as ordinary text, Hugging Face tokenizers as the special token (the id growgpt puts between
+documents).
 
 The folder is written beside the target under a temporary name and renamed into place, so a crash
 leaves no half-written export. An existing non-empty target is refused unless `overwrite=True`, and
@@ -41,21 +24,20 @@ import json
 import math
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from growgpt import checkpoint as ckpt_io
 from growgpt.errors import UserError
 from growgpt.fsutil import fsync_dir
+from growgpt.metrics import METRICS_FILE, perplexity, read_metrics
+from growgpt.model import CONV1D_WEIGHTS, LAYER_NORM_EPS
 from growgpt.tokenizer import BYTES_SEPARATOR_ID, BYTES_VOCAB_SIZE, GPT2_EOT, GPT2_VOCAB_SIZE, gpt2_files
 
-LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default, which growgpt's model uses
-# GPT-2's Conv1D weights are (in, out): the transpose of nn.Linear's (out, in).
-_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 # What marks a folder as a growgpt run (never replaced by an export).
-_RUN_FILES = (ckpt_io.CHECKPOINT, ckpt_io.BEST, "metrics.jsonl")
+_RUN_FILES = (ckpt_io.CHECKPOINT, ckpt_io.BEST, METRICS_FILE)
 EXPORTABLE_TOKENIZERS = ("gpt2", "bytes")
 
 
@@ -85,11 +67,7 @@ def _load(run_or_checkpoint: str | Path, checkpoint: str) -> tuple[dict, Path, P
         if checkpoint in ("best", "last") and not path.is_file():
             raise UserError(f"no {checkpoint} checkpoint in {source} (expected {path.name}); "
                             f"try --checkpoint {'last' if checkpoint == 'best' else 'best'}")
-    if path.suffix == ".safetensors":
-        state = ckpt_io.load_safetensors(path)
-    else:
-        state = ckpt_io.load(path)
-        ckpt_io.check_entries(state, path)
+    state = ckpt_io.load_weights(path)
     ckpt_io.model_config(state["model_args"], path)  # one-line errors for a malformed shape
     return state, path, run_dir
 
@@ -98,7 +76,14 @@ def _load(run_or_checkpoint: str | Path, checkpoint: str) -> tuple[dict, Path, P
 
 def hf_state_dict(state: dict, path: str | Path, vocab_size: int) -> tuple[dict[str, torch.Tensor], bool]:
     """(GPT2LMHeadModel's tensors for the checkpoint's weights, whether zero biases were added).
-    The model is built (and so checked against its model_args) first."""
+    The model is built (and so checked against its model_args) first.
+
+    GPT-2's attention and MLP matrices are `Conv1D` weights, stored (in, out): the transpose of
+    growgpt's `nn.Linear` (out, in), the reverse of `model.load_gpt2_weights`. The vocabulary rows
+    growgpt pads for speed (50257 -> 50304) are cut back; the output layer is tied to the token
+    embedding and stored once, as transformers does. A `bias = false` model gets zero biases: GPT-2's
+    layout has them, and a zero bias adds nothing, so the exported model computes exactly the same
+    function (the card and a printed line say so)."""
     model = ckpt_io.build_model(state, path)
     cfg = model.config
     if cfg.vocab_size < vocab_size:
@@ -110,7 +95,7 @@ def hf_state_dict(state: dict, path: str | Path, vocab_size: int) -> tuple[dict[
             continue  # tied to transformer.wte.weight (config tie_word_embeddings)
         if key == "transformer.wte.weight":
             value = value[:vocab_size]
-        elif key.endswith(_CONV1D):
+        elif key.endswith(CONV1D_WEIGHTS):
             value = value.t()
         out[key] = value.contiguous().clone()
     added = False
@@ -132,6 +117,10 @@ def hf_state_dict(state: dict, path: str | Path, vocab_size: int) -> tuple[dict[
 
 
 def hf_config(model_args: dict, vocab_size: int, eot_id: int, dtype: torch.dtype) -> dict:
+    """config.json: a `GPT2Config` (architectures `GPT2LMHeadModel`) with the checkpoint's shape,
+    `n_positions` = block_size, `gelu_new` (GELU, tanh approximation, as growgpt's MLP), LayerNorm eps
+    1e-5 (torch's default, which growgpt's `nn.LayerNorm` uses), the run's dropout as resid/embd/attn
+    dropout, tied input/output embeddings."""
     dropout = float(model_args["dropout"])
     return {
         "architectures": ["GPT2LMHeadModel"],
@@ -164,7 +153,14 @@ def hf_config(model_args: dict, vocab_size: int, eot_id: int, dtype: torch.dtype
 # --- tokenizer -------------------------------------------------------------------------------------
 
 def _tokenizer_files(name: str, block_size: int) -> tuple[dict[str, bytes], int, int]:
-    """({file name: bytes} of the tokenizer, vocabulary size, id of <|endoftext|>)."""
+    """({file name: bytes} of the tokenizer, vocabulary size, id of <|endoftext|>): `vocab.json` +
+    `merges.txt`, `tokenizer.json` (byte-level BPE, written here as JSON: no `tokenizers` or
+    `transformers` is needed to export), `tokenizer_config.json`, `special_tokens_map.json`.
+
+    `gpt2`: vocab.json and merges.txt are GPT-2's own `encoder.json` and `vocab.bpe`, the
+    sha256-checked files growgpt tokenizes with (see `tokenizer.gpt2_files`). `bytes`: its 256 byte
+    ids are exactly a byte-level BPE with no merges (each byte its own token, id = byte value) and id
+    256, growgpt's document separator, is `<|endoftext|>` (bos/eos)."""
     if name == "gpt2":
         vocab_bpe, encoder_json = gpt2_files()
         vocab = json.loads(encoder_json.read_text(encoding="utf-8"))
@@ -234,8 +230,6 @@ def _eval_record(run_dir: Path | None, iter_num) -> dict | None:
     """The run's eval record at the checkpoint's iteration (else its last eval record)."""
     if run_dir is None:
         return None
-    from growgpt.metrics import read_metrics
-
     try:
         evals = [r for r in read_metrics(run_dir) if r.get("kind") == "eval"]
     except UserError:
@@ -245,6 +239,8 @@ def _eval_record(run_dir: Path | None, iter_num) -> dict | None:
 
 
 def _model_card(state: dict, path: Path, run_dir: Path | None, n_params: int, zero_bias: bool) -> str:
+    """README.md: data, tokens trained, val loss / bits per byte from the run's metrics.jsonl, how it
+    was exported; the license is left to the user."""
     args, tok = state["model_args"], state["tokenizer"]
     config = state.get("config") if isinstance(state.get("config"), dict) else {}
     iter_num = state.get("iter_num")
@@ -270,7 +266,7 @@ def _model_card(state: dict, path: Path, run_dir: Path | None, n_params: int, ze
     record = _eval_record(run_dir, iter_num)
     if record:
         lines.append(f"- val loss {record['val_loss']:.4f} (nats/token, perplexity "
-                     f"{math.exp(min(record['val_loss'], 50)):.2f}) at iteration {record['iter']}")
+                     f"{perplexity(record['val_loss']):.2f}) at iteration {record['iter']}")
         if record.get("val_bpb") is not None:
             lines.append(f"- val bits per byte {record['val_bpb']:.4f} at iteration {record['iter']}")
     elif isinstance(state.get("best_val_loss"), float) and math.isfinite(state["best_val_loss"]):
@@ -279,7 +275,8 @@ def _model_card(state: dict, path: Path, run_dir: Path | None, n_params: int, ze
               f"Exported by `growgpt export` from `{path.name}`: growgpt's `nn.Linear` weights transposed into "
               "GPT-2's `Conv1D` layout, the vocabulary rows growgpt pads for speed cut off, the output layer "
               "tied to the token embedding." + (" growgpt trained without biases; GPT-2's layout has them, so "
-                                                 "they are written as zeros, which changes no output." if zero_bias else ""),
+                                                 "they are written as zeros, which changes no output."
+                                                 if zero_bias else ""),
               "",
               "```python",
               "from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline",
@@ -322,7 +319,7 @@ def _write_folder(files: dict[str, bytes], tensors: dict[str, torch.Tensor], to:
     try:
         tmp.mkdir()
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        os.chmod(tmp / "model.safetensors", 0o666 & ~ckpt_io._umask())  # as open() creates the other files
+        ckpt_io.set_plain_file_mode(tmp / "model.safetensors")  # as open() creates the other files
         for name, data in files.items():
             (tmp / name).write_bytes(data)
         for child in tmp.iterdir():
@@ -367,6 +364,7 @@ def export(run_or_checkpoint: str | Path, to: str | Path, checkpoint: str = "bes
     _write_folder(files, tensors, to)
     if log:
         if zero_bias:
-            log("the model has no biases (bias = false): GPT-2's layout has them, written as zeros (exactly equivalent)")
+            log("the model has no biases (bias = false): GPT-2's layout has them, "
+                "written as zeros (exactly equivalent)")
         log(f"exported {path} ({name} tokenizer, {n_params:,} parameters) to {to}")
     return to

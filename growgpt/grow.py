@@ -56,15 +56,16 @@ every part, and "union" is always the union of all parts of the plan.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from growgpt import checkpoint as ckpt_io
-from growgpt.config import TrainConfig
+from growgpt.config import TrainConfig, cooldown_length
 from growgpt.errors import UserError
 from growgpt.fsutil import atomic_write_json
+from growgpt.metrics import perplexity
 from growgpt.plan import Plan, Stage, check_parts_exist, load_plan
 from growgpt.report import GROW_FILE as RESULTS  # the file the report reads
+from growgpt.workspace import Sources, Workspace
 
 STAGE_MARK = "stage.json"
 BRANCH_DIR = "cooldown"  # a wsd stage's cooldown branch: run/stages/NAME/cooldown (moved aside with its trunk)
@@ -78,128 +79,12 @@ def _log(verbose: bool, message: str) -> None:
         print(f"[grow] {message}", flush=True)
 
 
-class Workspace:
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self.raw, self.text, self.tokens, self.run = (self.root / n for n in ("raw", "text", "tokens", "run"))
-
-    def stage_dir(self, name: str) -> Path:
-        return self.run / "stages" / name
-
-
 # --------------------------------------------------------------------------------------------
-# Parts: where their dump files come from, and getting them to token shards
-
-
-class Sources:
-    """Plan part number -> dump files, and their compressed sizes, for local files or a dump.
-
-    A dump's listing is read from its mirror and kept in W/raw/listing-WIKI-DATE[-multistream].json.
-    `offline` (growgpt estimate): when the mirror cannot be read, use that kept listing, or with
-    `part_size` (bytes) assume every part is that large; `self.origin` says which was used."""
-
-    def __init__(self, plan: Plan, ws: Workspace, offline: bool = False, part_size: int | None = None) -> None:
-        self.plan, self.ws = plan, ws
-        self.listing = None
-        self.part_size = None
-        self.origin = "local files" if plan.data.files else "the mirror's listing"
-        if plan.data.files:
-            for group in plan.data.files:
-                for f in group:
-                    if not f.is_file():
-                        raise UserError(f"[data] files of {plan.path}: {f} does not exist")
-            self.available = list(range(1, len(plan.data.files) + 1))
-        else:
-            from growgpt.dumps import DEFAULT_MIRROR, list_parts
-
-            try:
-                self.listing = list_parts(plan.data.wiki, plan.data.date, mirror=plan.data.mirror or DEFAULT_MIRROR,
-                                          multistream=plan.data.multistream)
-                fresh = True
-            except UserError as e:
-                if not offline:
-                    raise
-                self.listing = self._kept_listing()
-                if self.listing is None and part_size is None:
-                    raise UserError(f"{e}; without the listing, give --part-size BYTES (the compressed size to "
-                                    f"assume per part), or run once with the mirror reachable (the listing is then "
-                                    f"kept in {ws.raw})") from None
-                if self.listing is None:
-                    self.part_size = part_size
-                    self.available = list(plan.all_parts)
-                    self.origin = f"--part-size {part_size:,} bytes per part (the mirror could not be read: {e})"
-                    return
-                self.origin = f"the listing kept in {self._listing_path()} (the mirror could not be read: {e})"
-                fresh = False
-            self.available = [p.number for p in self.listing.parts]
-            if plan.data.require_checksum:
-                # Refuse before stage 1 trains, not when a later stage reaches the unverifiable part.
-                unverifiable = [f.name for p in self.listing.parts if p.number in plan.all_parts
-                                for f in p.files if not (f.sha1 or f.md5)]
-                if unverifiable:
-                    raise UserError(f"{self.listing.source} gives no sha1 or md5 for {unverifiable[0]}"
-                                    f"{f' (and {len(unverifiable) - 1} more)' if len(unverifiable) > 1 else ''}: "
-                                    f"it could not be verified; set require_checksum = false in [data] of "
-                                    f"{plan.path} to download it unverified")
-            if fresh:  # kept only once accepted: a refused plan writes nothing in the workdir
-                self._keep_listing()
-
-    def _listing_path(self) -> Path:
-        d = self.plan.data
-        return self.ws.raw / f"listing-{d.wiki}-{d.date}{'-multistream' if d.multistream else ''}.json"
-
-    def _keep_listing(self) -> None:
-        import dataclasses
-
-        try:
-            self.ws.raw.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(self._listing_path(), dataclasses.asdict(self.listing))
-        except OSError:  # a read-only workdir: the listing is only a convenience for offline estimates
-            pass
-
-    def _kept_listing(self):
-        from growgpt.dumps import DumpFile, DumpListing, Part
-
-        path = self._listing_path()
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-            parts = [Part(number=p["number"], start=p["start"], end=p["end"], files=[DumpFile(**f) for f in p["files"]])
-                     for p in raw["parts"]]
-            return DumpListing(**{**raw, "parts": parts})
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise UserError(f"{path}: not a listing growgpt kept ({e}); delete it") from None
-
-    def compressed_bytes(self, part: int) -> int:
-        if self.part_size is not None:
-            return self.part_size
-        if self.listing is None:
-            return sum(f.stat().st_size for f in self.plan.data.files[part - 1])
-        return self.listing.part(part).size or 0
-
-    def download_bytes(self, part: int) -> int:
-        if self.part_size is not None:
-            return self.part_size
-        if self.listing is None:
-            return 0
-        return sum((f.size or 0) for f in self.listing.part(part).files
-                   if not (self.ws.raw / f.name).is_file())
-
-    def files(self, part: int, progress: bool) -> list[Path]:
-        """The part's dump files on local disk (downloading them first for a dump)."""
-        if self.listing is None:
-            return list(self.plan.data.files[part - 1])
-        from growgpt.dumps import DEFAULT_MIRROR, fetch
-
-        d = self.plan.data
-        paths = fetch(d.wiki, self.listing.date, [part], self.ws.raw, mirror=d.mirror or DEFAULT_MIRROR,
-                      multistream=d.multistream, progress=progress, require_checksum=d.require_checksum)
-        return [p for p in paths if "index" not in p.name]
+# Parts: getting them to token shards
 
 
 def _stems(files: list[Path]) -> list[str]:
-    from growgpt.extract import part_stem
+    from growgpt.wiki.tasks import part_stem
 
     return [part_stem(f.name) for f in files]
 
@@ -207,8 +92,8 @@ def _stems(files: list[Path]) -> list[str]:
 def ensure_parts(plan: Plan, ws: Workspace, sources: Sources, parts: list[int], progress: bool,
                  verbose: bool) -> dict[int, list[str]]:
     """fetch -> extract -> prepare the given plan parts; returns part number -> corpus part names."""
-    from growgpt.extract import extract
     from growgpt.prepare import prepare_parts
+    from growgpt.wiki.extract import extract
 
     files = {part: sources.files(part, progress) for part in parts}
     stems = {part: _stems(paths) for part, paths in files.items()}
@@ -245,9 +130,9 @@ def prepared_parts(plan: Plan, ws: Workspace, sources: Sources) -> dict[int, lis
 
 
 def check_disk(plan: Plan, ws: Workspace, sources: Sources, stage: Stage, new_parts: list[int]) -> None:
-    from growgpt.dumps import free_bytes
     from growgpt.estimate import checkpoint_bytes, disk_bytes, model_params
     from growgpt.tokenizer import FIXED_VOCAB_SIZES
+    from growgpt.wiki.dumps import free_bytes
 
     compressed = sum(sources.compressed_bytes(p) for p in new_parts)
     download = sum(sources.download_bytes(p) for p in new_parts)  # only files not on disk yet
@@ -271,8 +156,8 @@ def check_disk(plan: Plan, ws: Workspace, sources: Sources, stage: Stage, new_pa
 # Training a stage
 
 
-def _stage_settings(plan: Plan, ws: Workspace, stage: Stage, stems: list[str], new_stems: list[str],
-                    start: int, out_dir: Path, schedule: str = "cosine", first: bool = True, seed_offset: int = 0) -> dict:
+def _stage_settings(plan: Plan, ws: Workspace, stage: Stage, stems: list[str], new_stems: list[str], start: int,
+                    out_dir: Path, schedule: str = "cosine", first: bool = True, seed_offset: int = 0) -> dict:
     """The train settings of one stage. cosine: warmup from ~0 and cosine decay over the stage's
     iters, counted from its first iteration. wsd: the stage is a stretch of the trunk, at constant
     learning_rate ("constant" schedule) with the first stage's warmup only; its cooldown is a branch
@@ -282,7 +167,8 @@ def _stage_settings(plan: Plan, ws: Workspace, stage: Stage, stems: list[str], n
     settings.update(
         dataset=str(ws.tokens), parts=",".join(stems), out_dir=str(out_dir),
         learning_rate=stage.learning_rate, warmup_iters=stage.warmup_iters,
-        min_lr=_min_lr(plan, stage), replay=stage.replay, new_parts=",".join(new_stems) if stage.new_fraction > 0 else "",
+        min_lr=_min_lr(plan, stage), replay=stage.replay,
+        new_parts=",".join(new_stems) if stage.new_fraction > 0 else "",
         new_fraction=stage.new_fraction, max_iters=start + stage.iters, lr_decay_iters=stage.iters,
         schedule="cosine", schedule_start=start, always_save_checkpoint=True,
         eval_interval=train.get("eval_interval", max(1, stage.iters // 5)),
@@ -299,7 +185,7 @@ def _min_lr(plan: Plan, stage: Stage) -> float:
 
 def cooldown_iters(plan: Plan, stage: Stage) -> int:
     """How long a wsd stage's cooldown branch trains: cooldown_fraction of the stage's iters, at least 1."""
-    return max(1, round(stage.iters * plan.train.get("cooldown_fraction", TRAIN_DEFAULT_COOLDOWN)))
+    return cooldown_length(stage.iters, plan.train.get("cooldown_fraction", TRAIN_DEFAULT_COOLDOWN))
 
 
 def _branch_settings(plan: Plan, trunk: dict, start: int, iters: int, out_dir: Path) -> dict:
@@ -313,7 +199,7 @@ def _branch_settings(plan: Plan, trunk: dict, start: int, iters: int, out_dir: P
             "eval_interval": plan.train.get("eval_interval", max(1, iters // 2))}
 
 
-def _start_from(previous_ckpt: Path, target: Path) -> None:
+def start_from(previous_ckpt: Path, target: Path) -> None:
     """Seed a stage folder with the previous stage's final state; a fresh best val loss."""
     state = ckpt_io.load(previous_ckpt)
     if state.get("optimizer") is None:
@@ -355,7 +241,7 @@ def run_training(settings: dict, out_dir: Path, signature: str, init_from: str, 
     if checkpoint.is_file():
         settings["init_from"] = "resume"
     elif previous_ckpt is not None:
-        _start_from(previous_ckpt, checkpoint)
+        start_from(previous_ckpt, checkpoint)
         settings["init_from"] = "resume"
     else:
         settings["init_from"] = init_from
@@ -397,8 +283,8 @@ def run_stats(out_dir: Path, cfg, start: int, end: int) -> dict:
             "mfu": mean_mfu}
 
 
-def _eval_batch_size(plan: Plan) -> int:
-    return plan.eval.batch_size or plan.train.get("batch_size", 12)  # 12: TrainConfig's default
+def eval_batch_size(plan: Plan) -> int:
+    return plan.eval.batch_size or plan.train.get("batch_size", TrainConfig.batch_size)
 
 
 def _evaluate(plan: Plan, ws: Workspace, checkpoint: Path, parts: dict[int, list[str]], union: list[str],
@@ -409,7 +295,7 @@ def _evaluate(plan: Plan, ws: Workspace, checkpoint: Path, parts: dict[int, list
     if stage_union:
         unions["stage_union"] = stage_union
     ev = evaluate_parts(checkpoint, ws.tokens, {str(p): s for p, s in parts.items()}, unions,
-                        batches=plan.eval.batches, batch_size=_eval_batch_size(plan), seed=plan.eval.seed,
+                        batches=plan.eval.batches, batch_size=eval_batch_size(plan), seed=plan.eval.seed,
                         device=device)
     _stamp_batches(ev)
     ev["union_parts"] = sorted(union)
@@ -417,7 +303,7 @@ def _evaluate(plan: Plan, ws: Workspace, checkpoint: Path, parts: dict[int, list
 
 
 def _stamp_batches(ev: dict) -> None:
-    """Copy how the batches were drawn into each score: scores added later (_fill_matrix) may have been
+    """Copy how the batches were drawn into each score: scores added later (fill_matrix) may have been
     drawn with other [eval] settings, and the report pairs two scores only when they saw the same batches."""
     for score in [*ev["parts"].values(), ev.get("union"), ev.get("stage_union")]:
         if score is not None:
@@ -426,12 +312,12 @@ def _stamp_batches(ev: dict) -> None:
 
 def _current_score(score: dict | None, row_batches: dict | None, plan: Plan) -> bool:
     """Whether a recorded score has its per-batch sums (for paired intervals) and was drawn with the plan's
-    [eval] settings (its own record of them, else its row's); else _fill_matrix scores it again."""
+    [eval] settings (its own record of them, else its row's); else fill_matrix scores it again."""
     if not score or "batch_nats" not in score or "bpb" not in score:
         return False
     drawn = score.get("batches") or row_batches or {}
     return (drawn.get("count"), drawn.get("batch_size"), drawn.get("seed")) == \
-        (plan.eval.batches, _eval_batch_size(plan), plan.eval.seed)
+        (plan.eval.batches, eval_batch_size(plan), plan.eval.seed)
 
 
 def _samples(plan: Plan, run_dir: Path, device: str) -> list[dict]:
@@ -491,7 +377,7 @@ def grow(plan_path: str | Path, workdir: str | Path, baseline: str | None = None
     results = _load_results(ws, plan)
     schedule = plan_schedule(plan)
     results["title"], results["parts"], results["schedule"] = plan.title, [str(p) for p in plan.all_parts], schedule
-    _drop_stale(plan, results)
+    drop_stale(plan, results)
 
     def save_stages(done: list[dict]) -> None:
         if (results.get("baseline") or {}).get("signature") != jump_signature(plan):
@@ -537,7 +423,7 @@ def grow(plan_path: str | Path, workdir: str | Path, baseline: str | None = None
                 repeats.append(_run_jump(plan, ws, sources, by_seed.get(offset), device, progress, verbose, offset))
                 results["baseline"]["repeats"] = repeats[:]
                 _save_results(ws, results)
-    _fill_matrix(plan, ws, sources, results, device)
+    fill_matrix(plan, ws, sources, results, device)
     _save_results(ws, results)
     from growgpt.report import write_report
 
@@ -549,7 +435,7 @@ def grow(plan_path: str | Path, workdir: str | Path, baseline: str | None = None
 MAX_REPEAT = 100  # seeds per run: more is a typo, not a plan
 
 
-def _drop_stale(plan: Plan, results: dict) -> None:
+def drop_stale(plan: Plan, results: dict) -> None:
     """Forget recorded variants and repeats that were trained for another plan (an edited plan, or the
     schedule switched), so that the report never shows them beside this plan's stages; those this run
     asks for are retrained, the others are kept only while they still match the plan."""
@@ -564,8 +450,8 @@ def _drop_stale(plan: Plan, results: dict) -> None:
             del variants[name]
     if not variants:
         results.pop("variants", None)
-    repeats = [r for r in results.get("repeats") or []
-               if isinstance(r.get("seed_offset"), int) and matches(r.get("stages") or [], plan, f"-seed{r['seed_offset']}")]
+    repeats = [r for r in results.get("repeats") or [] if isinstance(r.get("seed_offset"), int)
+               and matches(r.get("stages") or [], plan, f"-seed{r['seed_offset']}")]
     if repeats:
         results["repeats"] = repeats
     else:
@@ -632,15 +518,8 @@ def _run_stage(plan: Plan, ws: Workspace, sources: Sources, index: int, previous
                                first=previous is None, seed_offset=seed_offset)
     prev_ckpt = ws.run / previous.get("trunk_dir", previous["run_dir"]) / ckpt_io.CHECKPOINT if previous else None
     outcome = run_training(settings, out_dir, signature, stage.init_from, prev_ckpt, verbose)
-    entry = {
-        "name": stage.name, "signature": signature, "schedule": schedule, "parts": [str(p) for p in stage.parts],
-        "new_parts": [str(p) for p in new_parts],
-        "parts_trained": sorted(seen | {str(p) for p in stage.parts}, key=int),
-        "start_iter": start, "end_iter": end, "learning_rate": stage.learning_rate,
-        "warmup_iters": settings["warmup_iters"], "replay": stage.replay, "new_fraction": stage.new_fraction,
-        "run_dir": str(out_dir.relative_to(ws.run)),
-        **run_stats(out_dir, outcome["cfg"], start, end),
-    }
+    entry = stage_record(ws, stage, signature, schedule, start, settings, out_dir, outcome["cfg"],
+                         new_parts=new_parts, parts_trained=sorted(seen | {str(p) for p in stage.parts}, key=int))
     if seed_offset:
         entry["seed_offset"] = seed_offset
     scored_dir = out_dir
@@ -665,11 +544,29 @@ def _run_stage(plan: Plan, ws: Workspace, sources: Sources, index: int, previous
     union = entry["eval"]["union"]
     bpb = f"{union['bpb']:.4f}" if union.get("bpb") is not None else "n/a"
     # "union" here is the parts prepared so far; the report's union column is rescored over
-    # every part of the plan at the end (see _fill_matrix), so name the parts.
+    # every part of the plan at the end (see fill_matrix), so name the parts.
     scored = ", ".join(str(p) for p in plan.all_parts if p in available)
     _log(verbose, f"{label}stage '{stage.name}' done: val loss {union['loss']:.4f} "
-                  f"(ppl {math.exp(min(union['loss'], 50)):.1f}), {bpb} bits per byte over the val sets of "
+                  f"(ppl {perplexity(union['loss']):.1f}), {bpb} bits per byte over the val sets of "
                   f"part(s) {scored} (prepared so far)")
+    return entry
+
+
+def stage_record(ws: Workspace, stage: Stage, signature: str, schedule: str, start: int, settings: dict,
+                 out_dir: Path, cfg: TrainConfig, new_parts: list[int] | None = None,
+                 parts_trained: list[str] | None = None) -> dict:
+    """The grow.json entry of a trained stage (or of the jump baseline, which has no new_parts,
+    parts_trained or new_fraction): what it trained on, its iterations and schedule, its run folder
+    and its cost (run_stats). The caller adds the scores (and a wsd stage its branch)."""
+    end = start + stage.iters
+    entry = {"name": stage.name, "signature": signature, "schedule": schedule, "parts": [str(p) for p in stage.parts]}
+    if new_parts is not None:
+        entry.update(new_parts=[str(p) for p in new_parts], parts_trained=parts_trained)
+    entry.update(start_iter=start, end_iter=end, learning_rate=stage.learning_rate,
+                 warmup_iters=settings["warmup_iters"], replay=stage.replay)
+    if new_parts is not None:
+        entry["new_fraction"] = stage.new_fraction
+    entry.update(run_dir=str(out_dir.relative_to(ws.run)), **run_stats(out_dir, cfg, start, end))
     return entry
 
 
@@ -704,11 +601,8 @@ def _run_jump(plan: Plan, ws: Workspace, sources: Sources, recorded: dict | None
     outcome = run_training(settings, out_dir, signature, jump.init_from, None, verbose)
     available = prepared_parts(plan, ws, sources)
     all_stems = [s for p in plan.all_parts for s in available.get(p, [])]
-    entry = {"name": "jump", "signature": signature, "schedule": "cosine", "parts": [str(p) for p in jump.parts],
-             "start_iter": 0, "end_iter": total, "learning_rate": jump.learning_rate,
-             "warmup_iters": jump.warmup_iters, "replay": "proportional", "run_dir": str(out_dir.relative_to(ws.run)),
-             **run_stats(out_dir, outcome["cfg"], 0, total),
-             "eval": _evaluate(plan, ws, out_dir / ckpt_io.CHECKPOINT, available, all_stems, jump_stems, device)}
+    entry = stage_record(ws, jump, signature, "cosine", 0, settings, out_dir, outcome["cfg"])
+    entry["eval"] = _evaluate(plan, ws, out_dir / ckpt_io.CHECKPOINT, available, all_stems, jump_stems, device)
     if seed_offset:
         entry["seed_offset"] = seed_offset
     else:
@@ -716,7 +610,7 @@ def _run_jump(plan: Plan, ws: Workspace, sources: Sources, recorded: dict | None
     return entry
 
 
-def _fill_matrix(plan: Plan, ws: Workspace, sources: Sources, results: dict, device: str) -> None:
+def fill_matrix(plan: Plan, ws: Workspace, sources: Sources, results: dict, device: str) -> None:
     """Score earlier stages on parts that were prepared after they ran, and on the full union; scores
     an older growgpt recorded without bits per byte or per-batch sums, and scores drawn with other [eval]
     settings (batches, batch_size, seed: raised to tighten the report's intervals), are redone."""
@@ -734,7 +628,7 @@ def _fill_matrix(plan: Plan, ws: Workspace, sources: Sources, results: dict, dev
         if not missing and not unions:
             continue
         extra = evaluate_parts(ws.run / entry["run_dir"] / ckpt_io.CHECKPOINT, ws.tokens, missing, unions,
-                               batches=plan.eval.batches, batch_size=_eval_batch_size(plan),
+                               batches=plan.eval.batches, batch_size=eval_batch_size(plan),
                                seed=plan.eval.seed, device=device)
         _stamp_batches(extra)
         ev["parts"].update(extra["parts"])
@@ -743,6 +637,8 @@ def _fill_matrix(plan: Plan, ws: Workspace, sources: Sources, results: dict, dev
             ev["union"], ev["union_parts"] = extra["union"], all_stems
         if all((score or {}).get("batches") == extra["batches"] for score in [*ev["parts"].values(), ev.get("union")]):
             ev["batches"] = dict(extra["batches"])  # every score now says how it was drawn; so does the row
+
+
 
 
 def scored_entries(results: dict) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Device choice, dtype choice and the peak FLOP/s that MFU is measured against.
+"""Device choice, dtype choice, the peak FLOP/s that MFU is measured against, and the GPU table.
 
 MFU (model FLOPs utilisation) = achieved training FLOP/s / the device's dense peak for the dtype in
 use. A fixed A100 figure (as nanoGPT uses) makes an H100 look twice as good as it is and a 4070 look
@@ -18,9 +18,10 @@ None (the console prints "mfu ?" with the reason, metrics.jsonl records null), a
 above a cached CPU peak is itself a lower bound on the true peak: `Peak.record_rate` raises the
 cached figure to it and has the next run re-measure, keeping the larger of the two.
 
-`memory_bytes` is the memory training can use on a device: the card's total on CUDA, the host's
-RAM (capped by a container's cgroup limit) on CPU and MPS. The trainer compares its estimate of a
-training step against it before allocating anything.
+The table (`GPUS`: name, bf16 and fp32 dense peaks, memory) also answers `device_memory` for a card
+that is not here (`growgpt estimate --gpu`). `memory_bytes` is the memory training can use on a
+device: the card's total on CUDA, the host's RAM (capped by a container's cgroup limit) on CPU and
+MPS. The trainer compares its estimate of a training step against it before allocating anything.
 """
 
 from __future__ import annotations
@@ -29,32 +30,50 @@ import json
 import math
 import os
 import platform
+import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
 
-# Dense peak FLOP/s: (bf16/fp16 tensor cores with fp32 accumulate, fp32 without tensor cores).
-# Vendor datasheets / architecture whitepapers; most specific names first.
-GPU_PEAK_FLOPS: list[tuple[str, float, float]] = [
-    ("H200", 989.4e12, 66.9e12),
-    ("H100 PCIe", 756.0e12, 51.2e12),
-    ("H100", 989.4e12, 66.9e12),  # SXM / HBM3
-    ("A100", 312.0e12, 19.5e12),
-    ("L40S", 362.0e12, 91.6e12),
-    ("L4", 121.0e12, 30.3e12),
-    ("A10G", 70.0e12, 31.2e12),
-    ("RTX 4090", 165.2e12, 82.6e12),
-    ("RTX 4080", 97.5e12, 48.7e12),
-    ("RTX 4070 Ti", 80.2e12, 40.1e12),
-    ("RTX 4070", 58.3e12, 29.1e12),
-    ("RTX 3090", 71.0e12, 35.6e12),
-    ("RTX 3080", 59.5e12, 29.8e12),
-    ("V100", 125.0e12, 15.7e12),
-    ("T4", 65.0e12, 8.1e12),
+
+@dataclass(frozen=True)
+class GPU:
+    """One card of the table: dense peak FLOP/s (bf16/fp16 tensor cores with fp32 accumulate; fp32
+    without tensor cores), from vendor datasheets / architecture whitepapers, and its total memory in
+    MiB as nvidia-smi reports it."""
+
+    name: str
+    bf16_flops: float
+    fp32_flops: float
+    memory_mib: int
+
+
+# Most specific names first: both lookups take the first row whose name the device name contains.
+# A size in the device name ("A100-SXM4-80GB", "V100-SXM2-32GB") overrides the memory (device_memory).
+GPUS: list[GPU] = [
+    GPU("H200", 989.4e12, 66.9e12, 143_771),
+    GPU("H100 NVL", 989.4e12, 66.9e12, 95_830),  # the peaks are the SXM figures, as "H100" matched before
+    GPU("H100 PCIe", 756.0e12, 51.2e12, 81_559),
+    GPU("H100", 989.4e12, 66.9e12, 81_559),  # SXM / HBM3
+    GPU("A100", 312.0e12, 19.5e12, 40_960),  # the 80 GB model names its size: "A100-SXM4-80GB", "A100 80GB PCIe"
+    GPU("L40S", 362.0e12, 91.6e12, 46_068),
+    GPU("L4", 121.0e12, 30.3e12, 23_034),
+    GPU("A10G", 70.0e12, 31.2e12, 23_028),
+    GPU("RTX 4090", 165.2e12, 82.6e12, 24_564),
+    GPU("RTX 4080", 97.5e12, 48.7e12, 16_376),
+    GPU("RTX 4070 Ti", 80.2e12, 40.1e12, 12_282),
+    GPU("RTX 4070", 58.3e12, 29.1e12, 12_282),
+    GPU("RTX 3090", 71.0e12, 35.6e12, 24_576),
+    GPU("RTX 3080", 59.5e12, 29.8e12, 10_240),
+    GPU("V100", 125.0e12, 15.7e12, 16_384),
+    GPU("T4", 65.0e12, 8.1e12, 15_360),
 ]
+
+
+TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -65,7 +84,7 @@ class Runtime:
 
     @property
     def torch_dtype(self) -> torch.dtype:
-        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[self.dtype]
+        return TORCH_DTYPES[self.dtype]
 
 
 def pick_runtime(device: str, dtype: str, local_rank: int | None = None) -> Runtime:
@@ -96,10 +115,40 @@ def pick_runtime(device: str, dtype: str, local_rank: int | None = None) -> Runt
 
 
 def gpu_peak_flops(name: str, dtype: str) -> float | None:
-    for key, half, single in GPU_PEAK_FLOPS:
-        if key.lower() in name.lower():
-            return single if dtype == "float32" else half
+    """The dense peak of the first card of GPUS whose name `name` contains, for `dtype`; None if unknown."""
+    for gpu in GPUS:
+        if gpu.name.lower() in name.lower():
+            return gpu.fp32_flops if dtype == "float32" else gpu.bf16_flops
     return None
+
+
+def gpu_name_key(name: str) -> str:
+    """A GPU name without vendor words, case and punctuation: "NVIDIA GeForce RTX 4070" -> "rtx4070"."""
+    text = re.sub(r"nvidia|geforce|tesla", "", name.lower())
+    return re.sub(r"[^a-z0-9]", "", text)
+
+
+def device_memory(name: str | None = None) -> int:
+    """Total memory in bytes of a GPU named like the cards of GPUS ("RTX 4070", "A100 80GB", "H100"),
+    or of the live CUDA device when name is None, "cuda" or "auto"."""
+    from growgpt.errors import UserError
+
+    if name is None or name.lower() in ("cuda", "auto") or name.lower().startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise UserError("no CUDA device here: name the GPU to estimate for (e.g. 'RTX 4090')")
+        index = int(name.split(":")[1]) if name and ":" in name else 0
+        return int(torch.cuda.get_device_properties(index).total_memory)
+    size = re.search(r"(\d+)\s*G[Bi]?B?\b", name, re.IGNORECASE)
+    wanted = gpu_name_key(name)
+    for gpu in GPUS:
+        k = gpu_name_key(gpu.name)
+        if k in wanted or (wanted and wanted == k.removeprefix("rtx")):
+            named = int(size.group(1)) * 1024 if size else 0  # "A100 80GB", "V100-SXM2-32GB" (MiB)
+            if named >= 8 * 1024 and abs(named - gpu.memory_mib) > 0.1 * named:
+                return named * 2**20
+            return gpu.memory_mib * 2**20
+    known = ", ".join(gpu.name for gpu in GPUS)
+    raise UserError(f"unknown GPU {name!r}: give its memory in bytes instead, or one of {known}")
 
 
 CACHE_DIR_ENV = "GROWGPT_CACHE_DIR"  # growgpt's per-machine cache folder (tests point it at a temporary one)
@@ -218,7 +267,7 @@ def write_peak_cache(path: Path | None, entries: dict[str, dict]) -> bool:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def format_flops(x: float) -> str:
@@ -289,8 +338,7 @@ def cpu_peak(dtype: str = "float32") -> Peak:
     if entry is not None and not forced and entry.get("remeasure") is not True:
         return Peak(float(entry["flops"]), f"{dtype} matmul peak measured {entry.get('when', '?')}, cached in {path}",
                     f"raised in the cache for the next run; {remedy}", key)
-    torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
-    measured = measure_cpu_matmul_flops(dtype=torch_dtype)
+    measured = measure_cpu_matmul_flops(dtype=TORCH_DTYPES[dtype])
     # A forced re-measure replaces the figure; after a too-low figure the training rate that proved
     # it too low stays a floor.
     flops = measured if forced or entry is None else max(measured, float(entry["flops"]))

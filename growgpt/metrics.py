@@ -9,6 +9,9 @@ A line that cannot be read — cut short by a crash, a byte that is not UTF-8, J
 object, a record without a numeric `iter` or without the numbers its kind always has — is skipped
 and counted, never taken to end the file: every readable record before and after it is kept, and
 resuming (which rewrites the file atomically) says how many lines it left out.
+
+The two conversions of a loss every reader shows live here too, so they are written once:
+`perplexity` (exp, capped) and `bits_per_byte` (nats / (bytes x ln 2)).
 """
 
 from __future__ import annotations
@@ -25,11 +28,18 @@ from growgpt.fsutil import atomic_write_bytes
 METRICS_FILE = "metrics.jsonl"
 # exp(50) ~ 5e21: an untrained or diverging model's loss would overflow exp() for no information.
 MAX_PERPLEXITY_LOSS = 50.0
+LN2 = math.log(2.0)
 
 
 def perplexity(loss: float) -> float:
     """exp(loss), the loss in nats per token, capped at exp(50) so it never overflows."""
     return math.exp(min(loss, MAX_PERPLEXITY_LOSS))
+
+
+def bits_per_byte(nats: float, n_bytes: int | None) -> float | None:
+    """Bits per byte of `nats` over text of `n_bytes` UTF-8 bytes; None when the bytes are unknown or 0."""
+    return nats / (n_bytes * LN2) if n_bytes else None
+
 
 # The numbers MetricsLogger always writes for a kind, which readers (grow's run statistics, the
 # report, tests) index directly; a record of that kind without them is unreadable. MFU may be null.

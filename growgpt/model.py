@@ -11,7 +11,8 @@ Shapes: B = batch, T = sequence length, C = n_embd, nh = n_head, hs = C // nh, V
 
 GPT-2 weights load from a local Hugging Face folder (config.json + model.safetensors or
 pytorch_model.bin, or either sharded: `*.index.json` + shards) or a bare weights file; see
-`load_hf_gpt2`. A `.bin` is read with `torch.load(weights_only=True)`: tensors, never code.
+`load_hf_gpt2`. A `.bin` is read with `torch.load(weights_only=True)` (`growgpt.torchload`): tensors,
+never code.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from growgpt.errors import UserError
+from growgpt.torchload import load_error_reason, load_weights_only
+
+# torch.nn.LayerNorm's default, which the blocks use: a GPT-2 config.json read or written must say it.
+LAYER_NORM_EPS = 1e-5
 
 
 def padded_vocab_size(vocab_size: int, multiple: int = 64) -> int:
@@ -200,9 +205,12 @@ class GPT(nn.Module):
 
 # --- GPT-2 weights from a local Hugging Face checkpoint -------------------------------------------
 
-# Hugging Face's GPT-2 stores these as Conv1D weights, i.e. (in, out): transpose into nn.Linear's (out, in).
-_TRANSPOSED = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+# Hugging Face's GPT-2 stores these as Conv1D weights, i.e. (in, out): the transpose of nn.Linear's (out, in).
+CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
+
+# The "format" metadata of growgpt's own model.safetensors (checkpoint.export_safetensors): not GPT-2's layout.
+GROWGPT_WEIGHTS_FORMAT = "growgpt-weights"
 
 # What a Hugging Face folder may hold, in the order transformers itself prefers them.
 HF_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
@@ -212,7 +220,7 @@ HF_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch
 # (key, value allowed when absent or equal to one of these).
 _HF_CONFIG_FIXED = (
     ("activation_function", ("gelu_new", "gelu_pytorch_tanh")),  # GELU, tanh approximation
-    ("layer_norm_epsilon", (1e-5,)),  # torch's nn.LayerNorm default
+    ("layer_norm_epsilon", (LAYER_NORM_EPS,)),
     ("scale_attn_weights", (True,)),
     ("scale_attn_by_inverse_layer_idx", (False,)),
     ("add_cross_attention", (False,)),
@@ -245,22 +253,16 @@ def _read_tensor_file(weights: Path, label: str) -> dict[str, torch.Tensor]:
             from safetensors import safe_open
 
             with safe_open(str(weights), framework="pt") as f:
-                if (f.metadata() or {}).get("format") == "growgpt-weights":
+                if (f.metadata() or {}).get("format") == GROWGPT_WEIGHTS_FORMAT:
                     raise UserError(f"{label}: {weights} is a growgpt weights file (growgpt's own layout), not "
                                     "Hugging Face GPT-2 weights: sample it with --checkpoint, or convert it with "
                                     "growgpt export")
                 state = {k: f.get_tensor(k) for k in f.keys()}
         else:
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # e.g. torch's note on a foreign file's pickle protocol
-                state = torch.load(weights, map_location="cpu", weights_only=True)
+            state = load_weights_only(weights)
     except UserError:
         raise
     except Exception as e:  # corrupt or foreign file
-        from growgpt.checkpoint import load_error_reason  # checkpoint imports this module
-
         raise UserError(f"{label}: cannot read GPT-2 weights {weights}: {load_error_reason(e)}") from None
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
@@ -374,7 +376,7 @@ def load_hf_gpt2(path: str | Path, dropout: float = 0.0, label: str = "init_from
         target = "transformer." + key
         if target not in ours:
             raise UserError(f"{label}: unexpected tensor {key} in {path}")
-        if key.endswith(_TRANSPOSED) and value.dim() == 2:  # other shapes fail the shape check below
+        if key.endswith(CONV1D_WEIGHTS) and value.dim() == 2:  # other shapes fail the shape check below
             value = value.t()
         if key == "wte.weight":  # pad the vocabulary rows
             padded = torch.zeros_like(ours[target])

@@ -265,8 +265,7 @@ def _check_train_config(plan: Plan) -> None:
                            f"is {stage.warmup_iters}: with schedule = \"wsd\" the trunk warms up once, in the first "
                            "stage, and later stages continue it without re-warming; remove the key")
     try:
-        load_config(base={**plan.model, **plan.train, "dataset": "(plan)", "learning_rate": first.learning_rate,
-                          "init_from": first.init_from})
+        plan_train_config(plan)
     except UserError as e:
         message = str(e).replace(" (settings)", "")  # load_config's name for values given as a dict
         named = re.search(r"config key '(\w+)'", message)
@@ -276,8 +275,17 @@ def _check_train_config(plan: Plan) -> None:
         raise UserError(f"{table} of {plan.path}: {message}") from None
 
 
+def plan_train_config(plan: Plan) -> TrainConfig:
+    """The plan's [model] and [train] keys over TrainConfig's defaults, with the first stage's
+    learning_rate and init_from (grow sets the dataset and the other per-stage keys): what load_plan
+    checks, and where the plan's batch_size, dtype, ... are read when the plan leaves them out."""
+    first = plan.stages[0]
+    return load_config(base={**plan.model, **plan.train, "dataset": "(plan)", "learning_rate": first.learning_rate,
+                             "init_from": first.init_from})
+
+
 def _load_data(table: dict, path: Path) -> DataSpec:
-    from growgpt.dumps import _base_url, _check_wiki_date
+    from growgpt.wiki.dumps import base_url, check_wiki_date
 
     where = "[data]"
     _check_keys(table, DATA_KEYS, where, path)
@@ -306,9 +314,9 @@ def _load_data(table: dict, path: Path) -> DataSpec:
                 raise _bad(key, where, path, "is for a Wikipedia dump (wiki = ...); this plan's parts are local files")
     else:
         # dumps' own checks, made now rather than at the first download; their message gains key and file
-        for key, check in (("wiki", lambda: _check_wiki_date(spec.wiki, "latest")),
-                           ("date", lambda: _check_wiki_date(spec.wiki, spec.date)),
-                           ("mirror", lambda: spec.mirror and _base_url(spec.mirror))):
+        for key, check in (("wiki", lambda: check_wiki_date(spec.wiki, "latest")),
+                           ("date", lambda: check_wiki_date(spec.wiki, spec.date)),
+                           ("mirror", lambda: spec.mirror and base_url(spec.mirror))):
             try:
                 check()
             except UserError as e:
@@ -322,7 +330,7 @@ def _load_data(table: dict, path: Path) -> DataSpec:
 
 def _load_files(value: Any, path: Path) -> list[list[Path]]:
     """[data] files: part n = entry n, a path or a list of paths, relative to the plan; each must exist."""
-    from growgpt.extract import part_stem
+    from growgpt.wiki.tasks import part_stem
 
     parts: list[list[Path]] = []
     seen: dict[str, Path] = {}  # extract's part name -> the file that has it
@@ -482,7 +490,7 @@ def check_parts_exist(plan: Plan, available: list[int]) -> None:
     for stage in plan.stages:
         for part in stage.parts:
             if part not in available:
-                from growgpt.dumps import _ranges
+                from growgpt.wiki.dumps import format_ranges
 
                 raise UserError(f"stage '{stage.name}' of {plan.path} names part {part}, which the dump does not have "
-                                f"(parts: {_ranges(available)})")
+                                f"(parts: {format_ranges(available)})")

@@ -7,8 +7,8 @@ safetensors or PyTorch .bin read with weights_only=True), its tokenizer from its
 (`checkpoint.load_hf`).
 
 The checkpoint records its tokenizer, so no dataset is needed to sample. Loading goes through
-`torch.load(weights_only=True)` (see `checkpoint`), or the run's `model.safetensors` (written at the
-end of training; its metadata records the model's shape and tokenizer). Either is checked before
+`checkpoint.load_weights`: `torch.load(weights_only=True)`, or the run's `model.safetensors` (written
+at the end of training; its metadata records the model's shape and tokenizer). Either is checked before
 use (`checkpoint.build_model`): a file lacking an entry, or whose tensors do not match its recorded
 shape, is a one-line error naming it.
 
@@ -30,7 +30,6 @@ from growgpt.hardware import pick_runtime
 from growgpt.model import GPT
 from growgpt.tokenizer import LONE_SURROGATE, from_spec
 
-# Half of a UTF-16 surrogate pair on its own: a str that has no UTF-8 bytes.
 
 def load_model(checkpoint_path: Path, device: str = "cpu") -> tuple[GPT, dict]:
     """The model of a checkpoint (ckpt.pt, best.pt), model.safetensors or Hugging Face GPT-2 weights
@@ -41,14 +40,9 @@ def load_model(checkpoint_path: Path, device: str = "cpu") -> tuple[GPT, dict]:
         checkpoint_path = ckpt_io.find(checkpoint_path, "auto")  # a growgpt run folder
     if ckpt_io.is_hf_path(checkpoint_path):
         model, state = ckpt_io.load_hf(checkpoint_path)
-        model.eval().to(device)
-        return model, state
-    if checkpoint_path.suffix == ".safetensors":
-        state = ckpt_io.load_safetensors(checkpoint_path)
     else:
-        state = ckpt_io.load(checkpoint_path)
-        ckpt_io.check_entries(state, checkpoint_path)
-    model = ckpt_io.build_model(state, checkpoint_path)
+        state = ckpt_io.load_weights(checkpoint_path)
+        model = ckpt_io.build_model(state, checkpoint_path)
     model.eval().to(device)
     return model, state
 

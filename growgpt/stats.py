@@ -5,44 +5,16 @@ index), and keeps each batch's sums: `batch_nats`, `batch_bytes` and `batch_toke
 with the same batch settings therefore saw the very same windows, batch by batch, and their
 difference can be judged against the spread of the per-batch differences (a paired comparison): the
 windows' own difficulty cancels, which makes the interval far tighter than two separate intervals.
-
-What is estimated, and how (one convention, used everywhere in the report)
--------------------------------------------------------------------------
-A score's figure is a ratio of sums: bpb = Σ nats ÷ (Σ bytes × ln 2), loss = Σ nats ÷ Σ tokens — the
-numbers in the report's matrices. The point estimate of a difference is the difference of those two
-figures, new − old, computed from the per-batch lists:
-
-    D = Σ_i (new_nats_i − old_nats_i) ÷ Σ_i w_i,   w_i = bytes_i × ln 2 (bpb) or tokens_i (loss),
-
-which is exactly the difference of the matrix numbers (both scores have the same w_i: same windows).
-Its standard error comes from the delta method for a ratio estimator: with the per-batch residuals
-r_i = (new_nats_i − old_nats_i) − D × w_i and their sample variance s² = Σ r_i² ÷ (N − 1),
-
-    SE = s ÷ (w̄ × √N),   w̄ = Σ w_i ÷ N,   and the interval is D ± t(0.975, N − 1) × SE.
-
-When every batch has the same denominator — always for the loss (every batch has batch_size ×
-block_size targets), nearly so for bpb — this is the textbook paired t-interval of the per-batch
-differences d_i = (new_nats_i − old_nats_i) ÷ w_i: D is their mean and SE their standard error.
-Two identical models give exactly 0 ± 0; a shift that is the same on every batch (d_i = c for all
-i) gives exactly c with zero width.
-
-Bits per byte use batch_bytes; the loss is the fallback when either score has no bytes. The two are
-never mixed: the caller names the metric, and a score lacking what it needs yields no interval.
-
-What the interval covers: evaluation-sampling noise only — which val windows were scored. It says
-nothing about seed-to-seed training noise (another seed would train another model).
-
-The t quantile: Student's t distribution function for an integer number of degrees of freedom has a
-closed form (Abramowitz & Stegun 26.7.3/26.7.4, a finite sum in cos θ with t = √ν tan θ); the
-quantile is found by bisection on θ, to machine precision, for ν ≤ 300, and from the Cornish–Fisher
-expansion around the normal quantile (A&S 26.7.5, terms to 1/ν⁴; error below 1e-10) beyond. No scipy.
+The trade-off: the interval covers evaluation-sampling noise only (which val windows were scored),
+never seed-to-seed training noise (another seed would train another model). No scipy: the t quantile
+is computed here (`t_quantile`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from statistics import NormalDist
 from typing import Any
 
@@ -85,12 +57,17 @@ def _central_probability(theta: float, df: int) -> float:
     return sin * total
 
 
-@lru_cache(maxsize=None)
+@cache
 def t_quantile(probability: float, df: float) -> float:
     """The `probability` quantile (0.5 < probability < 1) of Student's t with `df` degrees of freedom.
 
     df is a positive integer or math.inf (the normal distribution). t_quantile(0.975, 19) = 2.093…,
     t_quantile(0.975, 4) = 2.776…, t_quantile(0.975, math.inf) = 1.959964…
+
+    Student's t distribution function for an integer number of degrees of freedom has a closed form
+    (Abramowitz & Stegun 26.7.3/26.7.4, a finite sum in cos θ with t = √ν tan θ); the quantile is found
+    by bisection on θ, to machine precision, for ν ≤ 300, and from the Cornish–Fisher expansion around
+    the normal quantile (A&S 26.7.5, terms to 1/ν⁴; error below 1e-10) beyond.
     """
     if not 0.5 < probability < 1.0:
         raise ValueError(f"probability must be in (0.5, 1), got {probability}")
@@ -185,6 +162,25 @@ def _drawn_differently(old_batches: Any, new_batches: Any) -> bool:
 def paired_difference(old: dict | None, new: dict | None, metric: str, old_batches: Any = None,
                       new_batches: Any = None, confidence: float = CONFIDENCE) -> PairedDifference:
     """new − old in `metric` ("bpb" or "loss") over the batches both scores were made on.
+
+    One convention, used everywhere in the report. A score's figure is a ratio of sums: bpb = Σ nats ÷
+    (Σ bytes × ln 2), loss = Σ nats ÷ Σ tokens — the numbers in the report's matrices. The point estimate
+    is the difference of those two figures, computed from the per-batch lists:
+
+        D = Σ_i (new_nats_i − old_nats_i) ÷ Σ_i w_i,   w_i = bytes_i × ln 2 (bpb) or tokens_i (loss),
+
+    which is exactly the difference of the matrix numbers (both scores have the same w_i: same windows).
+    Its standard error comes from the delta method for a ratio estimator: with the per-batch residuals
+    r_i = (new_nats_i − old_nats_i) − D × w_i and their sample variance s² = Σ r_i² ÷ (N − 1),
+
+        SE = s ÷ (w̄ × √N),   w̄ = Σ w_i ÷ N,   and the interval is D ± t(0.975, N − 1) × SE.
+
+    When every batch has the same denominator — always for the loss (every batch has batch_size ×
+    block_size targets), nearly so for bpb — this is the textbook paired t-interval of the per-batch
+    differences d_i = (new_nats_i − old_nats_i) ÷ w_i: D is their mean and SE their standard error.
+    Two identical models give exactly 0 ± 0; a shift that is the same on every batch (d_i = c for all
+    i) gives exactly c with zero width. Bits per byte use batch_bytes; the two metrics are never mixed:
+    a score lacking what `metric` needs yields no interval.
 
     `old` and `new` are score dicts of growgpt.evaluate (batch_nats, batch_bytes, batch_tokens).
     `old_batches` / `new_batches` describe how each score's batches were drawn (evaluate's

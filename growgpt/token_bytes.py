@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from growgpt.errors import UserError
+from growgpt.tokenizer import from_spec
 
 
 def token_byte_lengths(tokenizer) -> np.ndarray | None:
@@ -45,8 +46,6 @@ _BYTE_LENGTHS_BY_FINGERPRINT: dict[str, np.ndarray | None] = {}
 def byte_lengths_for_spec(spec: dict) -> np.ndarray | None:
     """token_byte_lengths of the tokenizer a spec describes (cached per fingerprint); None when
     this growgpt cannot rebuild it, so bits per byte are 'n/a' rather than an error."""
-    from growgpt.tokenizer import from_spec
-
     key = str(spec.get("fingerprint"))
     if key not in _BYTE_LENGTHS_BY_FINGERPRINT:
         try:

@@ -28,12 +28,13 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from growgpt.errors import UserError
+from growgpt.fsutil import hash_file
 
 # The sha256 that tiktoken's own `tiktoken_ext.openai_public.gpt2` expects for these files.
 GPT2_VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
@@ -50,10 +51,6 @@ BYTES_VOCAB_SIZE = 257
 TOKENIZER_NAMES = ("gpt2", "char", "bytes")
 # Tokenizers whose vocabulary does not depend on the corpus, and so is the same for every part of one.
 FIXED_VOCAB_SIZES = {"gpt2": GPT2_VOCAB_SIZE, "bytes": BYTES_VOCAB_SIZE}
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def gpt2_files() -> tuple[Path, Path]:
@@ -74,7 +71,7 @@ def gpt2_files() -> tuple[Path, Path]:
     for path, expected in ((vocab_bpe, GPT2_VOCAB_BPE_SHA256), (encoder_json, GPT2_ENCODER_JSON_SHA256)):
         if not path.is_file():
             raise UserError(f"GPT-2 BPE file missing: {path}")
-        actual = _sha256(path)
+        actual = hash_file(path, "sha256").hexdigest()
         if actual != expected:
             raise UserError(
                 f"GPT-2 BPE file {path} has sha256 {actual[:16]}…, expected {expected[:16]}… "
@@ -84,7 +81,8 @@ def gpt2_files() -> tuple[Path, Path]:
 
 
 @lru_cache(maxsize=1)
-def _gpt2_encoding():
+def gpt2_encoding():
+    """tiktoken's "gpt2" encoding built from the verified local files (cached: built once per process)."""
     import tiktoken
     from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 
@@ -110,7 +108,7 @@ class GPT2Tokenizer:
     name = "gpt2"
 
     def __init__(self) -> None:
-        self.encoding = _gpt2_encoding()
+        self.encoding = gpt2_encoding()
         self.vocab_size = self.encoding.n_vocab
         self.separator_id = self.encoding.eot_token
 
@@ -143,7 +141,7 @@ class CharTokenizer:
         if len(set(chars)) != len(chars) or any(len(c) != 1 for c in chars):
             raise UserError("char vocabulary must be distinct single characters")
         # A lone UTF-16 surrogate (e.g. from a JSON "\ud800") is no character: no file can hold it as UTF-8.
-        surrogate = next((c for c in chars if "\ud800" <= c <= "\udfff"), None)
+        surrogate = next((c for c in chars if LONE_SURROGATE.match(c)), None)
         if surrogate is not None:
             raise UserError(f"char vocabulary holds the lone surrogate {surrogate!r}, which is not Unicode text")
         self.chars = chars
@@ -152,7 +150,7 @@ class CharTokenizer:
         self._stoi = {c: i + 1 for i, c in enumerate(chars)}
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str]) -> "CharTokenizer":
+    def from_texts(cls, texts: Iterable[str]) -> CharTokenizer:
         seen: set[str] = set()
         for text in texts:
             seen.update(text)

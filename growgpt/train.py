@@ -42,6 +42,7 @@ import contextlib
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,7 @@ from growgpt.data import eval_generator, micro_batch_generator, open_dataset
 from growgpt.errors import UserError
 from growgpt.fsutil import fsync_dir
 from growgpt.hardware import Runtime, format_flops, keep_freed_cpu_memory, memory_bytes, peak_flops, pick_runtime
-from growgpt.metrics import METRICS_FILE, MetricsLogger, truncate_metrics
+from growgpt.metrics import METRICS_FILE, MetricsLogger, perplexity, truncate_metrics
 from growgpt.model import GPT, GPTConfig, load_gpt2_weights, padded_vocab_size
 from growgpt.tokenizer import same_tokenizer
 
@@ -250,6 +251,50 @@ def _all_reduce_sum(values: torch.Tensor, dist_info: Distributed) -> torch.Tenso
 
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
     return values
+
+
+# --- one optimizer step ------------------------------------------------------------------------------
+
+def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                   micro_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]], steps: int, *,
+                   autocast: contextlib.AbstractContextManager | None = None, grad_clip: float = 0.0,
+                   raw_model: torch.nn.Module | None = None,
+                   no_sync: Callable[[], contextlib.AbstractContextManager] | None = None,
+                   lr: float | None = None) -> torch.Tensor:
+    """One optimizer step over `steps` accumulated micro-batches, as the Trainer takes it.
+
+    micro_batch(k) gives the k-th (x, y) on the device; each loss is divided by `steps`, scaled by the
+    GradScaler (a no-op unless it is enabled, for fp16) and backpropagated; then the gradients are
+    unscaled and clipped to grad_clip (0: no clipping), the optimizer steps and the gradients are freed.
+    model runs the forward (it may be compiled or DDP-wrapped); raw_model, whose parameters are clipped,
+    defaults to it. no_sync (DDP's model.no_sync) is entered for every micro-batch but the last, so
+    gradients are all-reduced once. lr, when given, is set on every parameter group first. Returns the
+    mean micro-batch loss as a device tensor (no host sync). autocast: None for none (fp32)."""
+    autocast = contextlib.nullcontext() if autocast is None else autocast
+    if lr is not None:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+    x, y = micro_batch(0)
+    loss_sum = torch.zeros((), device=x.device)
+    for micro in range(steps):
+        last = micro == steps - 1
+        with no_sync() if (no_sync is not None and not last) else contextlib.nullcontext():
+            with autocast:
+                # The logits are never bound to a name: they are freed as soon as the loss holds
+                # what backward needs, not kept until the next micro-batch's forward returns.
+                loss = model(x, y)[1]
+                loss = loss / steps
+            if not last:
+                x, y = micro_batch(micro + 1)  # host work overlaps the queued GPU forward
+            scaler.scale(loss).backward()
+        loss_sum += loss.detach()
+    if grad_clip > 0:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_((model if raw_model is None else raw_model).parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum
 
 
 class Trainer:
@@ -550,32 +595,11 @@ class Trainer:
         return self._to_device(*self.data.train.batch(gen, self.cfg.batch_size, self.cfg.block_size))
 
     def train_step(self, lr: float) -> torch.Tensor:
-        """Forward/backward over this rank's micro-batches and one AdamW step. Returns the mean
-        micro-batch loss as a device tensor (no host sync)."""
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        loss_sum = torch.zeros((), device=self.rt.device)
-        x, y = self._micro_batch(0)
-        for micro in range(self.grad_accum_per_rank):
-            sync = micro == self.grad_accum_per_rank - 1
-            no_sync = self.model.no_sync() if (self.dist.enabled and not sync) else contextlib.nullcontext()
-            with no_sync:
-                with self.autocast:
-                    # The logits are never bound to a name: they are freed as soon as the loss holds
-                    # what backward needs, not kept until the next micro-batch's forward returns.
-                    loss = self.model(x, y)[1]
-                    loss = loss / self.grad_accum_per_rank
-                if micro + 1 < self.grad_accum_per_rank:
-                    x, y = self._micro_batch(micro + 1)  # host work overlaps the queued GPU forward
-                self.scaler.scale(loss).backward()
-            loss_sum += loss.detach()
-        if self.cfg.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), self.cfg.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
-        return loss_sum
+        """Forward/backward over this rank's micro-batches and one AdamW step at `lr` (optimizer_step).
+        Returns the mean micro-batch loss as a device tensor (no host sync)."""
+        return optimizer_step(self.model, self.optimizer, self.scaler, self._micro_batch, self.grad_accum_per_rank,
+                              autocast=self.autocast, grad_clip=self.cfg.grad_clip, raw_model=self.raw_model,
+                              no_sync=self.model.no_sync if self.dist.enabled else None, lr=lr)
 
     # --- checkpoints ------------------------------------------------------------------------------
 
@@ -689,13 +713,13 @@ class Trainer:
                 improved = losses["val"] < self.best_val_loss
                 self.best_val_loss = min(self.best_val_loss, losses["val"])
                 logger.log("eval", self.iter_num, train_loss=losses["train"], val_loss=losses["val"],
-                           train_ppl=math.exp(min(losses["train"], 50)), val_ppl=math.exp(min(losses["val"], 50)),
+                           train_ppl=perplexity(losses["train"]), val_ppl=perplexity(losses["val"]),
                            train_bpb=losses["train_bpb"], val_bpb=losses["val_bpb"], lr=lr_at(self.iter_num, cfg))
                 if self.verbose:
                     bpb = f", {losses['val_bpb']:.4f} bpb" if losses["val_bpb"] is not None else ", bpb n/a"
                     print(f"eval iter {self.iter_num}: train loss {losses['train']:.4f} "
-                          f"(ppl {math.exp(min(losses['train'], 50)):.2f}), "
-                          f"val loss {losses['val']:.4f} (ppl {math.exp(min(losses['val'], 50)):.2f}{bpb})")
+                          f"(ppl {perplexity(losses['train']):.2f}), "
+                          f"val loss {losses['val']:.4f} (ppl {perplexity(losses['val']):.2f}{bpb})")
                 if cfg.eval_only:
                     break
                 if self.iter_num > 0:
@@ -740,7 +764,8 @@ class Trainer:
                     left = cfg.max_iters - self.iter_num
                     eta = (train_seconds / train_iters * left
                            + (eval_seconds / evals * evals_after(self.iter_num, cfg) if evals else 0.0))
-                    progress = (f"{self.iter_num:,}/{cfg.max_iters:,} iters ({100 * self.iter_num / cfg.max_iters:.0f}%), "
+                    done = 100 * self.iter_num / cfg.max_iters
+                    progress = (f"{self.iter_num:,}/{cfg.max_iters:,} iters ({done:.0f}%), "
                                 f"elapsed {format_duration(now - t_begin)}, ETA {format_duration(eta)}")
                     print(f"iter {self.iter_num - 1}: loss {loss_value:.4f}, lr {lr:.2e}, {dt * 1000:.1f} ms/iter, "
                           f"{tokens_per_s:,.0f} tok/s{mfu_text} | {progress}")

@@ -23,10 +23,11 @@ from growgpt.config import load_config
 from growgpt.data import TokenData, eval_generator
 from growgpt.evaluate import evaluate_parts
 from growgpt.metrics import read_metrics
-from growgpt.prepare import load_manifest, prepare
+from growgpt.prepare import prepare
 from growgpt.report import render_html, render_markdown, verdicts
-from growgpt.tokenizer import CharTokenizer, GPT2Tokenizer, from_spec
+from growgpt.shards import load_manifest
 from growgpt.token_bytes import token_byte_lengths
+from growgpt.tokenizer import CharTokenizer, GPT2Tokenizer, from_spec
 from growgpt.train import train
 
 # Words of 1-, 2-, 3- and 4-byte UTF-8 characters: ASCII, Greek, CJK and emoji.
@@ -122,7 +123,7 @@ def test_manifest_records_bytes_per_shard_and_split(corpus):
     manifest = load_manifest(corpus / "p1")
     tok = from_spec(manifest["tokenizer"])
     total = 0
-    for name, split in manifest["splits"].items():
+    for split in manifest["splits"].values():
         assert len(split["shards"]) >= 2  # small shards: documents are cut between shards
         for shard in split["shards"]:
             ids = np.fromfile(corpus / "p1" / shard["file"], dtype=manifest["dtype"])

@@ -7,7 +7,6 @@ import json
 import random
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -17,11 +16,22 @@ from growgpt.config import load_config
 from growgpt.errors import UserError
 from growgpt.model import padded_vocab_size
 from growgpt.plan import load_plan
-from growgpt.prepare import load_manifest, prepare, prepare_parts
+from growgpt.prepare import prepare, prepare_parts
 from growgpt.sample import sample
-from growgpt.tokenizer import (BYTES_SEPARATOR_ID, BYTES_VOCAB_SIZE, GPT2_EOT, BytesTokenizer, CharTokenizer,
-                               GPT2Tokenizer, from_spec, same_tokenizer)
+from growgpt.shards import load_manifest
+from growgpt.tokenizer import (
+    BYTES_SEPARATOR_ID,
+    BYTES_VOCAB_SIZE,
+    GPT2_EOT,
+    BytesTokenizer,
+    CharTokenizer,
+    GPT2Tokenizer,
+    from_spec,
+    same_tokenizer,
+)
 from growgpt.train import train
+
+from test_prepare import all_documents, split_documents
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -36,17 +46,6 @@ def one_thread():
 
 
 DOCS = [f"Document {i}: Ελληνικά, 東京, 🚀 and plain words about topic {i}.\n" * (1 + i % 3) for i in range(40)]
-
-
-def _documents(data_dir: Path, split: str) -> list[str]:
-    """A split's documents, decoded from its shards (every document follows the separator)."""
-    manifest = load_manifest(data_dir)
-    tok = from_spec(manifest["tokenizer"])
-    ids = np.concatenate([np.fromfile(data_dir / s["file"], dtype=manifest["dtype"])
-                          for s in manifest["splits"][split]["shards"]])
-    cuts = list(np.flatnonzero(ids == tok.separator_id)) + [len(ids)]
-    assert cuts[0] == 0
-    return [tok.decode(ids[a + 1:b].tolist()) for a, b in zip(cuts, cuts[1:])]
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,7 +117,7 @@ def test_cli_prepare_writes_a_257_id_corpus(tmp_path, capsys):
     assert "(bytes, vocab 257, uint16)" in capsys.readouterr().out
     m = load_manifest(tmp_path / "d")
     assert m["vocab_size"] == 257 and m["dtype"] == "uint16" and m["tokenizer"] == BytesTokenizer().spec()
-    train_docs, val_docs = _documents(tmp_path / "d", "train"), _documents(tmp_path / "d", "val")
+    train_docs, val_docs = split_documents(tmp_path / "d", "train"), split_documents(tmp_path / "d", "val")
     assert sorted(train_docs + val_docs) == sorted(DOCS)
     tokens = m["splits"]["train"]["tokens"] + m["splits"]["val"]["tokens"]
     assert tokens == sum(len(d.encode("utf-8")) + 1 for d in DOCS)  # one id per byte, one separator each
@@ -133,7 +132,7 @@ def test_prepare_names_the_source_of_a_lone_surrogate(tmp_path):
     with pytest.raises(UserError, match=r"in-memory doc: 'text' holds a lone surrogate '\\udfff'"):
         prepare([], tmp_path / "d", tokenizer="bytes", documents=[("in-memory doc", "a\udfffb")], progress=False)
     prepare([source], tmp_path / "d", tokenizer="bytes", val_fraction=0.3, errors="replace", progress=False)
-    assert "half a pair \ufffd!" in _documents(tmp_path / "d", "train") + _documents(tmp_path / "d", "val")
+    assert "half a pair \ufffd!" in all_documents(tmp_path / "d")
 
 
 def _extract_folder(folder: Path, parts: int) -> Path:
@@ -186,7 +185,8 @@ def test_a_plan_refuses_gpt2_weights_with_bytes_at_load_time(tmp_path):
 
 
 def test_estimate_uses_the_plans_vocabulary(tmp_path):
-    from growgpt.estimate import estimate_plan, model_params
+    from growgpt.estimate import model_params
+    from growgpt.plan_estimate import estimate_plan
 
     shape = dict(n_layer=1, n_head=2, n_embd=32, block_size=32)
     for tokenizer, vocab in (("bytes", 257), ("gpt2", 50257)):
@@ -231,9 +231,9 @@ def test_sampling_a_bytes_model_returns_text(bytes_run):
 
 
 def test_a_bytes_checkpoint_is_refused_on_a_gpt2_dataset(bytes_run, gpt2_data):
-    from conftest import TINY
-
     from growgpt.checkpoint import load
+
+    from conftest import TINY
 
     state = load(bytes_run / "ckpt.pt")
     assert state["tokenizer"] == BytesTokenizer().spec() and state["model_args"]["vocab_size"] == 320

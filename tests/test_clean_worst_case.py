@@ -1,4 +1,4 @@
-"""growgpt.wikitext on junk: cleaning time grows linearly with the input, and any mixture of
+"""growgpt.wiki.wikitext on junk: cleaning time grows linearly with the input, and any mixture of
 constructs comes out without markup.
 
 The families are bench/clean_worst_case.py's (the bench also measures them against article text).
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from growgpt.wikitext import wikitext_to_text
+from growgpt.wiki.wikitext import wikitext_to_text
 
 _BENCH = Path(__file__).resolve().parents[1] / "bench" / "clean_worst_case.py"
 _spec = importlib.util.spec_from_file_location("clean_worst_case", _BENCH)
@@ -54,7 +54,7 @@ def test_cleaning_time_grows_linearly(name, keep_tables):
 
 
 def test_redirect_check_is_linear_on_spaces():
-    from growgpt.extract import is_redirect_text
+    from growgpt.wiki.pages import is_redirect_text
 
     def seconds(n: int) -> float:
         text = "#REDIRECT" + " " * n

@@ -57,7 +57,7 @@ def test_dump_extract_and_grow_commands(tmp_path):
     import hashlib
     import json
 
-    from test_grow import write_dump_parts
+    from conftest import write_dump_parts
 
     day = tmp_path / "mirror" / "testwiki" / "20250101"
     raw = write_dump_parts(day)

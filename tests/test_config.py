@@ -44,7 +44,8 @@ def test_bad_overrides(overrides, message):
 def test_bad_toml_file(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("dataset = 'd'\nbatch_sise = 4\n")
-    with pytest.raises(UserError, match=r"unknown config key 'batch_sise' in .*bad.toml \(did you mean 'batch_size'\?\)"):
+    unknown = r"unknown config key 'batch_sise' in .*bad.toml \(did you mean 'batch_size'\?\)"
+    with pytest.raises(UserError, match=unknown):
         load_config(path)
     path.write_text("dataset = \n")
     with pytest.raises(UserError, match=r"bad.toml is not valid TOML"):

@@ -32,7 +32,10 @@ def test_ddp_two_processes_match_single_process(tiny_settings, tmp_path):
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 process(es)" in proc.stdout
-    evals = lambda d: [(r["iter"], r["train_loss"], r["val_loss"]) for r in read_metrics(d) if r["kind"] == "eval"]
+
+    def evals(run_dir):
+        return [(r["iter"], r["train_loss"], r["val_loss"]) for r in read_metrics(run_dir) if r["kind"] == "eval"]
+
     a, b = evals(tmp_path / "single"), evals(tmp_path / "ddp")
     assert [e[0] for e in a] == [e[0] for e in b] == [0, 6, 12]
     assert a[0] == pytest.approx(b[0], abs=1e-6)  # the same initial weights
@@ -41,4 +44,5 @@ def test_ddp_two_processes_match_single_process(tiny_settings, tmp_path):
         assert x == pytest.approx(y, abs=2e-3)
     assert a[-1][2] < a[0][2] - 0.5  # and it did learn
     # Only rank 0 writes.
-    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == ["best.pt", "ckpt.pt", "metrics.jsonl", "model.safetensors"]
+    written = sorted(p.name for p in (tmp_path / "ddp").iterdir())
+    assert written == ["best.pt", "ckpt.pt", "metrics.jsonl", "model.safetensors"]

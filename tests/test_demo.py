@@ -30,7 +30,7 @@ def _bytes(folder: Path) -> int:
 @pytest.mark.slow
 def test_demo_end_to_end_and_disk_estimate(tmp_path):
     from growgpt.demo import run_demo, split_dump, summary_lines
-    from growgpt.estimate import estimate_plan
+    from growgpt.plan_estimate import estimate_plan
 
     dump = _dump()
     results = run_demo(tmp_path / "demo", dump=dump, iters=21, baseline=False, progress=False, verbose=False)

@@ -1,4 +1,4 @@
-"""Disambiguation pages are dropped on exact evidence only: growgpt.disambiguation (the curated
+"""Disambiguation pages are dropped on exact evidence only: growgpt.wiki.disambiguation (the curated
 table, MediaWiki's name rules, the wiki a dump is) and extract learning a wiki's own
 disambiguation templates from the Template pages of its dump."""
 
@@ -11,9 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import growgpt.extract as ex
-from growgpt.disambiguation import Detector, LearnedTemplates, Wiki, is_disambiguation, load_table, transcluded
-from growgpt.extract import extract
+from growgpt.wiki import tasks
+from growgpt.wiki.disambiguation import Detector, LearnedTemplates, Wiki, is_disambiguation, load_table, transcluded
+from growgpt.wiki.extract import extract
+from growgpt.wiki.partwriter import PartWriter
+
 from wikidump import PROSE, wiki_dump
 
 DAB_LIST = ("'''Mercury''' may refer to:\n* [[Mercury (planet)]], the planet closest to the Sun\n"
@@ -204,8 +206,8 @@ def learning_pages() -> list[tuple]:
 
 @pytest.mark.parametrize("processes", [1, 2])
 def test_templates_learned_from_the_dump_drop_the_pages_that_call_them(tmp_path, monkeypatch, processes):
-    monkeypatch.setattr(ex, "PLAIN_READ_BYTES", 300)  # chunks of a page or two: learning crosses chunks
-    monkeypatch.setattr(ex, "CHUNK_XML_BYTES", 600)
+    monkeypatch.setattr(tasks, "PLAIN_READ_BYTES", 300)  # chunks of a page or two: learning crosses chunks
+    monkeypatch.setattr(tasks, "CHUNK_XML_BYTES", 600)
     [m] = run(tmp_path, {"lijwiki-pages-articles.xml": wiki_dump(learning_pages(), **NO_TABLE)}, processes=processes)
     assert kept_ids(tmp_path, m) == [2, 7]
     rows = {r["id"]: r for r in dropped(tmp_path, m)}
@@ -261,14 +263,14 @@ def test_an_interrupted_learning_run_writes_what_an_uninterrupted_one_does(tmp_p
     files = {"lijwiki-pages-articles.xml-p1p10": wiki_dump(first, **NO_TABLE),
              "lijwiki-pages-articles.xml-p11p20": wiki_dump(second, **NO_TABLE)}
     whole = run(tmp_path, files, out="whole")
-    add = ex._PartWriter.add
+    add = PartWriter.add
 
     def killed_in_part_two(self, result):
         if "p11p20" in self.part.stem:
             raise KeyboardInterrupt
         return add(self, result)
 
-    monkeypatch.setattr(ex._PartWriter, "add", killed_in_part_two)
+    monkeypatch.setattr(PartWriter, "add", killed_in_part_two)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path, files, out="killed")
     monkeypatch.undo()

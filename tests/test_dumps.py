@@ -1,4 +1,4 @@
-"""growgpt.dumps against a fake dump mirror: a folder laid out like dumps.wikimedia.org, read as a
+"""growgpt.wiki.dumps against a fake dump mirror: a folder laid out like dumps.wikimedia.org, read as a
 local folder, as file:// and over HTTP from a local server that can misbehave on request."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from growgpt import dumps
 from growgpt.errors import UserError
+from growgpt.wiki import dumps
 
 WIKI = "testwiki"
 DATE = "20251101"
@@ -40,7 +40,7 @@ def _entry(folder: Path, name: str, data: bytes) -> dict:
             "sha1": hashlib.sha1(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()}
 
 
-def _make_dump(root: Path, wiki: str, date: str, status: str = "done", parts=PARTS, extra_names=()) -> Path:
+def make_dump(root: Path, wiki: str, date: str, status: str = "done", parts=PARTS, extra_names=()) -> Path:
     folder = root / wiki / date
     folder.mkdir(parents=True)
     plain, multi = {}, {}
@@ -65,6 +65,8 @@ def _make_dump(root: Path, wiki: str, date: str, status: str = "done", parts=PAR
         lines = [f"{info[algo]}  {name}\n" for name, info in {**plain, **multi}.items()]
         (folder / f"{wiki}-{date}-{algo}sums.txt").write_text("".join(lines))
     return folder
+
+
 
 
 class _Server:
@@ -115,10 +117,10 @@ class _Server:
                     return
                 self._send(206 if start else 200, data[start:], body, headers)
 
-            def _send(self, code, data, body, headers={}):
+            def _send(self, code, data, body, headers=None):
                 self.send_response(code)
                 self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
+                for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 self.end_headers()
                 if body:
@@ -135,7 +137,7 @@ class _Server:
 @pytest.fixture
 def root(tmp_path) -> Path:
     root = tmp_path / "mirror"
-    _make_dump(root, WIKI, DATE)
+    make_dump(root, WIKI, DATE)
     return root
 
 
@@ -181,7 +183,7 @@ def test_list_over_http_and_multistream(server):
 
 
 def test_single_file_wiki_is_part_one(tmp_path):
-    _make_dump(tmp_path, "smallwiki", DATE, parts={0: [(1, 5)]})
+    make_dump(tmp_path, "smallwiki", DATE, parts={0: [(1, 5)]})
     # the whole-wiki file carries no page range in its name
     folder = tmp_path / "smallwiki" / DATE
     status = json.loads((folder / "dumpstatus.json").read_text())
@@ -193,7 +195,7 @@ def test_single_file_wiki_is_part_one(tmp_path):
 
 
 def test_job_not_done_warns(tmp_path):
-    _make_dump(tmp_path, WIKI, DATE, status="in-progress")
+    make_dump(tmp_path, WIKI, DATE, status="in-progress")
     listing = dumps.list_parts(WIKI, DATE, mirror=str(tmp_path))
     assert listing.jobs["articlesdump"] == "in-progress"
     with pytest.raises(UserError, match=r"articlesdump job of .* is 'in-progress', not done"):
@@ -204,8 +206,8 @@ def test_job_not_done_warns(tmp_path):
 
 
 def test_latest_is_newest_done_dump(root, server):
-    _make_dump(root, WIKI, "20251001")
-    _make_dump(root, WIKI, "20251201", status="in-progress")  # still running: not "latest"
+    make_dump(root, WIKI, "20251001")
+    make_dump(root, WIKI, "20251201", status="in-progress")  # still running: not "latest"
     assert dumps.list_parts(WIKI, "latest", mirror=str(root)).date == DATE
     assert dumps.list_parts(WIKI, "latest", mirror=server.url).date == DATE
     # a latest/dumpstatus.json, where a mirror has one, names the date through its file names
@@ -246,7 +248,7 @@ def test_names_are_checked(name):
 
 
 def test_listing_with_evil_name_is_refused(tmp_path):
-    _make_dump(tmp_path, WIKI, DATE, extra_names=["../evil.bz2"])
+    make_dump(tmp_path, WIKI, DATE, extra_names=["../evil.bz2"])
     with pytest.raises(UserError, match=re.escape("'../evil.bz2'")):
         dumps.list_parts(WIKI, DATE, mirror=str(tmp_path))
 

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from growgpt import estimate as est
-from growgpt.dumps import TEXT_PER_COMPRESSED, TOKENS_PER_COMPRESSED
+from growgpt import hardware, plan_estimate
 from growgpt.errors import UserError
-from growgpt.hardware import GPU_PEAK_FLOPS
 from growgpt.model import GPT, GPTConfig, padded_vocab_size
+from growgpt.train import optimizer_step
+from growgpt.wiki.dumps import TEXT_PER_COMPRESSED, TOKENS_PER_COMPRESSED
 
 # (n_layer, n_head, n_embd, block_size, vocab_size, batch_size, bias, dropout)
 SHAPES = [
@@ -83,33 +84,35 @@ def test_saved_tensors_are_split_between_activations_and_logits():
 
 
 def _profiled_peak_bytes(shape, dtype: str) -> int:
-    """Peak bytes of a Trainer-like step (2 micro-batches, clipping, AdamW) after a first step has
-    created the optimizer state, from the profiler's memory timeline."""
+    """Peak bytes of the Trainer's step (optimizer_step: 2 micro-batches, clipping, AdamW) after a
+    first step has created the optimizer state, from the profiler's memory timeline. Skips when this
+    torch lacks the private API the timeline comes from."""
     from torch.profiler import ProfilerActivity, profile
-    from torch.profiler._memory_profiler import Action
 
+    try:
+        from torch.profiler._memory_profiler import Action
+    except ImportError as e:
+        pytest.skip(f"profiler memory timeline unavailable: {e}")
     L, nh, C, T, V, B, bias, dropout = shape
     model = _model(L, nh, C, T, V, bias, dropout)
     optimizer = model.configure_optimizer(0.1, 1e-3, (0.9, 0.95), "cpu")
+    scaler = torch.amp.GradScaler("cpu", enabled=False)  # fp32 or bf16: no loss scaling
     gen = torch.Generator().manual_seed(0)
     x = torch.randint(0, V, (B, T), generator=gen)
     y = torch.randint(0, V, (B, T), generator=gen)
 
     def step() -> None:
-        for _micro in range(2):
-            with _autocast(dtype):
-                loss = model(x, y)[1]
-                loss = loss / 2
-            loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer_step(model, optimizer, scaler, lambda _micro: (x, y), 2, autocast=_autocast(dtype), grad_clip=1.0)
 
     step()
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
         step()
+    try:
+        timeline = prof._memory_profile().timeline
+    except AttributeError as e:  # a torch whose profiler has no memory timeline (a private API)
+        pytest.skip(f"profiler memory timeline unavailable: {e}")
     current = peak = 0
-    for _t, action, _key, size in prof._memory_profile().timeline:
+    for _t, action, _key, size in timeline:
         if action in (Action.PREEXISTING, Action.CREATE):
             current += size
         elif action == Action.DESTROY:
@@ -126,10 +129,7 @@ def _profiled_peak_bytes(shape, dtype: str) -> int:
 ])
 def test_total_matches_profiled_peak_on_cpu(shape):
     dtype = "float32"  # bf16 matmuls are too slow on most CPUs for a quick test
-    try:
-        measured = _profiled_peak_bytes(shape, dtype)
-    except (ImportError, AttributeError, AssertionError, RuntimeError) as e:  # a private profiler API
-        pytest.skip(f"profiler memory timeline unavailable: {e}")
+    measured = _profiled_peak_bytes(shape, dtype)
     L, nh, C, T, V, B, bias, dropout = shape
     predicted = est.vram_bytes(L, nh, C, T, V, B, dtype, bias, dropout, device="cpu")["total"]
     assert abs(predicted - measured) <= 0.10 * measured, (predicted, measured)
@@ -178,7 +178,7 @@ def test_fit_batch_fits_and_is_maximal():
         memory = gib * 2**30
         b, accum = est.fit_batch(memory, tokens, block_size=1024, **MODEL)
         assert est.vram_bytes(block_size=1024, batch_size=b, **MODEL)["total_on_card"] <= 0.9 * memory
-        larger = [c for c in est._candidates(480) if c > b]
+        larger = [c for c in est.batch_candidates(480) if c > b]
         if larger:
             assert est.vram_bytes(block_size=1024, batch_size=larger[0], **MODEL)["total_on_card"] > 0.9 * memory
         assert abs(b * accum * 1024 - tokens) <= 0.10 * tokens
@@ -203,23 +203,25 @@ def test_fit_batch_prefers_exact_tokens_and_refuses_what_cannot_fit():
         est.fit_batch(2**30, 1024 * 8, block_size=1024, **MODEL)
 
 
-def test_device_memory_knows_every_gpu_of_the_flops_table():
-    for name, _, _ in GPU_PEAK_FLOPS:
-        assert est.device_memory(name) >= 10 * 2**30
-    assert est.device_memory("NVIDIA GeForce RTX 4070") == 12_282 * 2**20
-    assert est.device_memory("4090") == est.device_memory("RTX 4090") > 23 * 2**30
-    assert est.device_memory("NVIDIA A100-SXM4-80GB") == 80 * 2**30
-    assert est.device_memory("NVIDIA A100-SXM4-40GB") == est.device_memory("A100") == 40 * 2**30
-    assert est.device_memory("NVIDIA H100 80GB HBM3") == 81_559 * 2**20
-    assert est.device_memory("H200") > 139 * 2**30
-    assert est.device_memory("NVIDIA L4") < est.device_memory("NVIDIA L40S")
+def test_device_memory_knows_every_gpu_of_the_table():
+    device_memory = hardware.device_memory
+    for gpu in hardware.GPUS:
+        assert device_memory(gpu.name) >= 10 * 2**30
+        assert hardware.gpu_peak_flops(gpu.name, "bfloat16") > hardware.gpu_peak_flops(gpu.name, "float32") > 0
+    assert device_memory("NVIDIA GeForce RTX 4070") == 12_282 * 2**20
+    assert device_memory("4090") == device_memory("RTX 4090") > 23 * 2**30
+    assert device_memory("NVIDIA A100-SXM4-80GB") == 80 * 2**30
+    assert device_memory("NVIDIA A100-SXM4-40GB") == device_memory("A100") == 40 * 2**30
+    assert device_memory("NVIDIA H100 80GB HBM3") == 81_559 * 2**20
+    assert device_memory("H200") > 139 * 2**30
+    assert device_memory("NVIDIA L4") < device_memory("NVIDIA L40S")
     with pytest.raises(UserError, match="unknown GPU"):
-        est.device_memory("Voodoo 5")
+        device_memory("Voodoo 5")
     if torch.cuda.is_available():
-        assert est.device_memory() == torch.cuda.get_device_properties(0).total_memory
+        assert device_memory() == torch.cuda.get_device_properties(0).total_memory
     else:
         with pytest.raises(UserError, match="no CUDA"):
-            est.device_memory()
+            device_memory()
 
 
 def test_disk_and_checkpoint_estimates(tmp_path):
@@ -272,7 +274,7 @@ def test_format_bytes():
 
 def test_probe_returns_a_positive_time_and_keeps_the_rng():
     state = torch.get_rng_state()
-    seconds = est.probe_iter_seconds(2, 2, 32, 32, 100, 4, device="cpu", dtype="float32", steps=2)
+    seconds = plan_estimate.probe_iter_seconds(2, 2, 32, 32, 100, 4, device="cpu", dtype="float32", steps=2)
     assert 0 < seconds < 5
     assert torch.equal(state, torch.get_rng_state())
 
@@ -286,7 +288,7 @@ def test_probe_returns_a_positive_time_and_keeps_the_rng():
     (8, 8, 512, 512, 100, 32, True, 0.1),  # char-level: the activations dominate
 ])
 def test_estimate_matches_cuda_peak_of_a_training_step(shape):
-    """Trainer.train_step's work (bf16 autocast, 2 accumulated micro-batches, clipping, fused AdamW)
+    """The Trainer's optimizer_step (bf16 autocast, 2 accumulated micro-batches, clipping, fused AdamW)
     for a few iterations: max_memory_allocated within 25 % of the estimate (context excluded)."""
     L, nh, C, T, V, B, bias, dropout = shape
     dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
@@ -300,28 +302,21 @@ def test_estimate_matches_cuda_peak_of_a_training_step(shape):
     x = torch.randint(0, V, (B, T), generator=gen).cuda()
     y = torch.randint(0, V, (B, T), generator=gen).cuda()
     for _it in range(3):
-        for _micro in range(2):
-            with torch.autocast("cuda", dtype=getattr(torch, dtype)):
-                loss = model(x, y)[1]
-                loss = loss / 2
-            scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
+        loss = optimizer_step(model, optimizer, scaler, lambda _micro: (x, y), 2,
+                              autocast=torch.autocast("cuda", dtype=getattr(torch, dtype)), grad_clip=1.0)
     torch.cuda.synchronize()
     measured = torch.cuda.max_memory_allocated() - base
     predicted = est.vram_bytes(L, nh, C, T, V, B, dtype, bias, dropout, device="cuda")["total"]
-    del model, optimizer, x, y, loss
+    del model, optimizer, loss
+    x = y = None  # frees the batch (the lambda above holds the names, not the tensors)
     torch.cuda.empty_cache()
     assert abs(predicted - measured) <= 0.25 * measured, (predicted, measured)
 
 
 def test_byte_token_shards_are_estimated_at_two_bytes_per_byte_of_text():
     """The bytes tokenizer stores each byte of text as a uint16: ~4x GPT-2's shards for the same dump."""
-    from growgpt.dumps import TEXT_PER_COMPRESSED
     from growgpt.estimate import disk_bytes
+    from growgpt.wiki.dumps import TEXT_PER_COMPRESSED
 
     gpt2, byte_level = disk_bytes(10**9), disk_bytes(10**9, "bytes")
     assert gpt2["extracted"] == byte_level["extracted"] == int(10**9 * TEXT_PER_COMPRESSED)

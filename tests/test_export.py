@@ -129,9 +129,10 @@ def test_bias_false_exports_zeros_and_matches(gpt2_data, tmp_path):
 def test_bytes_run_exports_with_a_byte_tokenizer(tmp_path):
     from transformers import AutoTokenizer
 
-    from python_reference import python_reference_documents
     from growgpt.prepare import prepare
     from growgpt.tokenizer import BytesTokenizer
+
+    from python_reference import python_reference_documents
 
     data = tmp_path / "data"
     prepare([], str(data), tokenizer="bytes", documents=list(python_reference_documents())[:10], progress=False,

@@ -22,7 +22,7 @@ import pytest
 
 from growgpt.cli import main
 
-from test_dumps import DATE, WIKI, _make_dump
+from test_dumps import DATE, WIKI, make_dump
 
 # 50 per kind in the suite; GROWGPT_FUZZ_CASES=1000 hunts further (seeds past 50 are new cases).
 CASES_PER_KIND = int(os.environ.get("GROWGPT_FUZZ_CASES", 50))
@@ -138,7 +138,7 @@ def _to_toml(tree: dict) -> str:
 @pytest.fixture(scope="module")
 def mirror_template(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("mirror")
-    _make_dump(root, WIKI, DATE, parts={1: [(1, 3)], 2: [(4, 6)]})
+    make_dump(root, WIKI, DATE, parts={1: [(1, 3)], 2: [(4, 6)]})
     return root
 
 
@@ -208,7 +208,7 @@ def test_mutated_checksum_listing(seed, mirror_template, tmp_path, capsys):
 def plan_tree(tmp_path_factory) -> tuple[Path, dict]:
     import tomllib
 
-    from test_grow import write_plan
+    from conftest import write_plan
 
     root = tmp_path_factory.mktemp("plan")
     return root, tomllib.loads(write_plan(root).read_text())

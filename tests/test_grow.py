@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import bz2
-import json
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import pytest
 
@@ -14,94 +11,10 @@ from growgpt.errors import UserError
 from growgpt.grow import grow
 from growgpt.metrics import read_metrics
 from growgpt.plan import load_plan
+from growgpt.workspace import Sources, Workspace
 
-HEADER = ('<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" version="0.10" xml:lang="en">\n'
-          "<siteinfo><sitename>Testwiki</sitename><dbname>testwiki</dbname>"
-          "<base>https://test.wikipedia.org/wiki/Main_Page</base>"
-          '<namespaces><namespace key="0" case="first-letter" /></namespaces></siteinfo>\n')
-
-
-def write_dump_parts(folder: Path, parts: int = 3) -> list[Path]:
-    """Real prose (Python's language reference) as a wiki dump cut into page-id-range parts."""
-    from python_reference import python_reference_documents
-
-    docs = [(name.rsplit("/", 1)[-1], text) for name, text in python_reference_documents()]
-    folder.mkdir(parents=True, exist_ok=True)
-    per = len(docs) // parts
-    paths = []
-    for k in range(parts):
-        chunk = docs[k * per:(k + 1) * per]
-        first, last = 10 + k * per, 10 + (k + 1) * per - 1
-        pages = "".join(
-            f"<page><title>{escape(title)}</title><ns>0</ns><id>{10 + k * per + i}</id><revision><id>{5000 + k * per + i}"
-            f'</id><text xml:space="preserve">{escape(text)}</text></revision></page>\n'
-            for i, (title, text) in enumerate(chunk))
-        path = folder / f"testwiki-20250101-pages-articles{k + 1}.xml-p{first}p{last}.bz2"
-        path.write_bytes(bz2.compress((HEADER + pages + "</mediawiki>\n").encode()))
-        paths.append(path)
-    return paths
-
-
-def write_mirror(mirror: Path, checksums: bool = True) -> list[Path]:
-    """A local dump mirror of testwiki 20250101 (three parts) with its dumpstatus.json listing."""
-    import hashlib
-
-    raw = write_dump_parts(mirror / "testwiki" / "20250101")
-    files = {p.name: {"size": p.stat().st_size} for p in raw}
-    if checksums:
-        for p in raw:
-            files[p.name].update(url=f"/testwiki/20250101/{p.name}", sha1=hashlib.sha1(p.read_bytes()).hexdigest(),
-                                 md5=hashlib.md5(p.read_bytes()).hexdigest())
-    (mirror / "testwiki" / "20250101" / "dumpstatus.json").write_text(json.dumps(
-        {"jobs": {"articlesdump": {"status": "done", "files": files}}, "version": "0.8"}))
-    return raw
-
-
-PLAN = """\
-title = "test plan"
-[model]
-n_layer = 1
-n_head = 2
-n_embd = 32
-block_size = 32
-[data]
-files = {files}
-[train]
-batch_size = 4
-gradient_accumulation_steps = 2
-device = "cpu"
-compile = false
-eval_iters = 2
-eval_interval = 5
-log_interval = 1
-beta2 = 0.99
-[eval]
-batches = 3
-prompts = ["The"]
-max_new_tokens = 5
-[[stage]]
-name = "s1"
-parts = [1]
-iters = 12
-learning_rate = 3e-3
-warmup_iters = 3
-[[stage]]
-name = "s2"
-parts = [1, 2, 3]
-iters = 11
-learning_rate = 2e-3
-warmup_iters = 4
-"""
-
-
-def write_plan(folder: Path, text: str = PLAN, **replace) -> Path:
-    raw = write_dump_parts(folder / "dumps")
-    body = text.format(files="[" + ", ".join(f'"dumps/{p.name}"' for p in raw) + "]")
-    for old, new in replace.items():
-        body = body.replace(old, new)
-    plan = folder / "plan.toml"
-    plan.write_text(body)
-    return plan
+# test_cli, test_fuzz and test_report_compare import these from here: the helpers live in conftest.
+from conftest import PLAN, write_dump_parts, write_mirror, write_plan
 
 
 @pytest.fixture(scope="module")
@@ -198,8 +111,9 @@ def test_crash_mid_stage_two_then_rerun_reaches_the_same_losses(grown, tmp_path,
 
 
 def test_adding_parts_leaves_old_token_shards_untouched(tmp_path):
-    from growgpt.extract import extract
-    from growgpt.prepare import load_manifest, prepare_parts
+    from growgpt.prepare import prepare_parts
+    from growgpt.shards import load_manifest
+    from growgpt.wiki.extract import extract
 
     raw = write_dump_parts(tmp_path / "dumps")
     extract([str(raw[0])], str(tmp_path / "text"), processes=1, progress=False)
@@ -226,7 +140,8 @@ def test_adding_parts_leaves_old_token_shards_untouched(tmp_path):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (("parts = [1, 2, 3]", "parts = [1, 2, 7]"), r"stage 's2' .* names part 7, which the dump does not have \(parts: 1-3\)"),
+    (("parts = [1, 2, 3]", "parts = [1, 2, 7]"),
+     r"stage 's2' .* names part 7, which the dump does not have \(parts: 1-3\)"),
     (("parts = [1]\n", "parts = []\n"), r"stage 's1' .* has no parts"),
     (('name = "s2"', 'name = "s1"'), r"two stages named 's1'"),
     (("iters = 11\n", "iters = 11\nn_layer = 2\n"), r"sets 'n_layer': the model shape cannot change between stages"),
@@ -243,11 +158,12 @@ def test_bad_plans_fail_before_any_work(tmp_path, edit, message):
 
 
 def test_too_little_disk_is_refused_with_numbers(tmp_path, monkeypatch):
-    import growgpt.dumps as dumps
+    import growgpt.wiki.dumps as dumps
 
     plan = write_plan(tmp_path)
     monkeypatch.setattr(dumps, "free_bytes", lambda path: 1000)
-    with pytest.raises(UserError, match=r"not enough disk for stage 's1' on .*: need .* GB .*checkpoints\), free 0.00 GB"):
+    disk = r"not enough disk for stage 's1' on .*: need .* GB .*checkpoints\), free 0.00 GB"
+    with pytest.raises(UserError, match=disk):
         grow(plan, tmp_path / "work", progress=False, verbose=False)
     assert not (tmp_path / "work" / "text").exists()
 
@@ -274,8 +190,6 @@ def test_grow_fetches_parts_from_a_dump_mirror(tmp_path):
 def test_grow_refuses_unverifiable_parts_unless_the_plan_opts_out(tmp_path):
     """require_checksum (default true): a listing with no sha1/md5 for a plan's part stops grow before any
     download or training; require_checksum = false downloads it, unverified."""
-    from growgpt.grow import Sources, Workspace
-
     mirror = tmp_path / "mirror"
     raw = write_mirror(mirror, checksums=False)  # sizes, no checksums
     body = PLAN.replace("files = {files}", f'wiki = "testwiki"\ndate = "20250101"\nmirror = "{mirror}"')

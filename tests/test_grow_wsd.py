@@ -13,11 +13,12 @@ from growgpt import checkpoint as ckpt_io
 from growgpt.errors import UserError
 from growgpt.grow import grow
 from growgpt.metrics import read_metrics
-from test_grow import PLAN, write_plan
+
+from conftest import PLAN, write_plan
 
 # Stage 2 may not re-warm a wsd trunk; a cooldown of half a stage makes branches long enough to crash in.
-WSD_PLAN = PLAN.replace("[train]\n", '[train]\nschedule = "wsd"\ncooldown_fraction = 0.5\ncooldown_shape = "1-sqrt"\n') \
-               .replace("warmup_iters = 4\n", "")
+WSD_PLAN = PLAN.replace("[train]\n", '[train]\nschedule = "wsd"\ncooldown_fraction = 0.5\ncooldown_shape = "1-sqrt"\n'
+                        ).replace("warmup_iters = 4\n", "")
 
 
 def _records(run_dir: Path) -> list[tuple[int, float, float]]:
@@ -49,10 +50,12 @@ def test_each_stage_cools_down_in_a_branch_off_the_trunk(wsd_grown):
     run = root / "work" / "run"
     for entry, start, iters, lr in zip(results["stages"], (12, 23), (6, 6), (3e-3, 2e-3)):
         # round(12 * 0.5) = 6 and round(11 * 0.5) = 6 (Python rounds halves to even)
-        assert entry["trunk_dir"] == f"stages/{entry['name']}" and entry["run_dir"] == f"stages/{entry['name']}/cooldown"
+        assert entry["trunk_dir"] == f"stages/{entry['name']}"
+        assert entry["run_dir"] == f"stages/{entry['name']}/cooldown"
         branch = entry["branch"]
         assert (branch["start_iter"], branch["end_iter"], branch["iters"]) == (start, start + iters, iters)
-        assert branch["tokens"] == iters * 4 * 32 * 2 and entry["tokens"] == (entry["end_iter"] - entry["start_iter"]) * 256
+        assert branch["tokens"] == iters * 4 * 32 * 2
+        assert entry["tokens"] == (entry["end_iter"] - entry["start_iter"]) * 256
         records = _records(run / entry["run_dir"])
         assert [r[0] for r in records] == list(range(start, start + iters))
         min_lr = lr / 10  # the plan sets no min_lr
@@ -77,7 +80,7 @@ def test_the_next_stage_continues_the_trunk_not_the_branch(wsd_grown):
 def test_the_stage_is_scored_and_sampled_as_its_branch(wsd_grown):
     root, _, results = wsd_grown
     from growgpt.evaluate import evaluate_parts
-    from growgpt.grow import _eval_batch_size
+    from growgpt.grow import eval_batch_size
     from growgpt.plan import load_plan
 
     plan = load_plan(root / "plan.toml")
@@ -86,7 +89,7 @@ def test_the_stage_is_scored_and_sampled_as_its_branch(wsd_grown):
     part = next(iter(s2["eval"]["parts"]))
     stems = s2["eval"]["union_parts"]
     stem = [s for s in stems if f"articles{part}-" in s]
-    kwargs = dict(batches=plan.eval.batches, batch_size=_eval_batch_size(plan), seed=plan.eval.seed, device="cpu")
+    kwargs = dict(batches=plan.eval.batches, batch_size=eval_batch_size(plan), seed=plan.eval.seed, device="cpu")
     branch = evaluate_parts(run / s2["run_dir"] / "ckpt.pt", root / "work" / "tokens", {part: stem}, {}, **kwargs)
     trunk = evaluate_parts(run / s2["trunk_dir"] / "ckpt.pt", root / "work" / "tokens", {part: stem}, {}, **kwargs)
     assert branch["parts"][part]["loss"] == s2["eval"]["parts"][part]["loss"]
@@ -173,7 +176,7 @@ def test_repeat_trains_the_jump_again_with_other_seeds(tmp_path):
 def test_variants_and_repeats_of_another_plan_are_forgotten(tmp_path):
     """A re-run after the plan changed must not show the old plan's other-schedule chain or seed repeats
     beside the new stages; those still matching the plan (an interrupted chain too) are kept."""
-    from growgpt.grow import _drop_stale, jump_signature, with_schedule
+    from growgpt.grow import drop_stale, jump_signature, with_schedule
     from growgpt.plan import load_plan
 
     plan = load_plan(write_plan(tmp_path / "a"))
@@ -187,18 +190,18 @@ def test_variants_and_repeats_of_another_plan_are_forgotten(tmp_path):
                                                           for i in range(2)]}]}
 
     same = recorded()
-    _drop_stale(plan, same)
+    drop_stale(plan, same)
     assert same == recorded()
     other = recorded()
-    _drop_stale(edited, other)  # stage 2 changed: the wsd stage 1 still matches, the repeat's stage 2 does not
+    drop_stale(edited, other)  # stage 2 changed: the wsd stage 1 still matches, the repeat's stage 2 does not
     assert other["variants"] == recorded()["variants"] and "repeats" not in other and other["baseline"] is None
     switched = recorded()
-    _drop_stale(wsd, switched)  # the plan itself is wsd now: a "wsd" variant would be the main chain
+    drop_stale(wsd, switched)  # the plan itself is wsd now: a "wsd" variant would be the main chain
     assert "variants" not in switched
 
 
 def test_estimate_counts_branches_the_other_chain_and_repeats(tmp_path):
-    from growgpt.estimate import estimate_plan
+    from growgpt.plan_estimate import estimate_plan
 
     cosine = write_plan(tmp_path / "c")
     plain = estimate_plan(cosine, tmp_path / "c" / "work", device="cpu", probe=False)

@@ -177,7 +177,7 @@ class _Payload:
         return (os.getcwd, ())
 
 
-_REFUSED = "growgpt never loads"  # checkpoint.load_error_reason: code, or objects other than tensors
+_REFUSED = "growgpt never loads"  # torchload.load_error_reason: code, or objects other than tensors
 
 
 def test_bin_with_python_objects_is_refused(hf, tmp_path):

@@ -1,4 +1,4 @@
-"""growgpt.dumps against a hostile mirror: loopback HTTP servers that send too much, too slowly, the
+"""growgpt.wiki.dumps against a hostile mirror: loopback HTTP servers that send too much, too slowly, the
 wrong sizes, malformed listings, or redirects elsewhere. Every case must end, quickly, in one line
 `growgpt: error: ...` and exit 2, with nothing larger than listed in --to and nothing written outside it.
 
@@ -17,14 +17,16 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-from growgpt import dumps
 from growgpt.cli import main
+from growgpt.errors import UserError
+from growgpt.wiki import dumps
+from growgpt.wiki import mirror as mirror_client
 
 WIKI = "testwiki"
 DATE = "20251101"
@@ -146,7 +148,7 @@ def _headers_only(h: BaseHTTPRequestHandler, code: int, headers: dict) -> None:
 
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch):
-    monkeypatch.setattr(dumps, "BACKOFF_S", 0.01, raising=False)
+    monkeypatch.setattr(mirror_client, "BACKOFF_S", 0.01)
 
 
 @pytest.fixture
@@ -268,7 +270,7 @@ def test_server_ignoring_range_and_dropping_is_refused(mirror, capsys, tmp_path)
 
 
 def test_bytes_already_had_do_not_count_as_progress(mirror, capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(dumps, "RETRIES", 0, raising=False)
+    monkeypatch.setattr(mirror_client, "RETRIES", 0)
     mirror.misbehave[FILE] = _ignores_range_and_drops(mirror)
     line = _fetch_error(capsys, tmp_path, mirror)
     # the restart from byte 0 brought only bytes it already had: that uses up a budget of 0 retries
@@ -276,7 +278,7 @@ def test_bytes_already_had_do_not_count_as_progress(mirror, capsys, tmp_path, mo
 
 
 def test_server_errors_use_up_the_retry_budget(mirror, capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(dumps, "RETRIES", 2, raising=False)
+    monkeypatch.setattr(mirror_client, "RETRIES", 2)
     mirror.misbehave[FILE] = lambda h: h.send_error(503 if mirror.count(FILE) <= 20 else 404)
     line = _fetch_error(capsys, tmp_path, mirror)
     assert "giving up on" in line and NAME in line and mirror.count(FILE) == 3
@@ -375,7 +377,7 @@ def test_require_checksum_refuses_before_downloading(root, mirror, capsys, tmp_p
     line = _fetch_error(capsys, tmp_path, mirror, "--require-checksum")
     assert NAME in line and "no sha1 or md5" in line
     assert mirror.count(FILE) == 0 and not (tmp_path / "raw").exists()
-    with pytest.raises(dumps.UserError, match="no sha1 or md5"):
+    with pytest.raises(UserError, match="no sha1 or md5"):
         dumps.fetch(WIKI, DATE, "1", tmp_path / "raw", mirror=mirror.url, progress=False, require_checksum=True)
 
 
@@ -435,19 +437,19 @@ def test_malformed_head_content_length(root, mirror, capsys, length):
 @pytest.mark.parametrize("which", ["dumpstatus", "sha1sums", "folder-index"])
 @pytest.mark.parametrize("with_length", [False, True])
 def test_huge_listing_is_refused(root, mirror, capsys, which, with_length):
-    size = dumps.LISTING_MAX_BYTES + (1 << 20)
+    size = mirror_client.LISTING_MAX_BYTES + (1 << 20)
     path = {"dumpstatus": STATUS, "sha1sums": SHA1SUMS, "folder-index": f"/{WIKI}/"}[which]
     if which == "sha1sums":
         _put(root, STATUS, None)
     headers = {"Content-Length": str(size)} if with_length else {}
     mirror.misbehave[path] = lambda h: (_headers_only(h, 200, headers), _stream(h, b" " * 65536, total=size))
     line = _cli_error(capsys, _list_args(mirror, "latest" if which == "folder-index" else DATE))
-    assert f"{mirror.url}{path} is larger than {dumps.LISTING_MAX_BYTES:,} bytes" in line
+    assert f"{mirror.url}{path} is larger than {mirror_client.LISTING_MAX_BYTES:,} bytes" in line
 
 
 @pytest.mark.parametrize("trickle", ["body", "headers"])
 def test_slow_listing_hits_its_deadline(mirror, capsys, monkeypatch, trickle):
-    monkeypatch.setattr(dumps, "LISTING_DEADLINE_S", 1.0)
+    monkeypatch.setattr(mirror_client, "LISTING_DEADLINE_S", 1.0)
     body = _status()
 
     def slow(h):  # a byte (or a header line) every 20 ms for at most 4 s, then 404 to later requests

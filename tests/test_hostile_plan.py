@@ -11,44 +11,12 @@ from growgpt.cli import main
 from growgpt.errors import UserError
 from growgpt.plan import load_plan
 
-# A valid plan over three local dump files. The dump files only have to exist: loading a plan does
-# not read them. Every mutation below replaces one unique piece of this text.
-BASE = """\
-title = "hostile"
-[model]
-n_layer = 1
-n_head = 2
-n_embd = 32
-block_size = 32
-[data]
-files = ["p1.xml.bz2", "p2.xml.bz2", "p3.xml.bz2"]
-[train]
-batch_size = 4
-device = "cpu"
-compile = false
-[eval]
-batches = 3
-batch_size = 8
-prompts = ["The"]
-max_new_tokens = 5
-temperature = 0.8
-top_k = 200
-seed = 1234
-[[stage]]
-name = "s1"
-parts = [1]
-iters = 12
-learning_rate = 3e-3
-warmup_iters = 3
-[[stage]]
-name = "s2"
-parts = [1, 2, 3]
-iters = 11
-learning_rate = 2e-3
-warmup_iters = 4
-min_lr = 1e-4
-new_fraction = 0.5
-"""
+from conftest import LOAD_ONLY_PLAN
+
+# A valid plan over three local dump files (conftest.PLAN with every key a mutation below needs). The
+# dump files only have to exist: loading a plan does not read them. Every mutation below replaces one
+# unique piece of this text.
+BASE = LOAD_ONLY_PLAN
 FILES = 'files = ["p1.xml.bz2", "p2.xml.bz2", "p3.xml.bz2"]'
 STAGES = BASE[BASE.index("[[stage]]"):]
 MODEL = BASE[BASE.index("[model]"):BASE.index("[data]")]

@@ -15,31 +15,21 @@ import pytest
 
 from growgpt.cli import main
 from growgpt.errors import UserError
-from growgpt.prepare import MAX_SEED, is_val, load_manifest, prepare, prepare_parts
-from growgpt.tokenizer import CharTokenizer, from_spec
+from growgpt.prepare import MAX_SEED, is_val, prepare, prepare_parts
+from growgpt.tokenizer import CharTokenizer
+
+from test_prepare import all_documents, split_documents
 
 DOCS = [f"Document {i} says something about topic {i}.\n" * (1 + i % 3) for i in range(40)]
 
 
-def _jsonl(path: Path, records: list) -> Path:
+def write_jsonl(path: Path, records: list) -> Path:
+    """One JSON object a line (other prepare tests use it too)."""
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path
 
 
-def _documents(data_dir: Path) -> dict[str, list[str]]:
-    """Each split's documents, decoded from its shards (every document follows a separator)."""
-    manifest = load_manifest(data_dir)
-    tok = from_spec(manifest["tokenizer"])
-    out = {}
-    for split in ("train", "val"):
-        ids = np.concatenate([np.fromfile(data_dir / s["file"], dtype=manifest["dtype"])
-                              for s in manifest["splits"][split]["shards"]])
-        cuts = list(np.flatnonzero(ids == tok.separator_id)) + [len(ids)]
-        out[split] = [tok.decode(ids[a + 1:b].tolist()) for a, b in zip(cuts, cuts[1:])]
-    return out
-
-
-def _cli_error(capsys, argv: list[str]) -> str:
+def cli_error(capsys, argv: list[str]) -> str:
     """Run the CLI in-process; it must exit 2 with one 'growgpt: error:' line on stderr, no traceback.
     (prepare's progress bar may have drawn and erased itself, with carriage returns, before that line.)"""
     with pytest.raises(SystemExit) as exit_:
@@ -60,19 +50,18 @@ def test_a_lone_surrogate_in_jsonl_names_file_and_line(tmp_path, tokenizer):
     source = tmp_path / "s.jsonl"
     # json.dumps writes the lone surrogate as the escape \ud800, as other tools do
     records = [{"text": d} for d in DOCS]
-    _jsonl(source, records[:5] + [{"text": "half a pair: \ud800!"}] + records[5:])
+    write_jsonl(source, records[:5] + [{"text": "half a pair: \ud800!"}] + records[5:])
     assert "\\ud800" in source.read_text()
     with pytest.raises(UserError, match=r"s\.jsonl:6: 'text' holds a lone surrogate '\\ud800' .*--errors replace"):
         prepare([source], tmp_path / "d", tokenizer=tokenizer, val_fraction=0.3, progress=False)
     assert not (tmp_path / "d" / "manifest.json").exists()
     prepare([source], tmp_path / "d", tokenizer=tokenizer, val_fraction=0.3, errors="replace", progress=False)
-    docs = _documents(tmp_path / "d")
-    assert "half a pair: \ufffd!" in docs["train"] + docs["val"]
+    assert "half a pair: \ufffd!" in all_documents(tmp_path / "d")
 
 
 def test_cli_lone_surrogate_is_one_line(tmp_path, capsys):
-    source = _jsonl(tmp_path / "s.jsonl", [{"text": "ok"}, {"text": "\udc00"}])
-    err = _cli_error(capsys, ["prepare", str(source), "--out", str(tmp_path / "d"), "--tokenizer", "char"])
+    source = write_jsonl(tmp_path / "s.jsonl", [{"text": "ok"}, {"text": "\udc00"}])
+    err = cli_error(capsys, ["prepare", str(source), "--out", str(tmp_path / "d"), "--tokenizer", "char"])
     assert "s.jsonl:2:" in err and not (tmp_path / "d").exists()
 
 
@@ -85,7 +74,7 @@ def test_a_char_vocabulary_refuses_a_lone_surrogate():
 
 @pytest.mark.parametrize("text, kind", [(5, "int"), (["a", "b"], "list"), (None, "NoneType"), ({"t": "x"}, "dict")])
 def test_jsonl_text_that_is_not_a_string(tmp_path, text, kind):
-    source = _jsonl(tmp_path / "t.jsonl", [{"text": "fine"}, {"text": text}])
+    source = write_jsonl(tmp_path / "t.jsonl", [{"text": "fine"}, {"text": text}])
     with pytest.raises(UserError, match=rf"t\.jsonl:2: no string 'text' field \('text' is {kind}\)"):
         prepare([source], tmp_path / "d", progress=False)
 
@@ -120,8 +109,7 @@ def test_parquet_text_that_is_not_utf8_names_the_row(tmp_path):
                                         r".*--errors replace"):
         prepare([tmp_path / "u.parquet"], tmp_path / "d", progress=False, val_fraction=0.3)
     prepare([tmp_path / "u.parquet"], tmp_path / "d", progress=False, val_fraction=0.3, errors="replace")
-    docs = _documents(tmp_path / "d")
-    assert "bad \ufffd byte" in docs["train"] + docs["val"]
+    assert "bad \ufffd byte" in all_documents(tmp_path / "d")
 
 
 def test_parquet_id_of_another_type_or_not_whole(tmp_path):
@@ -143,13 +131,13 @@ def test_string_page_ids_decide_the_split_stably(tmp_path):
     pq.write_table(pa.table({"id": ids, "text": DOCS}), tmp_path / "s.parquet")
     prepare([tmp_path / "s.parquet"], tmp_path / "d", tokenizer="char", val_fraction=0.3, seed=5, progress=False)
     expected = {DOCS[i] for i in range(40) if is_val(b"id:" + ids[i].encode("utf-8"), 5, 0.3)}
-    assert 0 < len(expected) < 40 and set(_documents(tmp_path / "d")["val"]) == expected
+    assert 0 < len(expected) < 40 and set(split_documents(tmp_path / "d", "val")) == expected
     # The same ids in another order, other rows, dictionary-encoded: each document stays on its side.
     table = pa.table({"id": pa.array(ids[::-1]).dictionary_encode(), "text": DOCS[::-1]})
     pq.write_table(table.slice(0, 30), tmp_path / "again.parquet")
     prepare([tmp_path / "again.parquet"], tmp_path / "again", tokenizer="char", val_fraction=0.3, seed=5,
             progress=False)
-    assert set(_documents(tmp_path / "again")["val"]) == expected & set(DOCS[10:])
+    assert set(split_documents(tmp_path / "again", "val")) == expected & set(DOCS[10:])
 
 
 def test_integer_ids_keep_their_assignment_and_text_ids_of_numbers_match_them(tmp_path):
@@ -162,13 +150,13 @@ def test_integer_ids_keep_their_assignment_and_text_ids_of_numbers_match_them(tm
         pq.write_table(table, tmp_path / f"{kind}.parquet")
         prepare([tmp_path / f"{kind}.parquet"], tmp_path / kind, tokenizer="char", val_fraction=0.3, seed=3,
                 progress=False)
-        assert set(_documents(tmp_path / kind)["val"]) == expected, kind
+        assert set(split_documents(tmp_path / kind, "val")) == expected, kind
 
 
 def test_jsonl_with_string_ids_works_and_its_id_decides(tmp_path):
-    source = _jsonl(tmp_path / "ids.jsonl", [{"id": f"doc-{i}", "text": d} for i, d in enumerate(DOCS)])
+    source = write_jsonl(tmp_path / "ids.jsonl", [{"id": f"doc-{i}", "text": d} for i, d in enumerate(DOCS)])
     prepare([source], tmp_path / "d", tokenizer="char", val_fraction=0.3, seed=9, progress=False)
-    assert set(_documents(tmp_path / "d")["val"]) == {d for i, d in enumerate(DOCS)
+    assert set(split_documents(tmp_path / "d", "val")) == {d for i, d in enumerate(DOCS)
                                                        if is_val(b"id:doc-%d" % i, 9, 0.3)}
 
 
@@ -178,7 +166,7 @@ def test_jsonl_with_string_ids_works_and_its_id_decides(tmp_path):
 
 @pytest.mark.parametrize("seed", [99999999999999999999999, MAX_SEED + 1, -1, -(2**70)])
 def test_a_seed_out_of_range_names_the_flag(tmp_path, seed):
-    source = _jsonl(tmp_path / "ok.jsonl", [{"text": d} for d in DOCS])
+    source = write_jsonl(tmp_path / "ok.jsonl", [{"text": d} for d in DOCS])
     with pytest.raises(UserError, match=r"--seed must be an integer from 0 to 18446744073709551615"):
         prepare([source], tmp_path / "d", progress=False, seed=seed)
     with pytest.raises(UserError, match=r"--seed must be an integer"):
@@ -187,7 +175,7 @@ def test_a_seed_out_of_range_names_the_flag(tmp_path, seed):
 
 
 def test_the_largest_seed_works(tmp_path):
-    source = _jsonl(tmp_path / "ok.jsonl", [{"text": d} for d in DOCS])
+    source = write_jsonl(tmp_path / "ok.jsonl", [{"text": d} for d in DOCS])
     m = prepare([source], tmp_path / "d", tokenizer="char", progress=False, seed=MAX_SEED, val_fraction=0.3)
     assert m["seed"] == MAX_SEED
 
@@ -195,8 +183,8 @@ def test_the_largest_seed_works(tmp_path):
 @pytest.mark.parametrize("flags", [["--seed", "99999999999999999999999"], ["--seed", "-5"], ["--val-fraction", "nan"],
                                    ["--val-fraction", "-0.1"], ["--val-fraction", "1"], ["--val-fraction", "inf"]])
 def test_cli_bad_split_flags_are_one_line(tmp_path, capsys, flags):
-    source = _jsonl(tmp_path / "ok.jsonl", [{"text": d} for d in DOCS])
-    err = _cli_error(capsys, ["prepare", str(source), "--out", str(tmp_path / "d"), *flags])
+    source = write_jsonl(tmp_path / "ok.jsonl", [{"text": d} for d in DOCS])
+    err = cli_error(capsys, ["prepare", str(source), "--out", str(tmp_path / "d"), *flags])
     assert flags[0] in err and not (tmp_path / "d").exists()
 
 

@@ -164,11 +164,11 @@ def test_b7_grow_restarts_a_stage_that_died_before_its_first_checkpoint(char_dat
 
 
 def test_b7_grow_names_a_previous_stage_checkpoint_that_cannot_be_continued(run_copy, tmp_path):
-    from growgpt.grow import _start_from
+    from growgpt.grow import start_from
 
     _tamper(run_copy / ckpt_io.CHECKPOINT, _drop("rng"))
     with pytest.raises(UserError, match=f"{run_copy / ckpt_io.CHECKPOINT}.* lacks 'rng'"):
-        _start_from(run_copy / ckpt_io.CHECKPOINT, tmp_path / "s2" / ckpt_io.CHECKPOINT)
+        start_from(run_copy / ckpt_io.CHECKPOINT, tmp_path / "s2" / ckpt_io.CHECKPOINT)
 
 
 # --- B8: one bad metrics line does not erase the rest ---------------------------------------------
@@ -197,14 +197,14 @@ def test_b8_corrupt_line_11_of_229_keeps_the_other_228(tmp_path, capsys):
 def test_b8_unreadable_lines_are_skipped_by_every_reader(tmp_path, bad):
     from growgpt.config import TrainConfig
     from growgpt.grow import run_stats
-    from growgpt.report import _curves
+    from growgpt.report import curves
 
     good = [_train_record(i).encode() for i in range(4)]
     (tmp_path / METRICS_FILE).write_bytes(b"\n".join(good[:2] + [bad] + good[2:]) + b"\n")
     assert [r["iter"] for r in read_metrics(tmp_path)] == [0, 1, 2, 3]
     stats = run_stats(tmp_path, TrainConfig(dataset="d"), 0, 4)
     assert stats["tokens_per_s"] == 100.0
-    train_points, _ = _curves(tmp_path.parent, {"run_dir": tmp_path.name})
+    train_points, _ = curves(tmp_path.parent, {"run_dir": tmp_path.name})
     assert [i for i, _ in train_points] == [0, 1, 2, 3]
 
 

@@ -19,8 +19,15 @@ import numpy as np
 import pytest
 
 from growgpt import stats
-from growgpt.report import (console_matrix, console_summary, grow_vs_jump, render_html, render_markdown, verdicts,
-                            write_report)
+from growgpt.report import (
+    console_matrix,
+    console_summary,
+    grow_vs_jump,
+    render_html,
+    render_markdown,
+    verdicts,
+    write_report,
+)
 from growgpt.stats import paired_difference, t_quantile
 
 LN2 = math.log(2)
@@ -440,7 +447,7 @@ def test_fill_matrix_rescores_scores_without_batch_sums_or_drawn_otherwise(monke
     del s1["eval"]["parts"]["2"]["batch_nats"]          # an older score: no per-batch sums
     s2["eval"]["parts"]["3"]["batches"]["count"] = 10    # drawn before [eval] batches was raised to 20
     s3["eval"]["union"]["batches"]["seed"] = 1           # drawn with another seed
-    grow_module._fill_matrix(plan, ws, None, res, "cpu")
+    grow_module.fill_matrix(plan, ws, None, res, "cpu")
     assert calls == [(str(ws.run / "stages/s1/ckpt.pt"), ["2"], []),
                      (str(ws.run / "stages/s2/ckpt.pt"), ["3"], []),
                      (str(ws.run / "stages/s3/ckpt.pt"), [], ["union"])]
@@ -449,5 +456,5 @@ def test_fill_matrix_rescores_scores_without_batch_sums_or_drawn_otherwise(monke
     assert all(_pair(a["eval"]["parts"][p], b["eval"]["parts"][p]).has_interval
                for a, b in ((s1, s2), (s2, s3)) for p in ("1", "2", "3"))
     calls.clear()
-    grow_module._fill_matrix(plan, ws, None, res, "cpu")
+    grow_module.fill_matrix(plan, ws, None, res, "cpu")
     assert calls == []  # everything is current: nothing is scored twice

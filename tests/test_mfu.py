@@ -198,10 +198,10 @@ def test_stage_mfu_is_unknown_when_any_interval_had_a_wrong_peak(tmp_path, mfus)
 
 
 def test_report_never_shows_mfu_above_100_percent():
-    from growgpt.report import _f_mfu
+    from growgpt.report import f_mfu
 
-    assert _f_mfu(0.5) == "50.0 %" and _f_mfu(1.0) == "100.0 %" and _f_mfu(None) == "\u2013"
-    assert _f_mfu(1.988) == "? (peak too low)"  # a grow.json written before the guard
+    assert f_mfu(0.5) == "50.0 %" and f_mfu(1.0) == "100.0 %" and f_mfu(None) == "\u2013"
+    assert f_mfu(1.988) == "? (peak too low)"  # a grow.json written before the guard
 
 
 def test_stage_mfu_agrees_with_the_console_on_a_tiny_run(tiny_settings, capsys):

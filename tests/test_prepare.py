@@ -12,21 +12,29 @@ import pytest
 
 import growgpt.prepare as prep
 from growgpt.errors import UserError
-from growgpt.prepare import is_val, load_manifest, prepare
+from growgpt.prepare import is_val, prepare
+from growgpt.readers import BLOCK_CHARS
+from growgpt.shards import ShardWriter, load_manifest
 from growgpt.tokenizer import GPT2Tokenizer, from_spec
 
-DOCS = [f"Document number {i}. " + "Some words about topic %d, and more words.\n" % i * (1 + i % 5) for i in range(60)]
+DOCS = [f"Document number {i}. " + f"Some words about topic {i}, and more words.\n" * (1 + i % 5) for i in range(60)]
 
 
-def _documents_in(data_dir: Path, split: str) -> list[str]:
-    """Decode a split's shards back into its documents (each one follows a separator)."""
+def split_documents(data_dir: Path, split: str) -> list[str]:
+    """Decode a split's shards back into its documents (each one follows a separator; a re-cut block
+    that continues the one before it comes back joined to it). Other prepare tests use it too."""
     manifest = load_manifest(data_dir)
     tok = from_spec(manifest["tokenizer"])
     ids = np.concatenate([np.fromfile(data_dir / s["file"], dtype=manifest["dtype"])
                           for s in manifest["splits"][split]["shards"]])
-    cuts = np.flatnonzero(ids == tok.separator_id)
-    assert len(cuts) == 0 or cuts[0] == 0
-    return [tok.decode(ids[a + 1:b].tolist()) for a, b in zip(cuts, list(cuts[1:]) + [len(ids)])]
+    cuts = list(np.flatnonzero(ids == tok.separator_id)) + [len(ids)]
+    assert cuts[0] == 0
+    return [tok.decode(ids[a + 1:b].tolist()) for a, b in zip(cuts, cuts[1:])]
+
+
+def all_documents(data_dir: Path) -> list[str]:
+    """Every document of a dataset: train's, then val's."""
+    return split_documents(data_dir, "train") + split_documents(data_dir, "val")
 
 
 def _write_inputs(folder: Path) -> list[str]:
@@ -45,7 +53,7 @@ def _write_inputs(folder: Path) -> list[str]:
 def test_all_input_kinds_split_by_document(tmp_path, tokenizer):
     inputs = _write_inputs(tmp_path / "in")
     m = prepare(inputs, tmp_path / "data", tokenizer=tokenizer, val_fraction=0.25, seed=7, progress=False)
-    train, val = _documents_in(tmp_path / "data", "train"), _documents_in(tmp_path / "data", "val")
+    train, val = split_documents(tmp_path / "data", "train"), split_documents(tmp_path / "data", "val")
     # Every document is whole on exactly one side, and the side is the hash's verdict.
     assert sorted(train + val) == sorted(DOCS)
     assert sorted(val) == sorted(d for d in DOCS if is_val(d.encode(), 7, 0.25))
@@ -71,7 +79,7 @@ def test_split_is_stable_when_inputs_grow_and_order_changes(tmp_path):
         (b / f"{i}.txt").write_text(DOCS[i])
     prepare([a], tmp_path / "d1", tokenizer="char", progress=False, val_fraction=0.3)
     prepare([b, a], tmp_path / "d2", tokenizer="char", progress=False, val_fraction=0.3)
-    val1, val2 = set(_documents_in(tmp_path / "d1", "val")), set(_documents_in(tmp_path / "d2", "val"))
+    val1, val2 = set(split_documents(tmp_path / "d1", "val")), set(split_documents(tmp_path / "d2", "val"))
     assert val1 and val1 == {d for d in val2 if d in set(DOCS[:30])}
 
 
@@ -80,7 +88,7 @@ def test_parquet_page_ids_decide_the_split(tmp_path):
     pq.write_table(table, tmp_path / "part.parquet")
     prepare([tmp_path / "part.parquet"], tmp_path / "d", tokenizer="char", progress=False, val_fraction=0.3, seed=3)
     expected = {DOCS[i] for i in range(60) if is_val(b"id:%d" % (100 + i), 3, 0.3)}
-    assert set(_documents_in(tmp_path / "d", "val")) == expected
+    assert set(split_documents(tmp_path / "d", "val")) == expected
 
 
 def test_shuffle_buffer_and_shards_do_not_change_the_content(tmp_path, monkeypatch):
@@ -91,7 +99,7 @@ def test_shuffle_buffer_and_shards_do_not_change_the_content(tmp_path, monkeypat
     assert len(m["splits"]["train"]["shards"]) >= 4
     assert all(s["tokens"] <= 500 for s in m["splits"]["train"]["shards"])
     for split in ("train", "val"):
-        assert sorted(_documents_in(tmp_path / "big", split)) == sorted(_documents_in(tmp_path / "small", split))
+        assert sorted(split_documents(tmp_path / "big", split)) == sorted(split_documents(tmp_path / "small", split))
     # Same seed, same inputs: byte-identical shards.
     again = prepare(inputs, tmp_path / "again", tokenizer="gpt2", progress=False, shard_tokens=500)
     assert again["splits"] == m["splits"]
@@ -115,7 +123,7 @@ def test_blocks_keep_the_whole_text(tmp_path):
     text = "".join(f"Line {i} of paragraph {i // 7}.\n" + ("\n" if i % 7 == 6 else "") for i in range(3000))
     (tmp_path / "t.txt").write_text(text)
     prepare([tmp_path / "t.txt"], tmp_path / "d", tokenizer="char", progress=False, txt_docs="blocks", val_fraction=0.3)
-    docs = _documents_in(tmp_path / "d", "train") + _documents_in(tmp_path / "d", "val")
+    docs = all_documents(tmp_path / "d")
     assert len(docs) > 3
     # Blocks are cut only after a blank line, and together they are the file.
     assert all(d.endswith("\n\n") for d in docs if not text.endswith(d))
@@ -126,7 +134,7 @@ def _cut_blocks(text: str) -> list[str]:
     out, cur = [], ""
     for line in text.splitlines(keepends=True):
         cur += line
-        if not line.strip() and len(cur) >= prep.BLOCK_CHARS:
+        if not line.strip() and len(cur) >= BLOCK_CHARS:
             out.append(cur)
             cur = ""
     return out + ([cur] if cur else [])
@@ -135,10 +143,10 @@ def _cut_blocks(text: str) -> list[str]:
 def test_large_char_vocabulary_uses_uint32(tmp_path):
     chars = [chr(c) for c in range(0x4E00, 0x4E00 + 21000)] + [chr(c) for c in range(0xAC00, 0xAC00 + 11000)] \
         + [chr(c) for c in range(0x20000, 0x20000 + 34000)]
-    docs = [("mem:%d" % i, "".join(chars[i::50])) for i in range(50)]
+    docs = [(f"mem:{i}", "".join(chars[i::50])) for i in range(50)]
     m = prepare([], tmp_path / "d", tokenizer="char", documents=docs, progress=False, val_fraction=0.3)
     assert m["vocab_size"] == 66001 and m["dtype"] == "uint32"
-    got = _documents_in(tmp_path / "d", "train") + _documents_in(tmp_path / "d", "val")
+    got = all_documents(tmp_path / "d")
     assert sorted(got) == sorted(t for _, t in docs)
 
 
@@ -156,7 +164,7 @@ def test_non_utf8_names_file_and_offset_and_replace_goes_on(tmp_path):
     with pytest.raises(UserError, match=r"lines\.jsonl: not UTF-8 at byte offset 29"):
         prepare([folder / "lines.jsonl"], tmp_path / "d", tokenizer="char", progress=False)
     prepare([folder], tmp_path / "d", tokenizer="char", progress=False, val_fraction=0.3, errors="replace")
-    assert any("\ufffd" in d for d in _documents_in(tmp_path / "d", "train") + _documents_in(tmp_path / "d", "val"))
+    assert any("\ufffd" in d for d in all_documents(tmp_path / "d"))
 
 
 @pytest.mark.parametrize("setup, message", [
@@ -202,7 +210,7 @@ def test_interrupted_prepare_keeps_the_previous_dataset(tmp_path, monkeypatch):
     shard = (tmp_path / "d" / "train-00000.bin").read_bytes()
 
     calls = {"n": 0}
-    real = prep.ShardWriter.write
+    real = ShardWriter.write
 
     def dies(self, tokens):
         calls["n"] += 1
@@ -210,7 +218,7 @@ def test_interrupted_prepare_keeps_the_previous_dataset(tmp_path, monkeypatch):
             raise KeyboardInterrupt  # as if killed mid-way
         return real(self, tokens)
 
-    monkeypatch.setattr(prep.ShardWriter, "write", dies)
+    monkeypatch.setattr(ShardWriter, "write", dies)
     with pytest.raises(KeyboardInterrupt):
         prepare(inputs, tmp_path / "d", tokenizer="gpt2", progress=False, seed=99)
     assert load_manifest(tmp_path / "d")["splits"] == before["splits"]

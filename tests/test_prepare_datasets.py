@@ -11,12 +11,14 @@ import pyarrow.parquet as pq
 import pytest
 
 import growgpt.prepare as prep
-from test_bytes_tokenizer import _documents as _pieces
-from test_hostile_prepare import _cli_error
-from python_reference import python_reference_documents
 from growgpt.cli import build_parser, main
 from growgpt.errors import UserError
-from growgpt.prepare import cut_blocks, is_val, load_manifest, prepare
+from growgpt.prepare import cut_blocks, is_val, prepare
+from growgpt.shards import load_manifest
+
+from python_reference import python_reference_documents
+from test_hostile_prepare import cli_error, write_jsonl
+from test_prepare import all_documents, split_documents
 
 # Wikipedia-like rows as Hugging Face's wikipedia datasets hold them: every column a string.
 ROWS = [{"id": str(1000 + 7 * i), "url": f"https://en.wikipedia.org/wiki?curid={1000 + 7 * i}",
@@ -55,8 +57,7 @@ def _save_to_disk_layout(folder: Path, table: pa.Table, shards: int = 2) -> None
 def test_hf_wikipedia_shape_splits_by_string_id_in_parquet_jsonl_and_save_to_disk(tmp_path):
     table = pa.Table.from_pylist(ROWS)
     pq.write_table(table, tmp_path / "wiki.parquet")
-    with open(tmp_path / "wiki.jsonl", "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r) + "\n" for r in ROWS)
+    write_jsonl(tmp_path / "wiki.jsonl", ROWS)
     _save_to_disk_layout(tmp_path / "saved", table)
     (tmp_path / "saved" / "cache-0123.arrow").write_bytes(b"not listed in state.json: never read")
     expected = {r["text"] for r in ROWS if is_val(b"id:" + r["id"].encode(), 11, 0.2)}
@@ -65,24 +66,24 @@ def test_hf_wikipedia_shape_splits_by_string_id_in_parquet_jsonl_and_save_to_dis
         m = prepare([tmp_path / name], tmp_path / f"d-{name}", tokenizer="gpt2", val_fraction=0.2, seed=11,
                     progress=False)
         assert m["recut"] is None, name  # enough documents: split whole, by page id
-        assert set(_pieces(tmp_path / f"d-{name}", "val")) == expected, name
-        assert sorted(_pieces(tmp_path / f"d-{name}", "train") + _pieces(tmp_path / f"d-{name}", "val")) \
+        assert set(split_documents(tmp_path / f"d-{name}", "val")) == expected, name
+        assert sorted(all_documents(tmp_path / f"d-{name}")) \
             == sorted(r["text"] for r in ROWS)
     # An edited article keeps its side: the id decides, not the text.
     edited = [{**r, "text": r["text"] + " Edited."} for r in ROWS]
     pq.write_table(pa.Table.from_pylist(edited), tmp_path / "edited.parquet")
     prepare([tmp_path / "edited.parquet"], tmp_path / "d-edited", tokenizer="char", val_fraction=0.2, seed=11,
             progress=False)
-    assert set(_pieces(tmp_path / "d-edited", "val")) == {t + " Edited." for t in expected}
+    assert set(split_documents(tmp_path / "d-edited", "val")) == {t + " Edited." for t in expected}
 
 
 def test_jsonl_ids_key_like_parquet_ids(tmp_path):
     records = [{"id": 500 + i, "text": r["text"]} for i, r in enumerate(ROWS)]
     records[3]["id"] = "503"  # a number written as text lands where the number does
     records[4]["id"] = 504.0
-    (tmp_path / "n.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_jsonl(tmp_path / "n.jsonl", records)
     prepare([tmp_path / "n.jsonl"], tmp_path / "d", tokenizer="char", val_fraction=0.3, seed=3, progress=False)
-    assert set(_pieces(tmp_path / "d", "val")) == {r["text"] for i, r in enumerate(ROWS)
+    assert set(split_documents(tmp_path / "d", "val")) == {r["text"] for i, r in enumerate(ROWS)
                                                     if is_val(b"id:%d" % (500 + i), 3, 0.3)}
     (tmp_path / "bad.jsonl").write_text('{"id": "1", "text": "a"}\n{"id": [2], "text": "b"}\n')
     with pytest.raises(UserError, match=r"bad\.jsonl:2: 'id' is \[2\], expected an integer or string page id"):
@@ -96,18 +97,18 @@ def test_jsonl_ids_key_like_parquet_ids(tmp_path):
 def test_text_field_reads_another_column_or_field(tmp_path):
     rows = [{"id": r["id"], "content": r["text"], "text": "not this"} for r in ROWS]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "c.parquet")
-    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(tmp_path / "c.jsonl", rows)
     for name in ("c.parquet", "c.jsonl"):
         m = prepare([tmp_path / name], tmp_path / f"d-{name}", tokenizer="char", text_field="content",
                     val_fraction=0.2, seed=1, progress=False)
         assert m["text_field"] == "content"
-        got = _pieces(tmp_path / f"d-{name}", "train") + _pieces(tmp_path / f"d-{name}", "val")
+        got = all_documents(tmp_path / f"d-{name}")
         assert sorted(got) == sorted(r["text"] for r in ROWS)
 
 
 def test_a_missing_text_field_is_one_line_naming_file_and_columns(tmp_path, capsys):
     pq.write_table(pa.Table.from_pylist(ROWS[:3]), tmp_path / "w.parquet")
-    (tmp_path / "w.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS[:3]))
+    write_jsonl(tmp_path / "w.jsonl", ROWS[:3])
     with pytest.raises(UserError, match=r"w\.parquet: no 'content' column \(columns: id, url, title, text\)$"):
         prepare([tmp_path / "w.parquet"], tmp_path / "d", text_field="content", progress=False)
     with pytest.raises(UserError, match=r"w\.jsonl:1: no string 'content' field \(fields: id, url, title, text; "):
@@ -117,10 +118,10 @@ def test_a_missing_text_field_is_one_line_naming_file_and_columns(tmp_path, caps
         prepare([tmp_path / "saved"], tmp_path / "d", text_field="content", progress=False)
     # Through the CLI: one line, for the default field (and for --text-field once cli.py has it).
     pq.write_table(pa.table({"body": ["x"], "id": ["1"]}), tmp_path / "b.parquet")
-    err = _cli_error(capsys, ["prepare", str(tmp_path / "b.parquet"), "--out", str(tmp_path / "d"), "--quiet"])
+    err = cli_error(capsys, ["prepare", str(tmp_path / "b.parquet"), "--out", str(tmp_path / "d"), "--quiet"])
     assert "b.parquet: no 'text' column (columns: body, id)" in err
     if _cli_has_text_field():
-        err = _cli_error(capsys, ["prepare", str(tmp_path / "w.parquet"), "--out", str(tmp_path / "d"),
+        err = cli_error(capsys, ["prepare", str(tmp_path / "w.parquet"), "--out", str(tmp_path / "d"),
                                   "--text-field", "content", "--quiet"])
         assert "w.parquet: no 'content' column (columns: id, url, title, text)" in err
     assert not (tmp_path / "d" / "manifest.json").exists()
@@ -139,7 +140,7 @@ def test_save_to_disk_folders_and_arrow_files(tmp_path):
     assert [Path(s["path"]).name for s in m["sources"]] == [
         "data-00000-of-00001.arrow", "data-00000-of-00003.arrow", "data-00001-of-00003.arrow",
         "data-00002-of-00003.arrow"]
-    assert sorted(_pieces(tmp_path / "d", "train") + _pieces(tmp_path / "d", "val")) == sorted(r["text"] for r in ROWS)
+    assert sorted(all_documents(tmp_path / "d")) == sorted(r["text"] for r in ROWS)
     # One Arrow file given directly, stream or file format.
     with pa.ipc.new_file(tmp_path / "f.arrow", table.schema) as w:
         w.write_table(table)
@@ -161,7 +162,8 @@ def test_a_real_save_to_disk_folder(tmp_path):
     pq.write_table(pa.Table.from_pylist(ROWS), tmp_path / "same.parquet")
     for name in ("saved", "same.parquet"):
         prepare([tmp_path / name], tmp_path / f"d-{name}", tokenizer="char", val_fraction=0.2, seed=4, progress=False)
-    assert set(_pieces(tmp_path / "d-saved", "val")) == set(_pieces(tmp_path / "d-same.parquet", "val")) \
+    assert set(split_documents(tmp_path / "d-saved", "val")) \
+        == set(split_documents(tmp_path / "d-same.parquet", "val")) \
         == {r["text"] for r in ROWS if is_val(b"id:" + r["id"].encode(), 4, 0.2)}
     datasets.DatasetDict({"train": ds}).save_to_disk(str(tmp_path / "dict"))
     m = prepare([tmp_path / "dict"], tmp_path / "d-dict", tokenizer="char", val_fraction=0.2, seed=4, progress=False)
@@ -204,7 +206,7 @@ def test_one_small_txt_file_prepares_with_the_default_command(tmp_path, tokenize
     blocks = [b for b in cut_blocks(text, recut["block_chars"]) if b.strip()]
     assert len(blocks) == recut["blocks"]
     for split in ("train", "val"):
-        pieces = _pieces(tmp_path / "d", split)
+        pieces = split_documents(tmp_path / "d", split)
         mine = [b for b in blocks if is_val(b.encode(), 1337, 0.1) == (split == "val")]
         assert "".join(pieces) == "".join(mine)
         assert len(pieces) < len(mine) and all(p in text for p in pieces)
@@ -222,8 +224,9 @@ def test_small_texts_of_a_few_kb_and_several_files(tmp_path):
         (folder / f"{i}.txt").write_text(text)
     m = prepare([folder], tmp_path / "d2", tokenizer="bytes", progress=False)
     assert "5 document(s) (fewer than 20)" in m["recut"]["message"]
-    assert [s["documents"] for s in m["sources"]] == [len([b for b in cut_blocks(p.read_text(), m["recut"]["block_chars"])
-                                                           if b.strip()]) for p in sorted(folder.iterdir())]
+    size = m["recut"]["block_chars"]
+    assert [s["documents"] for s in m["sources"]] == [sum(1 for b in cut_blocks(p.read_text(), size) if b.strip())
+                                                      for p in sorted(folder.iterdir())]
 
 
 def test_the_by_document_rule_is_kept_where_there_are_enough_documents(tmp_path):
@@ -234,7 +237,8 @@ def test_the_by_document_rule_is_kept_where_there_are_enough_documents(tmp_path)
         (folder / f"{i:03d}.txt").write_text(text)
     m = prepare([folder], tmp_path / "d", tokenizer="char", progress=False, val_fraction=0.2)
     assert m["recut"] is None
-    assert sorted(_pieces(tmp_path / "d", "val")) == sorted(t for t in docs if t.strip() and is_val(t.encode(), 1337, 0.2))
+    assert sorted(split_documents(tmp_path / "d", "val")) == sorted(t for t in docs
+                                                                    if t.strip() and is_val(t.encode(), 1337, 0.2))
     # An explicit --txt-docs keeps its rule, empty split and all.
     (tmp_path / "one.txt").write_text(_small_text(60_000))
     with pytest.raises(UserError, match=r"the (val|train) split is empty .*--txt-docs blocks or line"):

@@ -18,8 +18,18 @@ from pathlib import Path
 import pytest
 
 from growgpt import stats
-from growgpt.report import (console_summary, grow_vs_jump, load_results, loss_series, plot_loss_curves,
-                            render_html, render_markdown, schedule_comparison_lines, seed_spread, write_report)
+from growgpt.report import (
+    console_summary,
+    grow_vs_jump,
+    load_results,
+    loss_series,
+    plot_loss_curves,
+    render_html,
+    render_markdown,
+    schedule_comparison_lines,
+    seed_spread,
+    write_report,
+)
 
 LN2 = math.log(2)
 N = 20
@@ -358,9 +368,9 @@ def test_curves_draw_trunks_and_branches(tmp_path):
 @pytest.fixture(scope="module")
 def wsd_run(tmp_path_factory):
     sys.path.insert(0, str(Path(__file__).parent))
-    from test_grow import PLAN, write_plan
-
     from growgpt.grow import grow
+
+    from conftest import PLAN, write_plan
 
     root = tmp_path_factory.mktemp("wsd")
     plan = write_plan(root, PLAN.replace("warmup_iters = 4\n", "").replace("[train]\n", '[train]\nschedule = "wsd"\n'))

@@ -55,7 +55,8 @@ def test_sampling_from_the_exported_safetensors_equals_the_checkpoint(trained_ru
 
     weights = Path(trained_run) / SAFETENSORS
     assert weights.is_file()
-    a = sample(str(trained_run), start="The ", num_samples=2, max_new_tokens=20, seed=3, device="cpu", checkpoint="best")
+    a = sample(str(trained_run), start="The ", num_samples=2, max_new_tokens=20, seed=3, device="cpu",
+               checkpoint="best")
     b = sample(str(trained_run), start="The ", num_samples=2, max_new_tokens=20, seed=3, device="cpu",
                checkpoint=str(weights))
     assert a == b

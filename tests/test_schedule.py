@@ -75,7 +75,10 @@ def test_cooldown_shapes():
         assert lr_at(it, one_minus_sqrt) < lr_at(it, linear)
     for it in (*range(0, 89), *range(110, 120)):  # they differ only inside the cooldown
         assert lr_at(it, linear) == lr_at(it, one_minus_sqrt)
-    drop = lambda cfg, it: lr_at(it, cfg) - lr_at(it + 1, cfg)
+
+    def drop(cfg, it):
+        return lr_at(it, cfg) - lr_at(it + 1, cfg)
+
     assert drop(one_minus_sqrt, 88) > drop(linear, 88) and drop(one_minus_sqrt, 108) < drop(linear, 108)
 
 
@@ -213,10 +216,12 @@ def test_plans_take_cosine_or_wsd_and_a_wsd_trunk_warms_up_once(tmp_path):
     trunk's own schedule) and unknown names are refused at load, and so is a later stage's warmup,
     which would re-warm the trunk."""
     from growgpt.plan import load_plan
-    from test_grow import PLAN, write_plan
+
+    from conftest import PLAN, write_plan
 
     wsd = PLAN.replace("[train]\n", '[train]\nschedule = "wsd"\n')
-    with pytest.raises(UserError, match=r"key 'warmup_iters' in \[\[stage\]\] 2 \('s2'\) of .* is 4: with schedule = \"wsd\""):
+    rewarm = r"key 'warmup_iters' in \[\[stage\]\] 2 \('s2'\) of .* is 4: with schedule = \"wsd\""
+    with pytest.raises(UserError, match=rewarm):
         load_plan(write_plan(tmp_path / "a", wsd))
     plan = load_plan(write_plan(tmp_path / "b", wsd.replace("warmup_iters = 4\n", "")))
     assert plan.train["schedule"] == "wsd" and plan.stages[0].warmup_iters == 3

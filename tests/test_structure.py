@@ -133,7 +133,7 @@ def test_tests_and_benches_use_public_names_only(path):
 def test_the_private_name_check_sees_each_form(tmp_path):
     sample = tmp_path / "t.py"
     sample.write_text("from growgpt.grow import _start_from, grow\nimport growgpt.report as report\n"
-                      "from growgpt import extract as ex\nfrom growgpt import report as r2\n"
+                      "from growgpt.wiki import extract as ex\nfrom growgpt import report as r2\n"
                       "x = report._curves\ny = ex._PageParser()\nz = report.curves\n"
                       "monkeypatch.setattr('growgpt.dumps._OPEN', 1)\nmonkeypatch.setattr(r2, '_pair', 1)\n")
     found = sorted(use.split(": ", 1)[1] for use in private_uses(sample))
@@ -143,5 +143,5 @@ def test_the_private_name_check_sees_each_form(tmp_path):
 
 def test_no_temporary_shim_is_left():
     left = [str(p.relative_to(ROOT)) for p in [*MODULES.values(), *USERS]
-            if "TEMPORARY SHIM" in p.read_text(encoding="utf-8")]
+            if p.name != "test_structure.py" and "TEMPORARY SHIM" in p.read_text(encoding="utf-8")]
     assert left == [], f"issue 14's temporary re-exports are still in {left}"

@@ -7,8 +7,15 @@ import shutil
 import pytest
 
 from growgpt.errors import UserError
-from growgpt.tokenizer import (GPT2_EOT, CharTokenizer, GPT2Tokenizer, _gpt2_encoding, from_spec, gpt2_files,
-                               same_tokenizer)
+from growgpt.tokenizer import (
+    GPT2_EOT,
+    CharTokenizer,
+    GPT2Tokenizer,
+    from_spec,
+    gpt2_encoding,
+    gpt2_files,
+    same_tokenizer,
+)
 
 
 def test_gpt2_ids_equal_the_published_ones():
@@ -35,7 +42,7 @@ def test_gpt2_files_are_checked_against_tiktokens_hashes(tmp_path, monkeypatch):
     encoder_bytes = encoder.read_bytes()
     (tmp_path / "encoder.json").write_bytes(encoder_bytes.replace(b'"Hello"', b'"Hellp"', 1))
     monkeypatch.setenv("GROWGPT_GPT2_DIR", str(tmp_path))
-    _gpt2_encoding.cache_clear()
+    gpt2_encoding.cache_clear()
     try:
         with pytest.raises(UserError, match=r"encoder.json has sha256 .* expected 196139668be63f3b"):
             GPT2Tokenizer()
@@ -43,7 +50,7 @@ def test_gpt2_files_are_checked_against_tiktokens_hashes(tmp_path, monkeypatch):
         with pytest.raises(UserError, match="GPT-2 BPE file missing: .*encoder.json"):
             GPT2Tokenizer()
     finally:
-        _gpt2_encoding.cache_clear()
+        gpt2_encoding.cache_clear()
 
 
 def test_char_tokenizer_round_trip_and_spec():

@@ -43,8 +43,13 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tiny_settings, tmp_pat
     resumed = _run(tiny_settings(out_dir=str(tmp_path / "split"), init_from="resume", **common))
 
     full_log, split_log = read_metrics(full["out_dir"]), read_metrics(resumed["out_dir"])
-    loss = lambda log: [(r["iter"], r["loss"]) for r in log if r["kind"] == "train"]
-    evals = lambda log: [(r["iter"], r["val_loss"], r["train_loss"]) for r in log if r["kind"] == "eval"]
+
+    def loss(log):
+        return [(r["iter"], r["loss"]) for r in log if r["kind"] == "train"]
+
+    def evals(log):
+        return [(r["iter"], r["val_loss"], r["train_loss"]) for r in log if r["kind"] == "eval"]
+
     assert loss(split_log) == loss(full_log)  # bitwise: the same floats, step by step
     assert [e for e in evals(split_log) if e[0] != 17] == evals(full_log)
     a = ckpt_io.load(tmp_path / "full" / "ckpt.pt")["model"]
@@ -113,7 +118,8 @@ def test_out_of_memory_names_the_knobs(tiny_settings, monkeypatch):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(trainer, "train_step", oom)
-    with pytest.raises(UserError, match=r"out of memory at batch_size=8, block_size=32: lower batch_size .*gradient_accumulation_steps"):
+    message = r"out of memory at batch_size=8, block_size=32: lower batch_size .*gradient_accumulation_steps"
+    with pytest.raises(UserError, match=message):
         trainer.run()
 
 
@@ -125,7 +131,8 @@ def test_block_size_larger_than_data(tiny_settings):
 def test_resume_with_other_tokenizer_is_refused(tiny_settings, gpt2_data):
     _run(tiny_settings(max_iters=5, eval_interval=5))
     with pytest.raises(UserError, match=r"trained with tokenizer char-.*uses gpt2-r50k"):
-        Trainer(load_config(base=tiny_settings(max_iters=10, init_from="resume", dataset=str(gpt2_data))), verbose=False)
+        Trainer(load_config(base=tiny_settings(max_iters=10, init_from="resume", dataset=str(gpt2_data))),
+                verbose=False)
 
 
 def test_resume_with_other_model_shape_is_refused(tiny_settings):

@@ -11,12 +11,13 @@ import pytest
 
 import growgpt.estimate as est
 import growgpt.hardware as hardware
+import growgpt.plan_estimate as plan_estimate
 from growgpt.config import FIELD_HELP, TrainConfig, load_config
 from growgpt.errors import UserError
 from growgpt.metrics import read_metrics
 from growgpt.train import Trainer, cpu_accum_hint, evals_after, format_duration, lr_at, train
 
-from test_grow import PLAN, write_plan
+from conftest import PLAN, write_plan
 
 
 def _train_lrs(run_dir) -> dict[int, float]:
@@ -163,7 +164,7 @@ def no_probe(monkeypatch):
     def probe(*args, **kwargs):
         raise AssertionError("the timing probe must not run")
 
-    monkeypatch.setattr(est, "probe_iter_seconds", probe)
+    monkeypatch.setattr(plan_estimate, "probe_iter_seconds", probe)
     monkeypatch.setattr(hardware.torch.cuda, "is_available", lambda: False)
 
 
@@ -171,15 +172,15 @@ def test_estimate_for_a_gpu_is_derived_without_a_probe(tmp_path, no_probe, monke
     monkeypatch.setattr(hardware, "cpu_peak", lambda dtype="float32": pytest.fail("no CPU peak for a remote card"))
     plan = write_plan(tmp_path, PLAN, **GPT2_124M)
     t0 = time.perf_counter()
-    e = est.estimate_plan(plan, tmp_path / "work", gpu="RTX 4070")
+    e = plan_estimate.estimate_plan(plan, tmp_path / "work", gpu="RTX 4070")
     assert time.perf_counter() - t0 < 10
     assert e["device"] == "cuda" and e["dtype"] == "bfloat16" and e["memory"] == 12_282 * 2**20
     timing = e["timing"]
-    assert timing["method"] == "derived" and timing["peak"] == 58.3e12 and timing["mfu"] == est.ASSUMED_MFU
+    assert timing["method"] == "derived" and timing["peak"] == 58.3e12 and timing["mfu"] == plan_estimate.ASSUMED_MFU
     flops = est.train_flops_per_token(12, 12, 768, 1024, 50257) * 12 * 1024
     assert timing["seconds"] == pytest.approx(flops / (58.3e12 * 0.4))
     assert e["stages"][0]["seconds"] == pytest.approx(timing["seconds"] * 40 * e["stages"][0]["iters"])
-    text = est.format_estimate(e)
+    text = plan_estimate.format_estimate(e)
     assert "40% MFU assumed" in text and "RTX 4070" in text and "not measured" in text
     lines = text.splitlines()
     first_stage = next(i for i, line in enumerate(lines) if line.startswith("stage"))
@@ -196,7 +197,7 @@ def test_train_flops_match_the_model():
 
 def test_a_probe_over_budget_is_skipped_on_cpu(tmp_path, no_probe, monkeypatch):
     monkeypatch.setattr(hardware, "cpu_peak", lambda dtype="float32": hardware.Peak(50e9, "test"))
-    e = est.estimate_plan(write_plan(tmp_path, PLAN, **GPT2_124M), tmp_path / "work", device="cpu")
+    e = plan_estimate.estimate_plan(write_plan(tmp_path, PLAN, **GPT2_124M), tmp_path / "work", device="cpu")
     timing = e["timing"]
     assert timing["method"] == "derived" and timing["seconds"] == pytest.approx(timing["flops"] / (50e9 * 0.4))
     assert "over the 5 s budget" in timing["basis"] and "MFU assumed" in timing["basis"]
@@ -205,11 +206,11 @@ def test_a_probe_over_budget_is_skipped_on_cpu(tmp_path, no_probe, monkeypatch):
 def test_a_small_model_is_probed_and_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(hardware, "cpu_peak", lambda dtype="float32": hardware.Peak(50e9, "test"))
     calls, said = [], []
-    monkeypatch.setattr(est, "probe_iter_seconds", lambda *a, **k: calls.append(k) or 0.01)
-    e = est.estimate_plan(write_plan(tmp_path, PLAN), tmp_path / "work", device="cpu", say=said.append)
+    monkeypatch.setattr(plan_estimate, "probe_iter_seconds", lambda *a, **k: calls.append(k) or 0.01)
+    e = plan_estimate.estimate_plan(write_plan(tmp_path, PLAN), tmp_path / "work", device="cpu", say=said.append)
     assert len(calls) == 1 and e["timing"]["method"] == "probe" and e["seconds_per_micro_batch"] == 0.01
     assert said and "timing probe" in said[0]
-    assert "measured by a timing probe" in est.format_estimate(e)
+    assert "measured by a timing probe" in plan_estimate.format_estimate(e)
 
 
 def test_cli_estimate_with_gpu_answers_in_seconds(tmp_path, no_probe, monkeypatch, capsys):
@@ -230,8 +231,9 @@ def test_estimate_of_a_dump_plan_works_offline_from_the_kept_listing_or_part_siz
     import shutil
 
     from growgpt.cli import main
-    from growgpt.estimate import estimate_plan
-    from test_grow import PLAN, write_mirror
+    from growgpt.plan_estimate import estimate_plan
+
+    from conftest import PLAN, write_mirror
 
     mirror = tmp_path / "mirror"
     write_mirror(mirror)

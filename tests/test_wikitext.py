@@ -1,8 +1,10 @@
-"""growgpt.wikitext: one test per cleaning rule, real dump samples, and generated wikitext."""
+"""growgpt.wiki.wikitext (and .templates): one test per cleaning rule, real dump samples, and generated wikitext."""
 
 from __future__ import annotations
 
 import bz2
+import html
+import html.entities
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -11,10 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from growgpt.wikitext import markup_leaks, wikitext_to_text
+from growgpt.wiki import templates
+from growgpt.wiki import wikitext as wt
+from growgpt.wiki.wikitext import markup_leaks, wikitext_to_text
 
-DUMPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "wikidumps"
-ENWIKI = DUMPS / "gensim" / "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+from conftest import SHARED_DUMPS, dump_sample
+
+ENWIKI = "gensim/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 
 def leaks(text: str) -> list[str]:
     return markup_leaks(text)
@@ -181,7 +186,8 @@ def test_bold_italic_quotes_go():
 
 
 def test_chinese_variant_markup():
-    assert clean("a -{zh-hans:计算机; zh-hant:電腦;}- b -{A|软件}- c -{H|zh-cn:打印; zh-tw:列印;}-d") == "a 计算机 b 软件 c d"
+    assert (clean("a -{zh-hans:计算机; zh-hant:電腦;}- b -{A|软件}- c -{H|zh-cn:打印; zh-tw:列印;}-d")
+            == "a 计算机 b 软件 c d")
 
 
 def test_magic_words_go():
@@ -286,9 +292,7 @@ def _articles(path: Path):
 
 @pytest.fixture(scope="module")
 def enwiki() -> dict[str, str]:
-    if not ENWIKI.is_file():
-        pytest.skip(f"dump samples not found ({ENWIKI}); they live in ../shared next to the repository")
-    return {title: wikitext_to_text(text, title) for title, text in _articles(ENWIKI)}
+    return {title: wikitext_to_text(text, title) for title, text in _articles(dump_sample(ENWIKI))}
 
 
 def test_enwiki_sample_has_no_leaks(enwiki):
@@ -317,9 +321,13 @@ def test_enwiki_sample_reads_like_text(enwiki):
     "dumpster-dive/tinywiki-latest-pages-articles.xml",
 ])
 def test_other_samples_have_no_leaks(sample):
-    path = DUMPS / sample
-    if not path.is_file():
-        pytest.skip(f"dump sample not found ({path})")
+    if sample.startswith("gensim/"):
+        path = dump_sample(sample)  # (gensim, a dev dependency, ships these)
+    else:
+        path = SHARED_DUMPS / sample
+        if not path.is_file():  # not vendored: a clean clone (CI) has no ../shared, and no package ships it
+            pytest.skip(f"dump sample {sample} is only in {SHARED_DUMPS} (not vendored, no package ships it), "
+                        "which a clean clone lacks")
     for keep_tables in (False, True):
         leaky = {title: leaks(wikitext_to_text(text, title, keep_tables=keep_tables))
                  for title, text in _articles(path)}
@@ -344,7 +352,7 @@ def _inline(children):
 
     return st.one_of(
         st.builds(template, NAMES, st.lists(children, max_size=3)),
-        st.builds(lambda n, k, v: "{{%s|%s=%s}}" % (n, k, v), NAMES, ARG_KEYS, children),
+        st.builds(lambda n, k, v: f"{{{{{n}|{k}={v}}}}}", NAMES, ARG_KEYS, children),
         st.builds(lambda t, label: f"[[{t}|{label}]]", TARGETS, children),
         st.builds(lambda t: f"[[{t}]]", TARGETS),
         st.builds(lambda c: f"[[File:X.jpg|thumb|{c}]]", children),
@@ -414,17 +422,15 @@ def test_any_text_never_crashes(text):
 
 
 # --- the fast paths match what they replace -----------------------------------------------------
-# Each speed-up in growgpt.wikitext replaced a plain regex; these keep the plain regex as the
+# Each speed-up in growgpt.wiki.wikitext and .templates replaced a plain regex; these keep the plain regex as the
 # reference and check the fast version against it on generated text.
-
-from growgpt import wikitext as _wt  # noqa: E402
 
 _TOKEN_REGEX = re.compile(r"\{\{|\}\}|\{\||\|\}")
 _PAREN_CLOSE_DEBRIS_REGEX = re.compile(r"[,;:](?<![,;:][,;:])(?<![,;:] [,;:])[ ,;:]*\)")
 
 
 def _expand_reference(s: str, title: str, keep_tables: bool, params: bool = False) -> str:
-    """What `_wt._expand` does, without its fast paths: a regex search per token (`{|` and `|}`
+    """What `templates.expand` does, without its fast paths: a regex search per token (`{|` and `|}`
     inside a line are text, as they are there), a walk down the stack to the template for each
     `}}`, every kept frame's text joined and read again (nested tables too), every opening pushed
     one by one, and every unclosed table's attribute line dropped through a frame."""
@@ -460,12 +466,12 @@ def _expand_reference(s: str, title: str, keep_tables: bool, params: bool = Fals
         pos = i + 2
         if tok == "{{":
             if not params and s.startswith("{", pos):
-                return _expand_reference(_wt._PARAM.sub(_wt._param_default, s), title, keep_tables, True)
+                return _expand_reference(templates.PARAM.sub(templates.param_default, s), title, keep_tables, True)
             if i in ignored:
-                pos = _wt._NAME_ON_LINE.match(s, pos).end()
+                pos = templates.NAME_ON_LINE.match(s, pos).end()
                 continue
-            render = None if dropping() else _wt._renderer(_wt._TEMPLATE_NAME.match(s, pos).group())
-            if kept() >= _wt._MAX_KEPT_DEPTH:
+            render = None if dropping() else templates.renderer(templates.TEMPLATE_NAME.match(s, pos).group())
+            if kept() >= templates.MAX_KEPT_DEPTH:
                 render = None
             stack.append({"kind": "template", "start": len(out), "dropped": render is None, "at": i,
                           "render": render})
@@ -484,12 +490,12 @@ def _expand_reference(s: str, title: str, keep_tables: bool, params: bool = Fals
                 body = "".join(out[f["start"]:])
                 del out[f["start"]:]
                 if f["kind"] == "table":
-                    out.append("\n" + "\n".join(_wt._table_text([body])) + "\n")
+                    out.append("\n" + "\n".join(templates.table_text([body])) + "\n")
                 else:
                     out.append(f["render"](body, title))
             purge()
         elif tok == "{|":
-            if not _wt._at_line_start(s, i, " \t:"):
+            if not templates.at_line_start(s, i, " \t:"):
                 if not dropping():
                     out.append(tok)
                 continue
@@ -498,16 +504,16 @@ def _expand_reference(s: str, title: str, keep_tables: bool, params: bool = Fals
                 attrs = {"kind": "attrs", "start": len(out), "dropped": True, "at": i, "end": n if nl < 0 else nl}
                 stack.append(attrs)
                 continue
-            dropped = not keep_tables or dropping() or kept() >= _wt._MAX_KEPT_DEPTH
+            dropped = not keep_tables or dropping() or kept() >= templates.MAX_KEPT_DEPTH
             stack.append({"kind": "table", "start": len(out), "dropped": dropped, "at": i})
         else:
-            at_start = _wt._at_line_start(s, i, " \t")
+            at_start = templates.at_line_start(s, i, " \t")
             if at_start and stack and stack[-1]["kind"] == "table":
                 f = stack.pop()
                 if not f["dropped"]:
                     body = "".join(out[f["start"]:])
                     del out[f["start"]:]
-                    out.append("\n" + "\n".join(_wt._table_text([body])) + "\n")
+                    out.append("\n" + "\n".join(templates.table_text([body])) + "\n")
                 purge()
             elif pos < n and s[pos] == "}":
                 pos = i + 1
@@ -531,26 +537,26 @@ SCAN_SOUP = st.lists(st.tuples(SCAN_PIECES, st.integers(1, 40)), max_size=12).ma
 @settings(max_examples=1500, deadline=None, suppress_health_check=HARD)
 @given(text=SCAN_SOUP, keep_tables=st.booleans())
 def test_expand_matches_the_plain_scan(text, keep_tables):
-    assert _wt._expand("\n" + text, "T", keep_tables) == _expand_reference("\n" + text, "T", keep_tables)
+    assert templates.expand("\n" + text, "T", keep_tables) == _expand_reference("\n" + text, "T", keep_tables)
 
 
 @settings(max_examples=1500, deadline=None)
 @given(text=st.text(alphabet="{}|a\n :", max_size=40), keep_tables=st.booleans())
 def test_expand_matches_the_plain_scan_on_any_braces(text, keep_tables):
-    assert _wt._expand(text, "T", keep_tables) == _expand_reference(text, "T", keep_tables)
+    assert templates.expand(text, "T", keep_tables) == _expand_reference(text, "T", keep_tables)
 
 
 @settings(max_examples=1500, deadline=None)
 @given(text=st.text(alphabet=" ,;:()a\n", max_size=40))
 def test_reversed_paren_debris_regex_matches_the_forward_one(text):
-    assert (_wt._PAREN_CLOSE_DEBRIS_REV.sub(")", text[::-1])[::-1]
+    assert (wt.PAREN_CLOSE_DEBRIS_REV.sub(")", text[::-1])[::-1]
             == _PAREN_CLOSE_DEBRIS_REGEX.sub(")", text))
 
 
 @settings(max_examples=1000, deadline=None)
 @given(text=st.text(alphabet="{}[]|a", max_size=12))
 def test_has_leftover_matches_the_leftover_regex(text):
-    assert _wt._has_leftover(text) == bool(_wt._LEFTOVER.search(text))
+    assert wt.has_leftover(text) == bool(wt.LEFTOVER.search(text))
 
 
 def test_plain_links_take_the_quick_path_with_the_same_text():
@@ -563,19 +569,19 @@ def test_plain_links_take_the_quick_path_with_the_same_text():
 @settings(max_examples=1500, deadline=None)
 @given(text=st.text(alphabet="[]|a:#_ \nF", max_size=40))
 def test_resolve_links_matches_a_callback_per_link(text):
-    assert _wt._resolve_links(text) == _wt._LINK.subn(lambda m: _wt._link(*m.groups()), text)
+    assert wt.resolve_links(text) == wt.LINK.subn(lambda m: wt.link_text(*m.groups()), text)
 
 
 def _elements_the_general_way(text: str) -> str:
-    """`_strip_elements` with both of its shortcuts (a whole <ref> in the search regex, the
+    """`strip_elements` with both of its shortcuts (a whole <ref> in the search regex, the
     str.find for the closing tag) switched off: every element takes the general path."""
-    plain = re.compile(r"<(%s)\b([^<>]*)>" % "|".join(_wt._DROP_ELEMENTS), re.I)
-    saved = _wt._ELEMENT_OPEN, _wt._CLOSE_TAG
-    _wt._ELEMENT_OPEN, _wt._CLOSE_TAG = plain, {n: "\x00never" for n in _wt._DROP_ELEMENTS}
+    plain = re.compile(rf"<({'|'.join(wt.DROP_ELEMENTS)})\b([^<>]*)>", re.I)
+    saved = wt.ELEMENT_OPEN, wt.CLOSE_TAG
+    wt.ELEMENT_OPEN, wt.CLOSE_TAG = plain, {n: "\x00never" for n in wt.DROP_ELEMENTS}
     try:
-        return _wt._strip_elements(text)
+        return wt.strip_elements(text)
     finally:
-        _wt._ELEMENT_OPEN, _wt._CLOSE_TAG = saved
+        wt.ELEMENT_OPEN, wt.CLOSE_TAG = saved
 
 
 ELEMENT_SOUP = st.lists(st.sampled_from([
@@ -587,13 +593,13 @@ ELEMENT_SOUP = st.lists(st.sampled_from([
 @settings(max_examples=2000, deadline=None)
 @given(text=ELEMENT_SOUP)
 def test_element_shortcuts_change_nothing(text):
-    assert _wt._strip_elements(text) == _elements_the_general_way(text)
+    assert wt.strip_elements(text) == _elements_the_general_way(text)
 
 
 def _strip_elements_plain(s: str) -> str:
-    """`_strip_elements` as it was: a search for the closing tag and one for a reopening tag per
+    """`strip_elements` as it was: a search for the closing tag and one for a reopening tag per
     element, no shortcut, no chain of reopened tags taken at once."""
-    plain = re.compile(r"<(%s)\b([^<>]*)>" % "|".join(_wt._DROP_ELEMENTS), re.I)
+    plain = re.compile(rf"<({'|'.join(wt.DROP_ELEMENTS)})\b([^<>]*)>", re.I)
     out, pos, unclosed = [], 0, set()
     while m := plain.search(s, pos):
         out.append(s[pos : m.start()])
@@ -601,14 +607,14 @@ def _strip_elements_plain(s: str) -> str:
         name = m.group(1).lower()
         if m.group(2).endswith("/") or name in unclosed:
             continue
-        close = _wt._ELEMENT_CLOSE[name].search(s, pos)
+        close = wt.ELEMENT_CLOSE[name].search(s, pos)
         if close is None:
             unclosed.add(name)
             continue
-        if _wt._ELEMENT_REOPEN[name].search(s, pos, close.start()):
+        if wt.ELEMENT_REOPEN[name].search(s, pos, close.start()):
             continue
         if name == "nowiki":
-            out.append(s[pos : close.start()].translate(_wt._NOWIKI_ESCAPE))
+            out.append(s[pos : close.start()].translate(wt.NOWIKI_ESCAPE))
         pos = close.end()
     out.append(s[pos:])
     return "".join(out)
@@ -619,7 +625,7 @@ def _strip_elements_plain(s: str) -> str:
                                                  "</math>", "<nowiki>", "</nowiki>", "a", "<", " ", "<span>", "\n"]),
                                st.integers(1, 12)), max_size=12).map(lambda ps: "".join(p * k for p, k in ps)))
 def test_elements_match_the_plain_loop(text):
-    assert _wt._strip_elements(text) == _strip_elements_plain(text)
+    assert wt.strip_elements(text) == _strip_elements_plain(text)
 
 
 @settings(max_examples=1500, deadline=None)
@@ -627,78 +633,78 @@ def test_elements_match_the_plain_loop(text):
                                       "\n{| c={{{2|y}}}\n", "}"]), max_size=25).map("".join),
        keep_tables=st.booleans())
 def test_template_parameters_substituted_on_the_way_as_if_first(text, keep_tables):
-    first = _wt._expand(_wt._PARAM.sub(lambda m: m.group(2) or "", text), "T", keep_tables, params=True)
-    assert _wt._expand(text, "T", keep_tables) == first
+    first = templates.expand(templates.PARAM.sub(lambda m: m.group(2) or "", text), "T", keep_tables, params=True)
+    assert templates.expand(text, "T", keep_tables) == first
 
 
 @settings(max_examples=1000, deadline=None)
 @given(text=st.text(alphabet="'ab", max_size=30))
 def test_quote_regex_removes_what_three_replaces_remove(text):
     Q5, Q3, Q2 = "'" * 5, "'" * 3, "'" * 2
-    assert _wt._QUOTES.sub("", text) == text.replace(Q5, "").replace(Q3, "").replace(Q2, "")
+    assert wt.QUOTES.sub("", text) == text.replace(Q5, "").replace(Q3, "").replace(Q2, "")
 
 
 @settings(max_examples=1000, deadline=None)
 @given(text=st.text(alphabet=", a(\n", max_size=30))
 def test_space_and_comma_regexes_match_their_str_versions(text):
-    assert bool(_wt._COMMA_PAIR.search(text)) == (",," in text or ", ," in text)
-    assert _wt._OPEN_PAREN_SPACE.sub("(", text) == text.replace("( ", "(")
-    assert _wt._LINE_START_SPACE.sub("\n", text) == text.replace("\n ", "\n")
+    assert bool(wt.COMMA_PAIR.search(text)) == (",," in text or ", ," in text)
+    assert wt.OPEN_PAREN_SPACE.sub("(", text) == text.replace("( ", "(")
+    assert wt.LINE_START_SPACE.sub("\n", text) == text.replace("\n ", "\n")
 
 
 # --- linear-time rewrites: each against the plain version it replaced -----------------------------
 
 _NAME_LISTS = [  # (names, flags) as the module's tries are built
-    (sorted(_wt._FILE_NS | _wt._CATEGORY_NS), re.I), (_wt._DROP_ELEMENTS, re.I), (_wt._BLOCK_TAGS, re.I),
-    (_wt._INLINE_TAGS, re.I), (sorted(_wt.html.entities.html5), 0),
+    (sorted(wt.FILE_NS | wt.CATEGORY_NS), re.I), (wt.DROP_ELEMENTS, re.I), (wt.BLOCK_TAGS, re.I),
+    (wt.INLINE_TAGS, re.I), (sorted(html.entities.html5), 0),
 ]
 
 
 @pytest.mark.parametrize("names, flags", _NAME_LISTS, ids=["ns", "elements", "block", "inline", "html5"])
 def test_tries_match_what_the_flat_alternations_match(names, flags):
-    """`_trie` is atomic: safe only if no two branches of a node match the same character (under
+    """`trie` is atomic: safe only if no two branches of a node match the same character (under
     re.I the long s is an s, the Kelvin sign a k); and it matches what the flat list matches."""
     children: dict[str, set[str]] = {}
     for name in names:
         for k in range(len(name)):
             children.setdefault(name[:k], set()).add(name[k])
-    for prefix, chars in children.items():
+    for chars in children.values():
         for a in chars:
             for b in chars:
                 if a < b:
                     assert not re.fullmatch(re.escape(a), b, flags) and not re.fullmatch(re.escape(b), a, flags)
-    trie = re.compile(_wt._trie(names), flags)
+    trie = re.compile(wt.trie(names), flags)
     flat = re.compile("|".join(map(re.escape, names)), flags)
     for name in names:
         for text in {name, name.upper(), name.title(), name[:-1], name + "x", name + "s", name[1:], name[:2]}:
             assert bool(trie.fullmatch(text)) == bool(flat.fullmatch(text)), text
 
 
-_FLAT_NS = "|".join(sorted(map(re.escape, _wt._FILE_NS | _wt._CATEGORY_NS), key=len, reverse=True))
-_FILE_LINK_PLAIN = re.compile(r"\[\[[ \t]*(?:%s)[ \t]*:[^\[\]]*(?:(?:\[(?!\[)|\](?!\]))[^\[\]]*)*\]\]"
-                              % _FLAT_NS, re.I)
-_UNCLOSED_NS_LINK_PLAIN = re.compile(r"\[\[[ \t]*(?:%s)[ \t]*:[^\n]*" % _FLAT_NS, re.I)
+_FLAT_NS = "|".join(sorted(map(re.escape, wt.FILE_NS | wt.CATEGORY_NS), key=len, reverse=True))
+_FILE_LINK_PLAIN = re.compile(rf"\[\[[ \t]*(?:{_FLAT_NS})[ \t]*:[^\[\]]*(?:(?:\[(?!\[)|\](?!\]))[^\[\]]*)*\]\]",
+                              re.I)
+_UNCLOSED_NS_LINK_PLAIN = re.compile(rf"\[\[[ \t]*(?:{_FLAT_NS})[ \t]*:[^\n]*", re.I)
 
 
 def test_namespace_lookahead_and_trie_turn_no_link_away():
-    """`_NS_NAME` (a shape lookahead, then a trie) finds what the flat alternation of names found:
+    """The namespace pattern (a shape lookahead, then a trie) finds what the flat alternation of names found:
     every name, its case variants, with spaces and tabs around, and near misses."""
-    for name in _wt._FILE_NS | _wt._CATEGORY_NS:
+    for name in wt.FILE_NS | wt.CATEGORY_NS:
         for variant in {name, name.upper(), name.title(), name + "x", name[:-1], "x" + name}:
             for text in (f"[[{variant}:a]]", f"[[ \t{variant} \t:a|b [c] d]]", f"[[{variant}\t\t\t:a",
                          f"[[{variant}:a\nb]]"):
-                assert (_wt._FILE_LINK.sub("", text) == _FILE_LINK_PLAIN.sub("", text)
-                        and _wt._UNCLOSED_NS_LINK.sub("", text) == _UNCLOSED_NS_LINK_PLAIN.sub("", text)), text
+                assert (wt.FILE_LINK.sub("", text) == _FILE_LINK_PLAIN.sub("", text)
+                        and wt.UNCLOSED_NS_LINK.sub("", text) == _UNCLOSED_NS_LINK_PLAIN.sub("", text)), text
 
 
-@pytest.mark.parametrize("names, rx", [(_wt._DROP_ELEMENTS, "_ELEMENT_OPEN"), (_wt._BLOCK_TAGS, "_BLOCK_TAG"),
-                                       (_wt._INLINE_TAGS, "_INLINE_TAG")])
+@pytest.mark.parametrize("names, rx", [(wt.DROP_ELEMENTS, "ELEMENT_OPEN"), (wt.BLOCK_TAGS, "BLOCK_TAG"),
+                                       (wt.INLINE_TAGS, "INLINE_TAG")])
 def test_tag_lookaheads_and_tries_turn_no_tag_away(names, rx):
     """The first-letter lookahead and the trie of tag names: checked for every first letter up to
     U+3000 (one name per letter), as the other lookaheads are."""
-    fast = getattr(_wt, rx)
-    plain = re.compile(fast.pattern.replace(_wt._first_letters(names), "").replace(_wt._trie(names), "(?:%s)"
-                       % "|".join(map(re.escape, names))), re.I)
+    fast = getattr(wt, rx)
+    flat = "|".join(map(re.escape, names))
+    plain = re.compile(fast.pattern.replace(wt.first_letters(names), "").replace(wt.trie(names), f"(?:{flat})"), re.I)
     assert plain.pattern != fast.pattern
     for name in {name[0]: name for name in names}.values():
         for c in map(chr, range(0x20, 0x3000)):
@@ -714,14 +720,14 @@ _HEADING_LINE_PLAIN = re.compile(r"\n(={1,6})([^\n]*?)={1,6}[ \t]*(?=\n|$)")
 @settings(max_examples=2000, deadline=None)
 @given(text=st.text(alphabet="= \ta\n", max_size=30))
 def test_heading_regexes_match_their_plain_versions(text):
-    assert ([(m.span(), m.groups()[1:]) for m in _wt._HEADING.finditer(text)]
+    assert ([(m.span(), m.groups()[1:]) for m in wt.HEADING.finditer(text)]
             == [(m.span(), m.groups()) for m in _HEADING_PLAIN.finditer(text)])
-    assert ([(m.span(), m.groups()) for m in _wt._HEADING_LINE.finditer(text)]
+    assert ([(m.span(), m.groups()) for m in wt.HEADING_LINE.finditer(text)]
             == [(m.span(), m.groups()) for m in _HEADING_LINE_PLAIN.finditer(text)])
 
 
 def _drop_sections_plain(s: str) -> str:
-    """`_drop_sections` as a loop over every heading, one name at a time."""
+    """`drop_sections` as a loop over every heading, one name at a time."""
     out, pos, skip_level = [], 0, 0
     for m in _HEADING_PLAIN.finditer(s):
         level = min(len(m.group(1)), len(m.group(3)))
@@ -731,7 +737,7 @@ def _drop_sections_plain(s: str) -> str:
             skip_level = 0
             pos = m.start()
         name = re.sub(r"'{2,}|\[\[|\]\]|<[^<>]*>|&nbsp;", "", m.group(2)).strip(" \t=:").lower()
-        if name in _wt._DROP_SECTIONS or (level <= 2 and name in _wt._DROP_TOP_SECTIONS):
+        if name in wt.DROP_SECTIONS or (level <= 2 and name in wt.DROP_TOP_SECTIONS):
             out.append(s[pos : m.start()])
             skip_level = level
     if not skip_level:
@@ -740,14 +746,14 @@ def _drop_sections_plain(s: str) -> str:
 
 
 def _headings_plain(s: str) -> str:
-    """`_headings` as a loop over every heading with a list of flags."""
-    parts = _wt._HEADING_ROW.split(s)
+    """`finish_headings` as a loop over every heading with a list of flags."""
+    parts = wt.HEADING_ROW.split(s)
     marks, titles, texts = parts[1::3], parts[2::3], parts[3::3]
     shown, seen = [""] * len(titles), [False] * 7
     for i in range(len(titles) - 1, -1, -1):
         if texts[i] and not texts[i].isspace():
             seen = [True] * 7
-        if _wt._WORDLESS.fullmatch(titles[i]):
+        if wt.WORDLESS.fullmatch(titles[i]):
             continue
         level = len(marks[i])
         if seen[level]:
@@ -771,10 +777,10 @@ HEADED = st.lists(st.one_of(
 @settings(max_examples=2000, deadline=None)
 @given(text=HEADED)
 def test_section_and_heading_passes_match_their_loops(text):
-    assert _wt._drop_sections(text) == _drop_sections_plain(text)
+    assert wt.drop_sections(text) == _drop_sections_plain(text)
     rows = "\n" + text.replace("\x02", "")
     rows = _HEADING_LINE_PLAIN.sub(lambda m: "\n\x02" + m[1] + "\x02" + m[2], rows)
-    assert _wt._headings(rows) == _headings_plain(rows)
+    assert wt.finish_headings(rows) == _headings_plain(rows)
 
 
 def _glue_links_plain(parts: list[str]) -> list[str]:
@@ -791,16 +797,16 @@ def _glue_links_plain(parts: list[str]) -> list[str]:
 @settings(max_examples=2000, deadline=None)
 @given(text=st.text(alphabet="[]|a", max_size=40))
 def test_link_gluing_matches_the_piece_by_piece_loop(text):
-    assert _wt._glue_links(text.split("|")) == _glue_links_plain(text.split("|"))
+    assert templates.glue_links(text.split("|")) == _glue_links_plain(text.split("|"))
 
 
 @settings(max_examples=2000, deadline=None)
 @given(text=st.lists(st.one_of(st.sampled_from(["&", "&#", "&#x", ";", "a", " ", "1", "\n", "&a", "&amp", "&#9;"]),
-                              st.sampled_from(sorted(_wt.html.entities.html5)).map(lambda e: "&" + e),
-                              st.sampled_from(sorted(_wt.html.entities.html5)).map(lambda e: "&" + e[:-1])),
+                              st.sampled_from(sorted(html.entities.html5)).map(lambda e: "&" + e),
+                              st.sampled_from(sorted(html.entities.html5)).map(lambda e: "&" + e[:-1])),
                      max_size=12).map("".join))
 def test_unescape_changes_what_html_unescape_changes(text):
-    assert _wt._unescape(text) == _wt.html.unescape(text)
+    assert wt.unescape(text) == html.unescape(text)
 
 
 def test_numbered_arguments_that_are_no_position():
@@ -809,7 +815,7 @@ def test_numbered_arguments_that_are_no_position():
     assert clean("{{lang|fr|2=texte}} {{transl|ar|3=x}}") == "texte x"
 
 
-_EXT_LINK_PLAIN = re.compile(_wt._EXT_LINK.pattern.replace("(?=[hfmnigs/])", ""), re.I)
+_EXT_LINK_PLAIN = re.compile(wt.EXT_LINK.pattern.replace("(?=[hfmnigs/])", ""), re.I)
 
 
 @pytest.mark.parametrize("scheme", ["http:", "https:", "ftp:", "//", "mailto:", "news:", "irc:", "ircs:",
@@ -817,7 +823,7 @@ _EXT_LINK_PLAIN = re.compile(_wt._EXT_LINK.pattern.replace("(?=[hfmnigs/])", "")
 def test_first_letter_lookaheads_turn_nothing_away(scheme):
     """The lookaheads only skip what no alternative could match: checked for every first letter
     (and its case variants under re.I, e.g. the long s and the Kelvin sign) up to U+3000."""
-    assert _EXT_LINK_PLAIN.pattern != _wt._EXT_LINK.pattern
+    assert _EXT_LINK_PLAIN.pattern != wt.EXT_LINK.pattern
     for c in map(chr, range(0x20, 0x3000)):
         text = f"[{c}{scheme[1:]}x y]"
-        assert bool(_wt._EXT_LINK.search(text)) == bool(_EXT_LINK_PLAIN.search(text)), text
+        assert bool(wt.EXT_LINK.search(text)) == bool(_EXT_LINK_PLAIN.search(text)), text

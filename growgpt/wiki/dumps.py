@@ -1,114 +1,53 @@
-"""List and download the parts of a Wikipedia dump from a Wikimedia dump mirror.
+"""List, download and verify the parts of a Wikipedia dump from a Wikimedia dump mirror.
 
-`list_parts(wiki, date)` says what a dump holds: its parts (`pages-articlesN.xml-pApB.bz2`, one or
-more files each, with page ranges), their sizes and checksums, and whether the dump job is done.
-`fetch(wiki, date, "1-3", to_dir)` downloads parts into `to_dir`, resumably and verified.
-
-Where the listing comes from
-----------------------------
-`{mirror}/{wiki}/{date}/dumpstatus.json`, which Wikimedia writes for every dump: per job
-(`articlesdump`, `articlesmultistreamdump`) a status and every file's size, SHA-1 and MD5. Where it
-is missing (some mirrors drop it) the dump's `{wiki}-{date}-sha1sums.txt` (else `-md5sums.txt`)
-gives names and checksums, and sizes come from Content-Length (HEAD), or are unknown. File URLs
-are always built as `{mirror}/{wiki}/{date}/{name}`: the `url` field of dumpstatus.json is a path
-on dumps.wikimedia.org, which mirrors do not share, and building the URL ourselves means a listing
-can only ever point inside the dump's folder. Names are checked before anything is built from them
-(no `/`, `\\`, `..` or leading `.`, at most 255 characters, and the dump-file pattern of this wiki
-and date). "latest" is the date named by `{mirror}/{wiki}/latest/dumpstatus.json`'s files when a
-mirror has one, else the newest dated folder whose job is done (an unfinished dump is only taken
-when nothing else exists). A mirror is an http(s) URL, a `file://` URL or a plain local folder laid
-out the same way.
-
-A listing is checked before it is believed: the JSON must have the shape Wikimedia writes (an
-object of jobs, each with an object of files), a size must be a whole number of bytes, a sha1 40
-and an md5 32 hex digits, and every line of a sums file `<hex> <name>`. Anything else is a one-line
-UserError naming the URL and the field, never a traceback.
-
-What a misbehaving mirror cannot do
------------------------------------
-* Make us read without end. A listing (dumpstatus.json, sums file, folder index) is read up to
-  LISTING_MAX_BYTES (8 MiB; enwiki's dumpstatus.json is ~100 kB) and within LISTING_DEADLINE_S
-  (60 s, all retries included). A file is read up to its listed size: one byte more, or a
-  Content-Length / Content-Range that disagrees with the listing, deletes the partial download and
-  stops with an error naming the file. A file of unknown size is bounded by its Content-Length,
-  else by the free space of the target folder.
-* Stall us past a deadline. Every socket read times out after TIMEOUT_S (60 s), and a deadline (a
-  listing's, or `fetch(timeout=...)` / `--timeout SECONDS` for the whole fetch; by default none,
-  since a 20 GB part on a slow line rightly takes hours) shuts the connection when it passes, even
-  when a server trickles a byte at a time.
-* Make us retry forever. Each file gets RETRIES (5) attempts in a row that bring no new bytes
-  (beyond the furthest offset reached so far); only new bytes restart the count. A server that
-  answers a resume (`Range`) with the whole file (200) is read from byte 0 again once; a second
-  time stops with an error saying the server ignores Range requests.
-* Send us elsewhere. Redirects are followed only within the mirror's scheme, host and port, at
-  most MAX_REDIRECTS (5) times; a redirect anywhere else is an error naming its target.
-* Pass off unverified files as verified. `fetch` returns which checksum verified each file (None:
-  the listing has none, only the size was checked), and `require_checksum=True`
-  (`--require-checksum`) refuses, before downloading anything, any requested file without one.
-
-How it downloads, and why so
-----------------------------
-* stdlib urllib, no requests dependency. A file is written to `NAME.partial`, and a run that finds
-  one resumes it with `Range: bytes=N-`. 5xx answers, timeouts, resets and connections that end
-  before the file does are retried with exponential backoff (BACKOFF_S, doubling, at most 60 s);
-  404 and other 4xx stop at once with the URL.
-* The SHA-1 (MD5 when the mirror gives nothing else) is computed while the bytes arrive, over the
-  partial's bytes first when resuming, so a 20 GB part is not read twice. A mismatch deletes the
-  partial, since resuming bad bytes cannot fix them. A good file is fsynced and renamed into place,
-  and `NAME.sha1ok` (written to a temporary name and renamed, like the file) records its checksum
-  so that re-runs skip it without rehashing.
-* Before downloading, the free space of `to_dir` must cover the bytes still to download plus what
-  the later steps write from them. Measured on the samples in shared/data/wikidumps (enwiki 2016
-  part 1, 1.70 MB bz2; elwikivoyage whole wiki, 1.66 MB bz2), per byte of bz2:
-      XML 3.6 (en) / 6.2 (el); clean text 1.66 / 1.69 as UTF-8, 0.67 / 0.56 as extract's
-      zstd Parquet; GPT-2 tokens as uint16 0.72 (4.6 chars per token) / 2.04 (Greek: ~1 char
-      per token).
-  So the estimate is TEXT_PER_COMPRESSED = 0.7 plus TOKENS_PER_COMPRESSED = 0.8 (Latin-script
-  text); XML is streamed, never stored. Wikis in other scripts tokenise to ~2.5x as many bytes,
-  so for them the check is a floor, not a promise.
-"""
+`list_parts(wiki, date)` says what a dump holds: its parts (`pages-articlesN.xml-pApB.bz2`, one or more
+files each, with page ranges), sizes, checksums and whether the dump job is done, from the dump's
+dumpstatus.json (else its sha1sums/md5sums.txt, sizes from Content-Length), each field checked before
+it is believed. `fetch(wiki, date, "1-3", to_dir)` downloads parts resumably (`NAME.partial`, Range),
+each read up to its listed size with its SHA-1 (else MD5) computed as the bytes arrive, checks the free
+space first, and says which checksum verified each file. File URLs are built from checked names as
+`{mirror}/{wiki}/{date}/{name}`, never taken from the listing, so a listing can only point inside the
+dump's folder. Reading from the mirror, bounded against one that misbehaves, is `growgpt.wiki.mirror`'s."""
 
 from __future__ import annotations
 
 import bisect
-import contextlib
 import hashlib
-import http.client
 import json
 import os
 import re
 import shutil
-import socket
 import sys
-import threading
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
-from urllib.parse import urljoin, urlsplit
-from urllib.request import url2pathname
+from typing import Any
+from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
 from growgpt.errors import UserError
 from growgpt.fsutil import atomic_write_bytes, fsync_dir, hash_file
+from growgpt.wiki.mirror import (
+    READ_BYTES,
+    TRANSIENT,
+    Dropped,
+    Patience,
+    Reply,
+    Unavailable,
+    head_size,
+    local_path,
+    make_patience,
+    open_url,
+    read_chunk,
+    read_listing,
+    retrying,
+    show,
+)
 
 DEFAULT_MIRROR = "https://dumps.wikimedia.org"
 TEXT_PER_COMPRESSED = 0.7  # extract's Parquet, per byte of bz2 (measured 0.56-0.67)
 TOKENS_PER_COMPRESSED = 0.8  # uint16 GPT-2 token shards, per byte of bz2 (measured 0.72 on enwiki)
 BYTE_TOKENS_PER_COMPRESSED = 3.4  # uint16 byte-tokenizer shards: 2 bytes per UTF-8 byte of text (1.66-1.69)
-TIMEOUT_S = 60  # a connect or socket read that gets no byte for this long has stalled
-READ_BYTES = 1 << 20
-USER_AGENT = "growgpt/0.1 (Wikipedia dump fetcher; python-urllib)"
-# Read at call time (not bound as defaults), so tests can make them small.
-RETRIES = 5  # per file or listing: failed attempts in a row that brought no new bytes
-BACKOFF_S = 0.5  # the first wait between attempts; it doubles after each attempt without new bytes
-MAX_BACKOFF_S = 60.0
-LISTING_MAX_BYTES = 8 << 20  # dumpstatus.json, sums files, folder indexes: enwiki's largest is ~100 kB
-LISTING_DEADLINE_S = 60.0  # for one listing document, all its attempts included
-MAX_REDIRECTS = 5
 MAX_LISTED_FILES = 10_000  # enwiki's multistream job lists ~130; more means the listing is not a dump's
 
 _JOBS = {False: "articlesdump", True: "articlesmultistreamdump"}
@@ -170,13 +109,6 @@ class FetchedPaths(list):
         super().__init__(paths)
         self.verified_by = verified_by
 
-
-def _show(value: Any, limit: int = 80) -> str:
-    """`value` as it appears in an error message: repr, cut short (servers can send megabytes)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
 def _json_kind(value: Any) -> str:
     if value is None:
         return "missing or null"
@@ -197,14 +129,14 @@ def check_name(name: str, wiki: str, date: str, multistream: bool = False) -> re
     """The name's match against the dump-file pattern; UserError for anything else a mirror sends."""
     if (not name or "/" in name or "\\" in name or ".." in name or name.startswith(".")
             or len(name) > _MAX_NAME):
-        raise UserError(f"refusing remote file name {_show(name)}: not a plain file name")
+        raise UserError(f"refusing remote file name {show(name)}: not a plain file name")
     m = _file_pattern(wiki, date, multistream).match(name)
     if not m:
-        raise UserError(f"refusing remote file name {_show(name)}: not a {wiki} {date} pages-articles dump file")
+        raise UserError(f"refusing remote file name {show(name)}: not a {wiki} {date} pages-articles dump file")
     return m
 
 
-def _base_url(mirror: str) -> str:
+def base_url(mirror: str) -> str:
     """The mirror as a URL: a plain folder becomes file://."""
     if "://" not in mirror:
         return Path(mirror).expanduser().resolve().as_uri()
@@ -213,338 +145,25 @@ def _base_url(mirror: str) -> str:
     return mirror.rstrip("/")
 
 
-def _check_wiki_date(wiki: str, date: str) -> None:
+def check_wiki_date(wiki: str, date: str) -> None:
     if not _WIKI.match(wiki):
         raise UserError(f"wiki {wiki!r}: expected a database name like enwiki or elwikivoyage")
     if date != "latest" and not _DATE.match(date):
         raise UserError(f"date {date!r}: expected YYYYMMDD or latest")
 
 
-def _local_path(url: str) -> Path | None:
-    return Path(url2pathname(urlsplit(url).path)) if url.startswith("file:") else None
-
-
-# ---- deadlines, retries and the HTTP client ------------------------------------------------------
-
-class _Deadline:
-    """When reading must stop: `seconds` from now (None: never), and the reason an error gives then."""
-
-    def __init__(self, seconds: float | None, reason: str):
-        self.at = None if seconds is None else time.monotonic() + seconds
-        self.reason = reason
-
-    def remaining(self) -> float | None:
-        return None if self.at is None else max(self.at - time.monotonic(), 0.0)
-
-    def check(self, url: str) -> None:
-        if self.at is not None and time.monotonic() >= self.at:
-            raise self.error(url)
-
-    def error(self, url: str) -> UserError:
-        return UserError(f"gave up on {url}: {self.reason}")
-
-    def sooner(self, seconds: float | None, reason: str) -> _Deadline:
-        """Whichever comes first: this deadline, or one `seconds` from now."""
-        other = _Deadline(seconds, reason)
-        if other.at is None or (self.at is not None and self.at <= other.at):
-            return self
-        return other
-
-
-@dataclass
-class _Patience:
-    """How long a call keeps trying: its overall deadline, and per document or file the failed
-    attempts in a row (that brought no new bytes) and the first wait between them."""
-    deadline: _Deadline
-    retries: int
-    backoff: float
-
-
-def _patience(timeout: float | None, retries: int | None, backoff: float | None) -> _Patience:
-    if timeout is not None and not timeout > 0:  # also refuses NaN
-        raise UserError(f"timeout {timeout!r}: expected a number of seconds above 0")
-    reason = f"the fetch did not finish within its timeout of {timeout:g} s" if timeout is not None else ""
-    return _Patience(_Deadline(timeout, reason), RETRIES if retries is None else retries,
-                     BACKOFF_S if backoff is None else backoff)
-
-
-def _listing_deadline(patience: _Patience) -> _Deadline:
-    return patience.deadline.sooner(
-        LISTING_DEADLINE_S, f"a listing must arrive within {LISTING_DEADLINE_S:g} s; the mirror is stalled or too slow")
-
-
-class _Unavailable(UserError):
-    """The mirror says the URL is not there or refuses it (404, other 4xx): a listing may fall back
-    to another source. Every other UserError (a bad redirect, a deadline, a malformed answer) may not."""
-
-
-class _Dropped(ConnectionError):
-    """The connection ended before the whole document or file arrived."""
-
-
-_TRANSIENT = (urllib.error.URLError, http.client.HTTPException, ConnectionError, socket.timeout, TimeoutError)
-
-
-def _origin(url: str) -> tuple[str, str, int | None] | None:
-    """(scheme, host, port) with the default port filled in; None for a URL without a usable one."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
-    except ValueError:
-        return None
-    return parts.scheme.lower(), (parts.hostname or "").lower(), port
-
-
-class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect only to the scheme, host and port of the URL first asked for (the mirror),
-    and at most MAX_REDIRECTS of them: a listing or file must not be fetched from anywhere else."""
-
-    max_repeats = max_redirections = MAX_REDIRECTS + 1  # our own count below speaks first
-
-    def __init__(self, url: str):
-        super().__init__()
-        self.first_url = url
-        self.origin = _origin(url)
-        self.followed = 0
-
-    def http_error_302(self, req, fp, code, msg, headers):
-        location = headers.get("location") or headers.get("uri")
-        if location:
-            target = urljoin(req.full_url, location.strip())
-            if _origin(target) != self.origin:
-                fp.close()
-                raise UserError(f"{self.first_url} redirects to {_show(target, 200)}, outside the mirror; "
-                                "refusing to follow a redirect to another host")
-            self.followed += 1
-            if self.followed > MAX_REDIRECTS:
-                fp.close()
-                raise UserError(f"{self.first_url}: more than {MAX_REDIRECTS} redirects; refusing to follow more")
-        return super().http_error_302(req, fp, code, msg, headers)
-
-    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
-
-
-class _Cutoff:
-    """Shuts the sockets of one request when its deadline passes. The socket timeout only bounds
-    each read, so without this a server sending a byte every few seconds could hold a read forever."""
-
-    def __init__(self, deadline: _Deadline):
-        self.lock = threading.Lock()
-        self.connections: list[http.client.HTTPConnection] = []
-        self.sockets: list[socket.socket] = []
-        self.fired = False
-        remaining = deadline.remaining()
-        self.timer = None
-        if remaining is not None:
-            self.timer = threading.Timer(remaining, self._cut)
-            self.timer.daemon = True
-            self.timer.start()
-
-    def track(self, connection_class: Callable) -> Callable:
-        """A stand-in for `connection_class` that registers each connection and its socket."""
-        def make(*args, **kwargs):
-            connection = connection_class(*args, **kwargs)
-            create = getattr(connection, "_create_connection", None)  # http.client's hook for making the socket
-
-            def create_and_track(*a, **kw):
-                sock = create(*a, **kw)
-                with self.lock:
-                    self.sockets.append(sock)
-                    fired = self.fired
-                if fired:  # the deadline passed while connecting
-                    _shutdown(sock)
-                return sock
-            if create is not None:
-                connection._create_connection = create_and_track
-            with self.lock:
-                self.connections.append(connection)
-            return connection
-        return make
-
-    def _cut(self) -> None:
-        with self.lock:
-            self.fired = True
-            # connection.sock is the TLS socket once wrapped; the raw one covers the time before
-            sockets = [c.sock for c in self.connections if c.sock is not None] + self.sockets
-        for sock in sockets:
-            _shutdown(sock)
-
-    def cancel(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-
-
-def _shutdown(sock: socket.socket) -> None:
-    try:  # the plain socket method works on a TLS socket too, at the OS level, from another thread
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-class _Tracking:
-    """Mixed into urllib's HTTP(S) handler: every connection it opens is registered with a _Cutoff."""
-
-    def __init__(self, cutoff: _Cutoff):
-        super().__init__()
-        self.cutoff = cutoff
-
-    def do_open(self, http_class, req, **kwargs):
-        return super().do_open(self.cutoff.track(http_class), req, **kwargs)
-
-
-# One tracking handler per scheme urllib has here (a Python built without ssl has no HTTPSHandler).
-_HANDLERS: list[type] = [type(f"_Tracked{base.__name__}", (_Tracking, base), {})
-                         for base in (urllib.request.HTTPHandler, getattr(urllib.request, "HTTPSHandler", None))
-                         if base is not None]
-
-
-@dataclass
-class _Reply:
-    body: Any  # has .read1(n)
-    resumed: bool  # the body starts at the offset asked for (206, or a local file); else at byte 0
-    length: int | None  # bytes in the body (Content-Length); None when not said
-    first_byte: int | None = None  # where a 206's Content-Range says the body starts
-    total: int | None = None  # the whole file's size, per a 206's Content-Range
-
-
-def _content_length(value: str | None, url: str) -> int | None:
-    if value is None:
-        return None
-    value = value.strip()
-    # ASCII digits only: '²'.isdigit() is True and int(' 1_0 ') works, but neither is a length
-    if not re.fullmatch(r"[0-9]{1,20}", value):
-        raise UserError(f"{url}: header Content-Length is {_show(value)}, not a number of bytes")
-    return int(value)
-
-
-def _content_range(value: str | None, url: str) -> tuple[int | None, int | None]:
-    if value is None:
-        return None, None
-    m = re.fullmatch(r"bytes ([0-9]{1,20})-[0-9]{1,20}/([0-9]{1,20}|\*)", value.strip())
-    if not m:
-        raise UserError(f"{url}: header Content-Range is {_show(value)}, expected 'bytes FIRST-LAST/SIZE'")
-    return int(m.group(1)), None if m.group(2) == "*" else int(m.group(2))
-
-
-@contextlib.contextmanager
-def _get(url: str, deadline: _Deadline, start: int = 0, method: str = "GET") -> Iterator[_Reply]:
-    """The answer to `url` from byte `start` (Range), open while the with-block runs. Raises
-    _Unavailable for 4xx, transient errors (retry them) for 5xx, 408, 429 and network trouble."""
-    path = _local_path(url)
-    if path is not None:
-        if not path.is_file():
-            raise _Unavailable(f"not found: {url}")
-        try:
-            f = open(path, "rb")
-        except OSError as e:
-            raise UserError(f"cannot read {path}: {e.strerror or e}") from None
-        with f:
-            f.seek(start)
-            yield _Reply(f, True, max(os.fstat(f.fileno()).st_size - start, 0))
-        return
-    headers = {"User-Agent": USER_AGENT}
-    if start:
-        headers["Range"] = f"bytes={start}-"
-    remaining = deadline.remaining()
-    timeout = TIMEOUT_S if remaining is None else max(min(TIMEOUT_S, remaining), 0.01)
-    cutoff = _Cutoff(deadline)
-    try:
-        opener = urllib.request.build_opener(_SameOriginRedirects(url), *(h(cutoff) for h in _HANDLERS))
-        try:
-            response = opener.open(urllib.request.Request(url, headers=headers, method=method), timeout=timeout)
-        except urllib.error.HTTPError as e:
-            e.close()
-            if e.code in (404, 410):
-                raise _Unavailable(f"not found (HTTP {e.code}): {url}") from None
-            if e.code < 500 and e.code not in (408, 429):
-                raise _Unavailable(f"HTTP {e.code} {_show(e.reason)} from {url}") from None
-            raise
-        with response:
-            length = _content_length(response.headers.get("Content-Length"), url)
-            first_byte, total = (_content_range(response.headers.get("Content-Range"), url)
-                                 if response.status == 206 else (None, None))
-            yield _Reply(response, response.status == 206, length, first_byte, total)
-        if cutoff.fired:  # a cut can look like a normal end (headers or body ending early): never trust it
-            raise deadline.error(url)
-    finally:
-        cutoff.cancel()
-
-
-def _read_chunk(body, n: int) -> bytes:
-    """Up to `n` bytes, as soon as any arrive (a trickle must not block a deadline check)."""
-    try:
-        return body.read1(n)
-    except (http.client.HTTPException, OSError) as e:  # incl. a TLS socket the deadline shut
-        raise _Dropped(f"connection failed: {e}") from None
-
-
-def _retrying(attempt: Callable, url: str, patience: _Patience, deadline: _Deadline,
-              furthest: Callable[[], int] = lambda: 0):
-    """attempt() until it returns, retrying transient network errors with backoff. Only an attempt
-    that moved `furthest()` (the furthest byte reached) on restarts the count of failures, so a server
-    that sends the same bytes again and again, or none, is given up on after `patience.retries` more."""
-    failures = 0
-    while True:
-        before = furthest()
-        try:
-            return attempt()
-        except _TRANSIENT as e:
-            deadline.check(url)
-            failures = 0 if furthest() > before else failures + 1
-            if failures > patience.retries:
-                raise UserError(f"giving up on {url}: {failures} tries in a row brought no new bytes "
-                                f"(last: {_show(str(e), 200)})") from None
-            delay = min(patience.backoff * 2 ** max(failures - 1, 0), MAX_BACKOFF_S)
-            remaining = deadline.remaining()
-            time.sleep(delay if remaining is None else min(delay, remaining))
-            deadline.check(url)
-
-
-def _read(url: str, patience: _Patience) -> bytes:
-    """A listing document: at most LISTING_MAX_BYTES, within LISTING_DEADLINE_S (and the call's deadline)."""
-    deadline = _listing_deadline(patience)
-    limit = LISTING_MAX_BYTES
-
-    def too_big():
-        return UserError(f"{url} is larger than {limit:,} bytes, far more than any dump listing; refusing to read it")
-
-    def attempt():
-        with _get(url, deadline) as reply:
-            if reply.length is not None and reply.length > limit:
-                raise too_big()
-            data = bytearray()
-            while chunk := _read_chunk(reply.body, min(READ_BYTES, limit + 1 - len(data))):
-                data += chunk
-                if len(data) > limit:
-                    raise too_big()
-                deadline.check(url)
-            if reply.length is not None and len(data) < reply.length:
-                raise _Dropped(f"connection closed after {len(data)} of {reply.length} bytes")
-            return bytes(data)
-    return _retrying(attempt, url, patience, deadline)
-
-
-def _head_size(url: str, patience: _Patience) -> int | None:
-    """The Content-Length of `url`, None when the mirror does not say; UserError when it says nonsense."""
-    try:
-        with _get(url, _listing_deadline(patience), method="HEAD") as reply:
-            return reply.length
-    except (_Unavailable, *_TRANSIENT):
-        return None
-
-
 # ---- listings ------------------------------------------------------------------------------------
 
-def _dated_folders(base: str, wiki: str, patience: _Patience) -> list[str]:
+def _dated_folders(base: str, wiki: str, patience: Patience) -> list[str]:
     """Dated dump folders of `wiki` on the mirror, newest first."""
     url = f"{base}/{wiki}/"
-    path = _local_path(url)
+    path = local_path(url)
     if path is not None:
         if not path.is_dir():
             raise UserError(f"not found: {url}")
         names = os.listdir(path)
     else:
-        names = re.findall(r'href="(\d{8})/?"', _read(url, patience).decode("utf-8", "replace"))
+        names = re.findall(r'href="(\d{8})/?"', read_listing(url, patience).decode("utf-8", "replace"))
     return sorted({n for n in names if _DATE.match(n)}, reverse=True)
 
 
@@ -552,7 +171,7 @@ def _json(raw: bytes, source: str):
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as e:  # RecursionError: [[[[... nested deeper than Python goes
-        raise UserError(f"{source} is not valid JSON: {_show(str(e), 200)}") from None
+        raise UserError(f"{source} is not valid JSON: {show(str(e), 200)}") from None
 
 
 def _jobs_of(status, source: str) -> dict:
@@ -591,13 +210,13 @@ def _job_state(raw: bytes, job_name: str) -> str | None:
     return state if isinstance(state, str) else None
 
 
-def _resolve_latest(base: str, wiki: str, multistream: bool, patience: _Patience) -> tuple[str, bytes | None]:
+def _resolve_latest(base: str, wiki: str, multistream: bool, patience: Patience) -> tuple[str, bytes | None]:
     """(date, its dumpstatus.json if already read) for date "latest"."""
     try:
-        date = _date_named_by(_read(f"{base}/{wiki}/latest/dumpstatus.json", patience), wiki)
+        date = _date_named_by(read_listing(f"{base}/{wiki}/latest/dumpstatus.json", patience), wiki)
         if date is not None:
             return date, None  # re-read from the dated folder: names carry the date
-    except _Unavailable:
+    except Unavailable:
         pass
     dates = _dated_folders(base, wiki, patience)
     if not dates:
@@ -605,8 +224,8 @@ def _resolve_latest(base: str, wiki: str, multistream: bool, patience: _Patience
     first = None
     for date in dates[:6]:  # a dump takes weeks; older than a few folders back means something is off
         try:
-            raw = _read(f"{base}/{wiki}/{date}/dumpstatus.json", patience)
-        except _Unavailable:
+            raw = read_listing(f"{base}/{wiki}/{date}/dumpstatus.json", patience)
+        except Unavailable:
             continue
         first = first or (date, raw)
         if _job_state(raw, _JOBS[multistream]) == "done":
@@ -627,7 +246,7 @@ def _checksum(value, algo: str, where: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not re.fullmatch(rf"[0-9a-fA-F]{{{_HEX_DIGITS[algo]}}}", value):
-        raise UserError(f"{where}.{algo} is {_show(value)}, expected {_HEX_DIGITS[algo]} hex digits")
+        raise UserError(f"{where}.{algo} is {show(value)}, expected {_HEX_DIGITS[algo]} hex digits")
     return value.lower()
 
 
@@ -636,7 +255,7 @@ def _listed(info, where: str) -> _Listed:
         raise UserError(f"{where} is {_json_kind(info)}, expected an object with size, sha1 and md5")
     size = info.get("size")
     if size is not None and (type(size) is not int or size < 0):
-        raise UserError(f"{where}.size is {_show(size)}, expected a whole number of bytes")
+        raise UserError(f"{where}.size is {show(size)}, expected a whole number of bytes")
     return _Listed(size, _checksum(info.get("sha1"), "sha1", where), _checksum(info.get("md5"), "md5", where))
 
 
@@ -651,24 +270,24 @@ def _from_status(raw: bytes, source: str, job_name: str) -> tuple[dict[str, str]
     if not isinstance(job, dict):
         raise UserError(f"{source}: field jobs.{job_name} is {_json_kind(job)}, expected an object")
     if job_name not in states:
-        raise UserError(f"{source}: field jobs.{job_name}.status is {_show(job.get('status'))}, "
+        raise UserError(f"{source}: field jobs.{job_name}.status is {show(job.get('status'))}, "
                         "expected a string such as 'done'")
     files = job.get("files")
     files = {} if files is None else files
     if not isinstance(files, dict):
         raise UserError(f"{source}: field jobs.{job_name}.files is {_json_kind(files)}, "
                         "expected an object of file name -> size and checksums")
-    return states, {name: _listed(info, f"{source}: field jobs.{job_name}.files[{_show(name)}]")
+    return states, {name: _listed(info, f"{source}: field jobs.{job_name}.files[{show(name)}]")
                     for name, info in files.items()}
 
 
-def _from_sums(base: str, wiki: str, date: str, patience: _Patience) -> tuple[dict[str, _Listed], str] | None:
+def _from_sums(base: str, wiki: str, date: str, patience: Patience) -> tuple[dict[str, _Listed], str] | None:
     """{name: checksum, no size} from the dump's sha1sums.txt (else md5sums.txt); None if neither is there."""
     for algo in ("sha1", "md5"):
         url = f"{base}/{wiki}/{date}/{wiki}-{date}-{algo}sums.txt"
         try:
-            text = _read(url, patience).decode("utf-8", "replace")
-        except _Unavailable:
+            text = read_listing(url, patience).decode("utf-8", "replace")
+        except Unavailable:
             continue
         line_pattern = re.compile(rf"([0-9a-fA-F]{{{_HEX_DIGITS[algo]}}})[ \t]+\*?(\S+)")
         files = {}
@@ -677,7 +296,7 @@ def _from_sums(base: str, wiki: str, date: str, patience: _Patience) -> tuple[di
                 continue
             m = line_pattern.fullmatch(line.strip())
             if not m:
-                raise UserError(f"{url}: line {number} is {_show(line)}, expected '<{algo} as "
+                raise UserError(f"{url}: line {number} is {show(line)}, expected '<{algo} as "
                                 f"{_HEX_DIGITS[algo]} hex digits>  <file name>'")
             digest = m.group(1).lower()
             files[m.group(2)] = _Listed(None, digest if algo == "sha1" else None, digest if algo == "md5" else None)
@@ -695,12 +314,12 @@ def list_parts(wiki: str, date: str, mirror: str = DEFAULT_MIRROR, multistream: 
                timeout: float | None = None) -> DumpListing:
     """What dump `wiki`/`date` ("latest" allowed) holds on `mirror`; UserError if it is not there.
     `timeout`: seconds for the whole listing (each listing document has LISTING_DEADLINE_S anyway)."""
-    return _list_parts(wiki, date, mirror, multistream, _patience(timeout, None, None))
+    return _list_parts(wiki, date, mirror, multistream, make_patience(timeout, None, None))
 
 
-def _list_parts(wiki: str, date: str, mirror: str, multistream: bool, patience: _Patience) -> DumpListing:
-    _check_wiki_date(wiki, date)
-    base = _base_url(mirror)
+def _list_parts(wiki: str, date: str, mirror: str, multistream: bool, patience: Patience) -> DumpListing:
+    check_wiki_date(wiki, date)
+    base = base_url(mirror)
     job_name = _JOBS[multistream]
     raw = None
     if date == "latest":
@@ -709,13 +328,13 @@ def _list_parts(wiki: str, date: str, mirror: str, multistream: bool, patience: 
     warnings: list[str] = []
     if raw is None:
         try:
-            raw = _read(source, patience)
-        except _Unavailable:
+            raw = read_listing(source, patience)
+        except Unavailable:
             raw = None
     if raw is not None:
         jobs, listed = _from_status(raw, source, job_name)
         if jobs[job_name] != "done":
-            warnings.append(f"{wiki} {date}: job {job_name} is {_show(jobs[job_name])}, not 'done'; "
+            warnings.append(f"{wiki} {date}: job {job_name} is {show(jobs[job_name])}, not 'done'; "
                             "files may be missing or incomplete")
     else:
         sums = _from_sums(base, wiki, date, patience)
@@ -727,7 +346,7 @@ def _list_parts(wiki: str, date: str, mirror: str, multistream: bool, patience: 
         listed = {name: entry for name, entry in listed.items() if pattern.match(name)}
         _check_count(listed, source, job_name)  # before one HEAD request per file
         for name, entry in listed.items():
-            entry.size = _head_size(f"{base}/{wiki}/{date}/{name}", patience)
+            entry.size = head_size(f"{base}/{wiki}/{date}/{name}", patience)
         jobs = {}
         warnings.append(f"{wiki} {date}: no dumpstatus.json; listed from {source.rsplit('/', 1)[-1]}")
     _check_count(listed, source, job_name)
@@ -789,13 +408,13 @@ def parse_parts(spec: str | list[int], available: list[int]) -> list[int]:
         for item in text.split(","):
             m = re.fullmatch(r"(\d{1,9})(?:-(\d{1,9}))?", item)
             if not m or (m.group(2) and int(m.group(2)) < int(m.group(1))):
-                raise UserError(f"parts {_show(spec)}: expected all, N, N-M or a comma list of those (e.g. 1-3,5)")
+                raise UserError(f"parts {show(spec)}: expected all, N, N-M or a comma list of those (e.g. 1-3,5)")
             spans.append((int(m.group(1)), int(m.group(2) or m.group(1))))
     else:
         spans = [(n, n) for n in spec]
     missing = _gaps(spans, have)
     if missing:
-        raise UserError(f"no part {', '.join(missing)} in this dump; available parts: {_ranges(have)}")
+        raise UserError(f"no part {', '.join(missing)} in this dump; available parts: {format_ranges(have)}")
     # every number in the spans is available now, so this is at most len(available) numbers
     return sorted({n for a, b in spans for n in have[bisect.bisect_left(have, a):bisect.bisect_right(have, b)]})
 
@@ -820,7 +439,7 @@ def _gaps(spans: list[tuple[int, int]], have: list[int]) -> list[str]:
     return [str(a) if a == b else f"{a}-{b}" for a, b in merged]
 
 
-def _ranges(numbers: list[int]) -> str:
+def format_ranges(numbers: list[int]) -> str:
     out: list[str] = []
     for n in sorted(numbers):
         if out and int(out[-1].split("-")[-1]) == n - 1:
@@ -869,7 +488,7 @@ def _is_complete(f: DumpFile, final: Path) -> bool:
                     f"delete it, or rename it to {final.name}.partial to resume it")
 
 
-def _byte_limit(f: DumpFile, reply: _Reply, start: int, partial: Path) -> tuple[int, str]:
+def _byte_limit(f: DumpFile, reply: Reply, start: int, partial: Path) -> tuple[int, str]:
     """(offset the file must not pass, what sets it): the listed size, else Content-Length, else the
     free disk space. UserError, with the partial deleted, when the server's sizes disagree with the listing."""
     def disagree(what: str):
@@ -891,7 +510,7 @@ def _byte_limit(f: DumpFile, reply: _Reply, start: int, partial: Path) -> tuple[
     return start + free, f"the {free} bytes free on {partial.parent}"
 
 
-def _download(f: DumpFile, final: Path, progress: bool, patience: _Patience) -> None:
+def _download(f: DumpFile, final: Path, progress: bool, patience: Patience) -> None:
     partial = final.with_name(final.name + ".partial")
     expected = _expected(f)
     algo = expected[0] if expected else "sha1"
@@ -910,7 +529,7 @@ def _download(f: DumpFile, final: Path, progress: bool, patience: _Patience) -> 
         h = hash_file(partial, algo) if have else hashlib.new(algo)
         if f.size is not None and have == f.size and partial.exists():
             return h.hexdigest()  # all there; only the checksum is left to check
-        with _get(f.url, patience.deadline, have) as reply:
+        with open_url(f.url, patience.deadline, have) as reply:
             if have and not reply.resumed:
                 restarts += 1
                 if restarts > 1:
@@ -928,7 +547,7 @@ def _download(f: DumpFile, final: Path, progress: bool, patience: _Patience) -> 
             try:
                 with open(partial, "ab" if have else "wb") as out:
                     # ask for at most one byte past the limit: enough to know the server sends too much
-                    while chunk := _read_chunk(reply.body, min(READ_BYTES, limit + 1 - offset)):
+                    while chunk := read_chunk(reply.body, min(READ_BYTES, limit + 1 - offset)):
                         if offset + len(chunk) > limit:
                             out.close()
                             partial.unlink(missing_ok=True)
@@ -943,15 +562,15 @@ def _download(f: DumpFile, final: Path, progress: bool, patience: _Patience) -> 
                     out.flush()
                     os.fsync(out.fileno())
             except OSError as e:
-                if isinstance(e, _TRANSIENT):
+                if isinstance(e, TRANSIENT):
                     raise
                 raise UserError(f"cannot write {partial}: {e.strerror or e}") from None
             if offset < limit and (f.size is not None or reply.length is not None):
-                raise _Dropped(f"connection closed after {offset} of {limit} bytes")
+                raise Dropped(f"connection closed after {offset} of {limit} bytes")
         return h.hexdigest()
 
     try:
-        digest = _retrying(attempt, f.url, patience, patience.deadline, lambda: furthest)
+        digest = retrying(attempt, f.url, patience, patience.deadline, lambda: furthest)
     finally:
         bar.close()
     size = partial.stat().st_size
@@ -981,13 +600,13 @@ def fetch(wiki: str, date: str, parts: str | list[int], to_dir: str | Path, mirr
     wait between them in seconds (default BACKOFF_S); timeout: seconds for the whole fetch, listing
     included (default None: no overall deadline); require_checksum: refuse, before downloading
     anything, any requested file the listing gives no sha1 or md5 for."""
-    patience = _patience(timeout, retries, backoff)
+    patience = make_patience(timeout, retries, backoff)
     listing = _list_parts(wiki, date, mirror, multistream, patience)
     job = _JOBS[multistream]
     state = listing.jobs.get(job)
     if state is not None and state != "done":
         # A running job's files can still be growing or lack checksums: nothing could be verified.
-        raise UserError(f"the {job} job of {wiki} {listing.date} is {_show(state)}, not done: its files may be "
+        raise UserError(f"the {job} job of {wiki} {listing.date} is {show(state)}, not done: its files may be "
                         "incomplete; wait for it or fetch an earlier --date (`growgpt dumps list` shows the status)")
     for w in listing.warnings:
         print(f"warning: {w}", file=sys.stderr)

@@ -18,18 +18,14 @@ templates. So a page counts as one only on evidence of that:
 Names match as MediaWiki matches titles: underscores are spaces, runs of spaces are one, the
 first letter is case-insensitive unless the dump's <siteinfo> says the Template namespace is
 case-sensitive, the rest is case-sensitive, and `Template:` or the wiki's local name for it
-(`Vorlage:`, `Πρότυπο:`, from <siteinfo>) may come first. Nothing is matched by pattern: a
-rule like "any name ending in `dis`" dropped a third of a small wiki (its references template is
-`{{Nūruodis}}`), and `{{dp}}` is an inline template on enwiki but the disambiguation template on
-nlwiki. Set-index lists ({{Surname}}, {{Ship index}}) and hatnotes ({{About}}, {{Other uses}})
-are articles, not disambiguation pages, and are absent from the table on purpose.
+(`Vorlage:`, `Πρότυπο:`, from <siteinfo>) may come first. Nothing is matched by pattern (why:
+NOTES.md); set-index lists and hatnotes are articles, absent from the table on purpose.
 
 Which wiki a dump is comes from the dump: the host of <siteinfo>'s <base> URL
 (`en.wikipedia.org`), else its <dbname> (`enwiki`, `bat_smgwiki`), else the root's `xml:lang`
 (language only). The curated templates and titles are Wikipedia's, so they apply to Wikipedias;
 other projects (Wikivoyage, ...) and unknown wikis rely on the magic word and on what the dump
-teaches. Costs: one regex search for template calls per article (about what the old pattern
-cost), memoised name normalisation, a set intersection.
+teaches.
 """
 
 from __future__ import annotations
@@ -41,7 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-TABLE_PATH = Path(__file__).with_name("resources") / "disambiguation.json"
+TABLE_PATH = Path(__file__).parents[1] / "resources" / "disambiguation.json"
 TABLE_FORMAT = "growgpt-disambiguation/1"
 MAGIC_WORD = "__DISAMBIG__"
 CANONICAL_TEMPLATE_NS = "Template"
@@ -72,11 +68,11 @@ class Wiki:
     key: str = ""  # names the wiki for what is learned from its dumps: "enwiki", "en.wikipedia.org"; "" unknown
 
     @classmethod
-    def from_siteinfo(cls, dbname: str = "", base: str = "", xml_lang: str = "") -> "Wiki":
+    def from_siteinfo(cls, dbname: str = "", base: str = "", xml_lang: str = "") -> Wiki:
         dbname, base = dbname.strip(), base.strip()
         host = (urlsplit(base).hostname or "") if base else ""
         language = project = ""
-        m = re.fullmatch(r"([a-z][a-z0-9-]*)\.(%s)\.org" % "|".join(_PROJECT_HOSTS), host)
+        m = re.fullmatch(r"([a-z][a-z0-9-]*)\.(" + "|".join(_PROJECT_HOSTS) + r")\.org", host)
         if m and m.group(1) not in _NOT_LANGUAGES:
             language, project = m.group(1), m.group(2)
         else:
@@ -178,7 +174,7 @@ class Detector:
 
     def template_keys(self, wikitext: str, comments_removed: bool = False) -> frozenset[str]:
         """The keys of the templates a page calls (outside comments; `comments_removed`: the
-        caller removed them, as `growgpt.wikitext.wikitext_source` does)."""
+        caller removed them, as `growgpt.wiki.wikitext.wikitext_source` does)."""
         if "{{" not in wikitext:
             return frozenset()
         if not comments_removed and "<!--" in wikitext:
@@ -240,7 +236,7 @@ def detector_for(wiki: Wiki, template_ns: tuple[str, ...] = (), case_sensitive: 
 
 def _without_comments(wikitext: str) -> str:
     """The wikitext without <!-- comments -->, as the cleaner reads it (one comment stripper)."""
-    from growgpt.wikitext import wikitext_source
+    from growgpt.wiki.wikitext import wikitext_source
 
     return wikitext_source(wikitext)
 
