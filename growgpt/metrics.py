@@ -36,7 +36,7 @@ def perplexity(loss: float) -> float:
     return math.exp(min(loss, MAX_PERPLEXITY_LOSS))
 
 
-def bits_per_byte(nats: float, n_bytes: int | None) -> float | None:
+def bits_per_byte(nats: float, n_bytes: float | None) -> float | None:
     """Bits per byte of `nats` over text of `n_bytes` UTF-8 bytes; None when the bytes are unknown or 0."""
     return nats / (n_bytes * LN2) if n_bytes else None
 

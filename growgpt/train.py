@@ -1,39 +1,22 @@
 """Training: nanoGPT's loop, made to resume exactly and to fail loudly.
 
-One process or many (torchrun sets RANK/LOCAL_RANK/WORLD_SIZE: DDP over NCCL on GPU, gloo on CPU;
-gradient accumulation steps are divided across ranks as in nanoGPT). Per iteration: the global
-micro-batches of that iteration (see `data`), AdamW with linear warmup then cosine or WSD
-(warmup-stable-decay) decay (`lr_at`), gradient clipping, bf16 autocast on CUDA (fp16 + GradScaler
-where bf16 is missing), fp32 on CPU.
+One process or many (torchrun: DDP over NCCL on GPU, gloo on CPU; accumulation steps divided across
+ranks as in nanoGPT). Per iteration: that iteration's global micro-batches (`data`), AdamW with a
+warmup then cosine or WSD decay (`lr_at`), gradient clipping, bf16 autocast on CUDA (fp16 + GradScaler
+without bf16), fp32 on CPU. One `optimizer_step` serves the Trainer, the estimate's probe and the
+throughput bench, so what they time is what trains.
 
-Exact resume: a checkpoint holds model, optimizer (and grad-scaler) state, the iteration, the best
-val loss and every RNG state; batches depend only on (seed, iteration, micro-step), so a run stopped
-at iteration k and resumed computes the same numbers as one that never stopped (bitwise on CPU).
+Exact resume: a checkpoint holds model, optimizer, scaler, iteration, best val loss and every RNG
+state, and batches depend only on (seed, iteration, micro-step), so a resumed run computes what an
+uninterrupted one does (bitwise on CPU). schedule_start = "resume" starts a fresh warmup and decay at
+the checkpoint (as a grow stage does); a changed learning rate, dataset or schedule key gets one line
+naming the next step's LR.
 
-What can go wrong is caught where it happens: NaN/inf loss stops the run before a bad checkpoint is
-written, out-of-memory names the knobs to turn, a dataset whose tokenizer differs from the
-checkpoint's is refused.
-
-A run folder is never overwritten by accident: starting from scratch (or from GPT-2 weights) in an
-out_dir that holds an earlier run's checkpoints or metrics is refused, naming the files; continue
-it with init_from = 'resume', or pass overwrite=True (`growgpt train --overwrite`) to move the old
-folder aside to OUT_DIR.old-<time> — never deleted — and start afresh. Before anything is
-allocated, the memory of a training step (weights, gradients, AdamW state, activations: the
-arithmetic of growgpt.estimate) is compared with the device's; a model or batch that cannot fit is
-refused with the numbers. A checkpoint to resume is checked entry by entry (see growgpt.checkpoint).
-
-Resuming keeps the schedule's keys as the config gives them: with schedule_start = 0 (the default) the
-schedule counts from iteration 0, so a resumed run with another learning_rate follows the same curve
-at the new peak. schedule_start = "resume" starts a fresh warmup and decay at the checkpoint's
-iteration instead (lr_decay_iters counts from there, as in a grow stage); the checkpoint records that
-choice, so the same command resumed again continues that schedule rather than warming up anew. When
-learning_rate, the data or a schedule key differs from the checkpoint's config, one line says the LR
-of the next step and how to get a fresh schedule.
-
-Console: at start the tokens per iteration (and on CPU, a hint when many small micro-batches make up
-an iteration); every log_interval a line with the loss, lr, ms/iter, tok/s, mfu, then the progress
-(iterations done of max_iters), the elapsed time and an ETA from the mean step time so far plus the
-evaluations still to come. Plain text, one line each: it reads the same in a log file.
+Failing loudly: NaN/inf stops the run before a bad checkpoint is written, out-of-memory names the
+knobs, a model or batch that cannot fit the device is refused before allocation (estimate's
+arithmetic), another tokenizer's dataset is refused, and an earlier run in out_dir is never
+overwritten (`--overwrite` moves it aside). The console prints plain lines that read the same in a
+log file: loss, lr, ms/iter, tok/s, MFU, progress and ETA.
 """
 
 from __future__ import annotations
@@ -45,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, cast
 
 import torch
 
@@ -54,7 +38,7 @@ from growgpt.data import eval_generator, micro_batch_generator, open_dataset
 from growgpt.errors import UserError
 from growgpt.fsutil import fsync_dir
 from growgpt.hardware import Runtime, format_flops, keep_freed_cpu_memory, memory_bytes, peak_flops, pick_runtime
-from growgpt.metrics import METRICS_FILE, MetricsLogger, perplexity, truncate_metrics
+from growgpt.metrics import METRICS_FILE, MetricsLogger, bits_per_byte, perplexity, truncate_metrics
 from growgpt.model import GPT, GPTConfig, load_gpt2_weights, padded_vocab_size
 from growgpt.tokenizer import same_tokenizer
 
@@ -255,6 +239,14 @@ def _all_reduce_sum(values: torch.Tensor, dist_info: Distributed) -> torch.Tenso
 
 # --- one optimizer step ------------------------------------------------------------------------------
 
+class EvalLosses(TypedDict):
+    """Trainer.evaluate: the mean loss of each split and its bits per byte (None without a byte table)."""
+    train: float
+    train_bpb: float | None
+    val: float
+    val_bpb: float | None
+
+
 def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                    micro_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]], steps: int, *,
                    autocast: contextlib.AbstractContextManager | None = None, grad_clip: float = 0.0,
@@ -337,6 +329,10 @@ class Trainer:
         self.schedule_note: str | None = None  # what schedule_start = "resume" resolved to
         self.schedule_from_resume: int | None = None  # recorded in checkpoints (SCHEDULE_FROM_RESUME)
         self.resume_line: str | None = None
+        # raw_model: the GPT; model: what runs the forward (compiled and/or DDP-wrapped raw_model).
+        self.raw_model: GPT
+        self.model: torch.nn.Module
+        self.no_sync: Callable[[], contextlib.AbstractContextManager] | None = None  # DDP's, when wrapped
         try:
             resume_state = self._build_model()
             self.model.to(self.rt.device)
@@ -361,12 +357,13 @@ class Trainer:
         del resume_state
 
         if cfg.compile:
-            self.model = torch.compile(self.model)
+            self.model = cast(torch.nn.Module, torch.compile(self.model))  # an OptimizedModule
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             ids = [self.dist.local_rank] if self.rt.device_type == "cuda" else None
-            self.model = DDP(self.model, device_ids=ids)
+            ddp = DDP(self.model, device_ids=ids)
+            self.model, self.no_sync = ddp, ddp.no_sync
         # The figure MFU is measured against (hardware.py); bench/train_throughput.py reads .peak and .peak_source.
         self.peak_info = peak_flops(self.rt, cfg.peak_flops)
         self.peak, self.peak_source = self.peak_info.flops, self.peak_info.source
@@ -489,12 +486,14 @@ class Trainer:
         head = f"resuming at iter {self.iter_num}" + (f" with {what}" if what else "")
         if not c.decay_lr:
             return f"{head}: LR {next_lr:.2e} at the next step (decay_lr = false: constant)"
-        step = self.iter_num - c.schedule_start
+        start = c.schedule_start
+        assert isinstance(start, int), "schedule_start = 'resume' is resolved by _restore_training_state"
+        step = self.iter_num - start
         if c.schedule == "constant":
             horizon = "then constant"
         else:
-            horizon = f"min_lr {c.min_lr:.2e} at iter {c.schedule_start + c.lr_decay_iters:,}"
-        shape = (f"{c.schedule} schedule from schedule_start = {c.schedule_start:,} (warmup {c.warmup_iters:,} "
+            horizon = f"min_lr {c.min_lr:.2e} at iter {start + c.lr_decay_iters:,}"
+        shape = (f"{c.schedule} schedule from schedule_start = {start:,} (warmup {c.warmup_iters:,} "
                  f"iters to {c.learning_rate:.2e}, {horizon}; max_iters {c.max_iters:,})")
         if self.schedule_note is not None:
             return f"{head}: {self.schedule_note}; LR {next_lr:.2e} at the next step, {shape}"
@@ -549,13 +548,13 @@ class Trainer:
     # --- evaluation ---------------------------------------------------------------------------
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, float | None]:
+    def evaluate(self) -> EvalLosses:
         """Mean loss over eval_iters fixed batches per split, the batches divided across ranks, under
         "train" and "val"; bits per byte of the same batches under "train_bpb" and "val_bpb" (None
         when the tokenizer has no per-token byte table: see growgpt.token_bytes)."""
         model = self.raw_model if not self.cfg.compile else self._compiled_module()
         model.eval()
-        out: dict[str, float | None] = {}
+        out: dict[str, tuple[float, float | None]] = {}  # split -> (mean loss, bits per byte)
         for split in ("train", "val"):
             data = self.data.split(split)
             # loss sum, batch count, nats over all targets, UTF-8 bytes of the targets (sums over ranks)
@@ -571,12 +570,11 @@ class Trainer:
                 total[2] += loss.double() * y.numel()  # the loss is the mean over every target
                 total[3] += target_bytes or 0
             _all_reduce_sum(total, self.dist)
-            out[split] = (total[0] / total[1]).item()
             nats, n_bytes = total[2].item(), total[3].item()
-            known = self.data.byte_lengths is not None and n_bytes > 0
-            out[f"{split}_bpb"] = nats / (n_bytes * math.log(2)) if known else None
+            out[split] = ((total[0] / total[1]).item(),
+                          bits_per_byte(nats, n_bytes if self.data.byte_lengths is not None else None))
         model.train()
-        return out
+        return EvalLosses(train=out["train"][0], train_bpb=out["train"][1], val=out["val"][0], val_bpb=out["val"][1])
 
     def _compiled_module(self):
         return self.model.module if self.dist.enabled else self.model
@@ -599,7 +597,7 @@ class Trainer:
         Returns the mean micro-batch loss as a device tensor (no host sync)."""
         return optimizer_step(self.model, self.optimizer, self.scaler, self._micro_batch, self.grad_accum_per_rank,
                               autocast=self.autocast, grad_clip=self.cfg.grad_clip, raw_model=self.raw_model,
-                              no_sync=self.model.no_sync if self.dist.enabled else None, lr=lr)
+                              no_sync=self.no_sync, lr=lr)
 
     # --- checkpoints ------------------------------------------------------------------------------
 
@@ -697,7 +695,7 @@ class Trainer:
         cfg = self.cfg
         flops_per_iter = self.raw_model.flops_per_token() * self.tokens_per_iter
         nonfinite = torch.zeros((), dtype=torch.bool, device=self.rt.device)
-        losses = {}
+        losses: EvalLosses | dict[str, float] = {}  # empty until the first evaluation
         skip_eval_at = self.iter_num if self.resumed else None  # that evaluation is already in the log
         t_last, iters_since_log = time.perf_counter(), 0
         # For the progress: wall time since the loop began, training-step time and steps, evaluation
