@@ -18,31 +18,31 @@ from typing import NamedTuple
 from growgpt import stats
 from growgpt.report_data import (
     SCHEDULE_LABELS,
-    _branch,
-    _chains,
-    _extended_metric,
-    _is_number,
-    _loss,
-    _main_schedule,
-    _schedule_label,
-    _union_eval,
+    cooldown_branch_of,
+    extended_metric,
+    is_number,
     lineage_tokens,
+    loss_of,
+    main_schedule,
     pair,
+    schedule_chains,
+    schedule_label,
     totals,
+    union_eval,
 )
 from growgpt.report_format import (
     EN_DASH,
     METRIC_NAMES,
     MINUS,
-    _diff_digits,
-    _f_count,
-    _f_diff,
-    _f_metric,
-    _f_pm_values,
-    _f_signed,
-    _f_time,
-    _method,
-    _versus_words,
+    diff_digits,
+    f_count,
+    f_diff,
+    f_metric,
+    f_pm_values,
+    f_signed,
+    f_time,
+    method_text,
+    versus_words,
 )
 
 SCHEDULES_HEADING = "Schedules: grow-cosine vs grow-WSD vs jump"
@@ -66,14 +66,14 @@ class Contestant(NamedTuple):
     seconds: float | None        # training-step time in all, branches included
 
 
-def _contestants(results: dict) -> list[Contestant]:
+def contestants_of(results: dict) -> list[Contestant]:
     """grow-cosine, grow-WSD (whichever is main or variant) and jump, those that exist; [] without variants."""
     if not results.get("variants"):
         return []
-    chains, main = _chains(results), _main_schedule(results)
+    chains, main = schedule_chains(results), main_schedule(results)
     order = sorted(chains, key=lambda s: (s not in SCHEDULE_LABELS, list(SCHEDULE_LABELS).index(s)
                                           if s in SCHEDULE_LABELS else 0, s))
-    out = [Contestant(s, _schedule_label(s), chains[s][-1], s == main and bool(results.get("stages")),
+    out = [Contestant(s, schedule_label(s), chains[s][-1], s == main and bool(results.get("stages")),
                       lineage_tokens(chains[s]), totals(chains[s], "tokens"), totals(chains[s], "seconds"))
            for s in order]
     base = results.get("baseline")
@@ -95,16 +95,16 @@ class Versus(NamedTuple):
         return f"{self.a.label} {MINUS} {self.b.label}"
 
 
-def _versus(results: dict, metric: str) -> list[Versus]:
+def versus_pairs(results: dict, metric: str) -> list[Versus]:
     """WSD − cosine, WSD − jump, cosine − jump (those whose both sides exist, both scored)."""
-    contestants = _contestants(results)
+    contestants = contestants_of(results)
     grows = [c for c in contestants if c.key != "jump"]
     order = [c for c in grows if c.key == "wsd"] + [c for c in grows if c.key != "wsd"] + \
             [c for c in contestants if c.key == "jump"]
     out = []
     for i, a in enumerate(order):
         for b in order[i + 1:]:
-            if _loss(_union_eval(a.row), metric) is not None and _loss(_union_eval(b.row), metric) is not None:
+            if loss_of(union_eval(a.row), metric) is not None and loss_of(union_eval(b.row), metric) is not None:
                 out.append(Versus(a, b, pair(b.row, a.row, None, metric)))
     return out
 
@@ -112,9 +112,9 @@ def _versus(results: dict, metric: str) -> list[Versus]:
 StageVersus = tuple[str, "float | None", "float | None", "stats.PairedDifference | None"]
 
 
-def _per_stage_versus(results: dict, metric: str) -> list[StageVersus]:
+def per_stage_versus(results: dict, metric: str) -> list[StageVersus]:
     """(stage, cosine value, wsd value, wsd − cosine) for each stage both chains have, in the plan's order."""
-    chains = _chains(results)
+    chains = schedule_chains(results)
     if not results.get("variants") or "cosine" not in chains or "wsd" not in chains:
         return []
     wsd = {str(s.get("name")): s for s in chains["wsd"]}
@@ -123,7 +123,7 @@ def _per_stage_versus(results: dict, metric: str) -> list[StageVersus]:
         other = wsd.get(str(stage.get("name")))
         if other is None:
             continue
-        c, w = _loss(_union_eval(stage), metric), _loss(_union_eval(other), metric)
+        c, w = loss_of(union_eval(stage), metric), loss_of(union_eval(other), metric)
         out.append((str(stage.get("name")), c, w, pair(stage, other, None, metric) if None not in (c, w) else None))
     return out
 
@@ -132,36 +132,36 @@ def _pct_more(extra: float, base: float) -> str:
     return f"+{extra / base * 100:.1f} %" if base else "\u2013"
 
 
-def _schedule_notes(results: dict, metric: str) -> list[str]:
+def schedule_notes(results: dict, metric: str) -> list[str]:
     """What the schedule comparison's rows hold: equal tokens for jump and grow-cosine, the branch grow-WSD's
     final model saw on top, and the noise the ± cover."""
-    by_key = {c.key: c for c in _contestants(results)}
+    by_key = {c.key: c for c in contestants_of(results)}
     notes = []
     cos, wsd, jump = by_key.get("cosine"), by_key.get("wsd"), by_key.get("jump")
-    if cos and jump and _is_number(cos.tokens) and _is_number(jump.tokens):
+    if cos and jump and is_number(cos.tokens) and is_number(jump.tokens):
         if cos.tokens == jump.tokens:
-            notes.append(f"Jump and grow-cosine trained on equal tokens ({_f_count(jump.tokens)} each): their "
+            notes.append(f"Jump and grow-cosine trained on equal tokens ({f_count(jump.tokens)} each): their "
                          f"difference is at equal training tokens.")
         else:
-            notes.append(f"Jump trained on {_f_count(jump.tokens)} tokens, grow-cosine on {_f_count(cos.tokens)}: "
+            notes.append(f"Jump trained on {f_count(jump.tokens)} tokens, grow-cosine on {f_count(cos.tokens)}: "
                          f"not equal training tokens.")
     if wsd:
-        stages = _chains(results)["wsd"]
+        stages = schedule_chains(results)["wsd"]
         trunk = [s.get("tokens") for s in stages]
-        last = _branch(stages[-1])
-        if all(_is_number(v) for v in trunk) and last is not None and _is_number(last.get("tokens")):
+        last = cooldown_branch_of(stages[-1])
+        if all(is_number(v) for v in trunk) and last is not None and is_number(last.get("tokens")):
             trunk_sum = sum(trunk)
             equal = ", as many as grow-cosine's stages" if cos and cos.tokens == trunk_sum else ""
-            text = (f"grow-WSD's final model saw its constant-LR trunk ({_f_count(trunk_sum)} tokens{equal}) plus "
-                    f"its last cooldown branch on top ({_f_count(last['tokens'])} tokens, "
+            text = (f"grow-WSD's final model saw its constant-LR trunk ({f_count(trunk_sum)} tokens{equal}) plus "
+                    f"its last cooldown branch on top ({f_count(last['tokens'])} tokens, "
                     f"{_pct_more(last['tokens'], trunk_sum)} of the trunk)")
-            if _is_number(wsd.tokens) and len(stages) > 1:
-                text += (f"; counting every stage's branch, grow-WSD trained on {_f_count(wsd.tokens)} tokens "
+            if is_number(wsd.tokens) and len(stages) > 1:
+                text += (f"; counting every stage's branch, grow-WSD trained on {f_count(wsd.tokens)} tokens "
                          f"({_pct_more(wsd.tokens - trunk_sum, trunk_sum)} of the trunk)")
             notes.append(text + ". The next stage of a wsd chain continues the trunk, never a branch.")
-    pairs = [v.pair for v in _versus(results, metric)]
+    pairs = [v.pair for v in versus_pairs(results, metric)]
     if any(p.has_interval for p in pairs):
-        notes.append(f"Each \u00b1 is the half-width of the {_method(pairs)} (every model was scored on the same "
+        notes.append(f"Each \u00b1 is the half-width of the {method_text(pairs)} (every model was scored on the same "
                      f"val batches): every interval here covers {stats.NOISE_COVERED}.")
     return notes
 
@@ -254,19 +254,19 @@ def seed_spread(results: dict) -> SeedSpread | None:
     grow_repeats = [r for r in results.get("repeats") or [] if isinstance(r, dict)]
     if not jump_repeats and not grow_repeats:
         return None
-    metric = _extended_metric(results)
+    metric = extended_metric(results)
     jump = grow = None
     if base:
         values = {}
         for row in [base, *(r for r in jump_repeats if _same_plan(r, base))]:
-            value = _loss(_union_eval(row), metric)
+            value = loss_of(union_eval(row), metric)
             if value is not None:
                 values.setdefault(_offset(row), value)
         jump = Spread("jump", sorted(values.items())) if values else None
     if stages:
         values = {}
         last_name = stages[-1].get("name")
-        main = _loss(_union_eval(stages[-1]), metric)
+        main = loss_of(union_eval(stages[-1]), metric)
         if main is not None:
             values[0] = main
         for run in grow_repeats:
@@ -274,10 +274,10 @@ def seed_spread(results: dict) -> SeedSpread | None:
             if (len(chain) != len(stages) or chain[-1].get("name") != last_name
                     or not _same_plan(chain[-1], stages[-1])):
                 continue  # under way (its last stage is not the chain's final model), or another plan's
-            value = _loss(_union_eval(chain[-1]), metric)
+            value = loss_of(union_eval(chain[-1]), metric)
             if value is not None:
                 values.setdefault(_offset(run, _offset(chain[-1])), value)
-        grow = Spread(_schedule_label(_main_schedule(results)), sorted(values.items())) if values else None
+        grow = Spread(schedule_label(main_schedule(results)), sorted(values.items())) if values else None
     diffs: list[tuple[int, float]] = []
     if jump and grow and grow_repeats:
         jump_by = dict(jump.values)
@@ -292,58 +292,58 @@ def seed_spread(results: dict) -> SeedSpread | None:
     return SeedSpread(metric, jump, grow, diffs, mean_diff, half_width)
 
 
-def _seed_words(spread: SeedSpread) -> str:
+def seed_words(spread: SeedSpread) -> str:
     """The verdict of grow − jump over seeds."""
     k = len(spread.diffs)
     if spread.grow_better:
-        return f"growing is better by {_f_pm_values(spread.metric, spread.mean_diff, spread.half_width, False)}"
+        return f"growing is better by {f_pm_values(spread.metric, spread.mean_diff, spread.half_width, False)}"
     if spread.jump_better:
-        return f"jumping is better by {_f_pm_values(spread.metric, spread.mean_diff, spread.half_width, False)}"
+        return f"jumping is better by {f_pm_values(spread.metric, spread.mean_diff, spread.half_width, False)}"
     if spread.half_width == 0:
         return f"no difference detectable over {k} seeds (the same on every seed)"
-    digits = _diff_digits(spread.metric, spread.half_width)
+    digits = diff_digits(spread.metric, spread.half_width)
     return (f"no difference detectable over {k} seeds \u2014 raise `--repeat` to tighten it "
             f"(\u00b1{spread.half_width:.{digits}f} now)")
 
 
-def _seed_interval_text(spread: SeedSpread) -> str:
+def seed_interval_text(spread: SeedSpread) -> str:
     """"over K seeds: grow − jump = d ± h (95 % t over seeds: covers …)"."""
     return (f"over {len(spread.diffs)} seeds: grow {MINUS} jump = "
-            f"{_f_pm_values(spread.metric, spread.mean_diff, spread.half_width)} ({SEED_NOISE})")
+            f"{f_pm_values(spread.metric, spread.mean_diff, spread.half_width)} ({SEED_NOISE})")
 
 
-def _seed_threshold(spread: SeedSpread) -> float | None:
+def seed_threshold(spread: SeedSpread) -> float | None:
     """2·√2·SD of jump over seeds: the size a grow − jump difference of single runs must exceed to stand out
     of seed-to-seed noise (the SD of a difference of two runs is √2·SD; ±2 of those)."""
     return 2 * math.sqrt(2) * spread.jump.sd if spread.jump and spread.jump.sd is not None else None
 
 
-def _seed_sentences(results: dict, spread: SeedSpread) -> list[str]:
+def seed_sentences(results: dict, spread: SeedSpread) -> list[str]:
     """The seed spread in words, each saying which noise it covers."""
     metric, out = spread.metric, []
     name = METRIC_NAMES[metric]
     for s in (spread.jump, spread.grow):
         if s is None or s.k < 2:
             continue
-        out.append(f"{s.label} over {s.k} seeds: final union {name} mean {_f_metric(s.mean, metric)}, "
-                   f"sample SD {s.sd:.{_diff_digits(metric, s.sd or None)}f}, range {_f_metric(s.low, metric)}"
-                   f"{EN_DASH}{_f_metric(s.high, metric)}: training noise (init and batch order) on one set of "
+        out.append(f"{s.label} over {s.k} seeds: final union {name} mean {f_metric(s.mean, metric)}, "
+                   f"sample SD {s.sd:.{diff_digits(metric, s.sd or None)}f}, range {f_metric(s.low, metric)}"
+                   f"{EN_DASH}{f_metric(s.high, metric)}: training noise (init and batch order) on one set of "
                    f"val batches.")
     if spread.has_interval:
         out.append(f"Seed by seed (seed offset n of the chain against seed offset n of the jump), "
-                   f"{_seed_interval_text(spread)}: {_seed_words(spread)}.")
+                   f"{seed_interval_text(spread)}: {seed_words(spread)}.")
     elif spread.jump and spread.jump.sd is not None:
-        threshold = _seed_threshold(spread)
-        digits = _diff_digits(metric, threshold or None)
+        threshold = seed_threshold(spread)
+        digits = diff_digits(metric, threshold or None)
         text = (f"The grow chain was not repeated with other seeds (`--repeat-grow`): a grow {MINUS} jump "
                 f"difference smaller than about 2\u00b7\u221a2\u00b7SD = {threshold:.{digits}f} is within "
                 f"seed-to-seed noise")
-        grow_value = _loss(_union_eval((results.get("stages") or [{}])[-1]), metric) if results.get("stages") else None
+        grow_value = loss_of(union_eval((results.get("stages") or [{}])[-1]), metric) if results.get("stages") else None
         jump_value = dict(spread.jump.values).get(0)
         if grow_value is not None and jump_value is not None:
             d = grow_value - jump_value
             inside = abs(d) < threshold
-            text += f"; this run's is {_f_signed(d, digits)}: {'within' if inside else 'beyond'} seed-to-seed noise"
+            text += f"; this run's is {f_signed(d, digits)}: {'within' if inside else 'beyond'} seed-to-seed noise"
         out.append(text + ".")
     return out
 
@@ -351,23 +351,23 @@ def _seed_sentences(results: dict, spread: SeedSpread) -> list[str]:
 def schedule_comparison_lines(results: dict) -> list[str]:
     """Console lines for the schedule comparison and the seed spread (`growgpt demo` prints them); [] when
     the run has no variants and no repeats. Each ± says which noise it covers."""
-    metric = _extended_metric(results)
+    metric = extended_metric(results)
     lines = []
-    contestants = [c for c in _contestants(results) if _loss(_union_eval(c.row), metric) is not None]
+    contestants = [c for c in contestants_of(results) if loss_of(union_eval(c.row), metric) is not None]
     if contestants:
-        versus = _versus(results, metric)
+        versus = versus_pairs(results, metric)
         pairs = [v.pair for v in versus]
-        how = (f"{_method(pairs)}: {stats.NOISE_COVERED}" if any(p.has_interval for p in pairs)
+        how = (f"{method_text(pairs)}: {stats.NOISE_COVERED}" if any(p.has_interval for p in pairs)
                else "no intervals")
         lines.append(f"schedules, union {METRIC_NAMES[metric]} (\u00b1 {how}):")
         width = max(len(c.label) for c in contestants) + 2
         for c in contestants:
-            lines.append(f"  {c.label:<{width}s}{_loss(_union_eval(c.row), metric):.4f}  "
-                         f"(tokens in its lineage {_f_count(c.lineage_tokens)}, trained in all {_f_count(c.tokens)}, "
-                         f"{_f_time(c.seconds)})")
+            lines.append(f"  {c.label:<{width}s}{loss_of(union_eval(c.row), metric):.4f}  "
+                         f"(tokens in its lineage {f_count(c.lineage_tokens)}, trained in all {f_count(c.tokens)}, "
+                         f"{f_time(c.seconds)})")
         width = max([len(v.label) for v in versus] + [0]) + 2
         for v in versus:
-            lines.append(f"  {v.label:<{width}s}{_f_diff(v.pair)}: {_versus_words(v.pair, v.a.label)}")
+            lines.append(f"  {v.label:<{width}s}{f_diff(v.pair)}: {versus_words(v.pair, v.a.label)}")
     spread = seed_spread(results)
     if spread:
         pieces = []
@@ -376,9 +376,9 @@ def schedule_comparison_lines(results: dict) -> list[str]:
                 pieces.append(f"{s.label} {s.mean:.4f} mean, SD {s.sd:.4f} over {s.k} seeds "
                               f"(range {s.low:.4f}{EN_DASH}{s.high:.4f})")
         if spread.has_interval:
-            pieces.append(f"{_seed_interval_text(spread)}: {_seed_words(spread)}")
+            pieces.append(f"{seed_interval_text(spread)}: {seed_words(spread)}")
         elif spread.jump and spread.jump.sd is not None:
-            pieces.append(f"grow {MINUS} jump within about \u00b1{_seed_threshold(spread):.4f} "
+            pieces.append(f"grow {MINUS} jump within about \u00b1{seed_threshold(spread):.4f} "
                           f"(2\u00b7\u221a2\u00b7SD) is seed-to-seed noise")
         if pieces:
             lines.append(f"seeds, union {METRIC_NAMES[metric]}: " + "; ".join(pieces))

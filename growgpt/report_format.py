@@ -52,41 +52,41 @@ def compact_parts(parts: list[str], order: list[str] | None = None) -> str:
     return ", ".join(r[0] if len(r) == 1 else f"{r[0]}{EN_DASH}{r[-1]}" for r in runs)
 
 
-def _parts_phrase(parts: list[str], order: list[str]) -> str:
+def parts_phrase(parts: list[str], order: list[str]) -> str:
     return f"{'part' if len(parts) == 1 else 'parts'} {compact_parts(parts, order)}"
 
 
-def _f_loss(x: float | None) -> str:
+def f_loss(x: float | None) -> str:
     return "\u2013" if x is None else f"{x:.2f}"
 
 
-def _f_bpb(x: float | None) -> str:
+def f_bpb(x: float | None) -> str:
     return "\u2013" if x is None else f"{x:.3f}"  # a third digit: bpb is about a third of the loss
 
 
-def _f_metric(x: float | None, metric: str) -> str:
-    return _f_bpb(x) if metric == "bpb" else _f_loss(x)
+def f_metric(x: float | None, metric: str) -> str:
+    return f_bpb(x) if metric == "bpb" else f_loss(x)
 
 
-def _f_ppl(x: Any) -> str:
+def f_ppl(x: Any) -> str:
     if not isinstance(x, (int, float)) or not math.isfinite(x):
         return "\u2013"
     return f"{x:.1f}" if x < 1000 else f"{x:,.0f}"
 
 
-def _f_signed_pct(p: float) -> str:
+def f_signed_pct(p: float) -> str:
     if math.isinf(p):
         return "+\u221e %"
     text = f"{abs(p):.1f} %"
     return f"+{text}" if p >= 0 else f"{MINUS}{text}"
 
 
-def _f_signed(diff: float, digits: int) -> str:
+def f_signed(diff: float, digits: int) -> str:
     """"+0.012", "−0.012" or "0.000": a difference without an interval."""
     return f"{'+' if diff > 0 else MINUS if diff < 0 else ''}{abs(diff):.{digits}f}"
 
 
-def _f_count(x: Any) -> str:
+def f_count(x: Any) -> str:
     if not isinstance(x, (int, float)):
         return "\u2013"
     for scale, suffix in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
@@ -95,7 +95,7 @@ def _f_count(x: Any) -> str:
     return f"{x:.0f}"
 
 
-def _f_time(seconds: Any) -> str:
+def f_time(seconds: Any) -> str:
     if not isinstance(seconds, (int, float)):
         return "\u2013"
     if seconds < 60:
@@ -115,14 +115,14 @@ def f_mfu(x: Any) -> str:
     return f"{x * 100:.1f} %" if x <= 1 else "? (peak too low)"
 
 
-def _f_iters(stage: dict) -> str:
+def f_iters(stage: dict) -> str:
     a, b = stage.get("start_iter"), stage.get("end_iter")
     if a is None and b is None:
         return "\u2013"
     return f"{a if a is not None else '?'} {ARROW} {b if b is not None else '?'}"
 
 
-def _f_lr(x: Any) -> str:
+def f_lr(x: Any) -> str:
     return f"{x:.1e}" if isinstance(x, (int, float)) else "\u2013"
 
 
@@ -130,7 +130,7 @@ def _f_lr(x: Any) -> str:
 # Paired differences: how sure a difference between two scores is (growgpt.stats)
 # --------------------------------------------------------------------------------------------------
 
-def _diff_digits(metric: str, half_width: float | None) -> int:
+def diff_digits(metric: str, half_width: float | None) -> int:
     """Decimals of a difference: as the matrix prints the metric, more when the interval is narrower
     (at least one significant digit of the half-width)."""
     digits = 3 if metric == "bpb" else 2
@@ -139,34 +139,34 @@ def _diff_digits(metric: str, half_width: float | None) -> int:
     return digits
 
 
-def _f_pm(pair: stats.PairedDifference, signed: bool = True) -> str:
+def f_pm(pair: stats.PairedDifference, signed: bool = True) -> str:
     """"+0.022 ± 0.008": a paired difference and the half-width of its 95 % interval (unsigned: "0.022 ± …")."""
-    return _f_pm_values(pair.metric, pair.diff, pair.half_width, signed)
+    return f_pm_values(pair.metric, pair.diff, pair.half_width, signed)
 
 
-def _f_pm_values(metric: str, diff: float, half_width: float, signed: bool = True) -> str:
+def f_pm_values(metric: str, diff: float, half_width: float, signed: bool = True) -> str:
     """"+0.022 ± 0.008" for any difference and half-width of `metric` (paired, or over seeds)."""
-    digits = _diff_digits(metric, half_width)
+    digits = diff_digits(metric, half_width)
     value = f"{abs(diff):.{digits}f}"
     if signed and float(value) != 0:
         value = ("+" if diff > 0 else MINUS) + value
     return f"{value} \u00b1 {half_width:.{digits}f}"
 
 
-def _f_diff(pair: stats.PairedDifference) -> str:
+def f_diff(pair: stats.PairedDifference) -> str:
     """"+0.012 ± 0.004", or the bare difference without an interval, a dash when not comparable."""
     if pair.has_interval:
-        return _f_pm(pair)
+        return f_pm(pair)
     if pair.diff is None:
         return "\u2013"
-    return _f_signed(pair.diff, _diff_digits(pair.metric, None))
+    return f_signed(pair.diff, diff_digits(pair.metric, None))
 
 
-def _no_difference(pair: stats.PairedDifference) -> str:
+def no_difference(pair: stats.PairedDifference) -> str:
     """The words for an interval that includes 0."""
     if pair.half_width == 0:  # the same figure on every batch: more batches would not change that
         return f"no difference detectable with {pair.batches} val batches (the same on every batch)"
-    digits = _diff_digits(pair.metric, pair.half_width)
+    digits = diff_digits(pair.metric, pair.half_width)
     return (f"no difference detectable with {pair.batches} val batches \u2014 raise `[eval] batches` to "
             f"tighten it (\u00b1{pair.half_width:.{digits}f} now)")
 
@@ -178,21 +178,21 @@ def _no_interval_words(pair: stats.PairedDifference) -> str:
     return (NO_INTERVAL_NOTE if pair.status == stats.NO_BATCH_SUMS else ONE_BATCH_NOTE).strip("()")
 
 
-def _winner_words(pair: stats.PairedDifference) -> str:
+def winner_words(pair: stats.PairedDifference) -> str:
     """The short verdict of a grow − jump pair, as the per-part table gives it."""
     if pair.has_interval:
         return "growing better" if pair.fell else "jumping better" if pair.rose else "no difference detectable"
     return _no_interval_words(pair)
 
 
-def _versus_words(pair: stats.PairedDifference, label: str) -> str:
+def versus_words(pair: stats.PairedDifference, label: str) -> str:
     """The verdict of `label` − other: "<label> better"/"worse" when the interval excludes 0."""
     if pair.has_interval:
-        return f"{label} better" if pair.fell else f"{label} worse" if pair.rose else _no_difference(pair)
+        return f"{label} better" if pair.fell else f"{label} worse" if pair.rose else no_difference(pair)
     return _no_interval_words(pair)
 
 
-def _interval_notes(pairs: list[stats.PairedDifference | None]) -> str:
+def interval_notes(pairs: list[stats.PairedDifference | None]) -> str:
     """" (no interval: …)" for a sentence some of whose comparisons have no interval; "" otherwise."""
     statuses = {p.status for p in pairs if p is not None}
     notes = [note for status, note in ((stats.NO_BATCH_SUMS, NO_INTERVAL_NOTE), (stats.ONE_BATCH, ONE_BATCH_NOTE))
@@ -200,7 +200,7 @@ def _interval_notes(pairs: list[stats.PairedDifference | None]) -> str:
     return "".join(f" {n}" for n in notes)
 
 
-def _method(pairs: list[stats.PairedDifference | None]) -> str:
+def method_text(pairs: list[stats.PairedDifference | None]) -> str:
     """"95 % paired t-interval over 20 val batches" for the pairs that have an interval."""
     counts = sorted({p.batches for p in pairs if p is not None and p.has_interval})
     over = f"over {counts[0]} val batches" if len(counts) == 1 else "over the val batches both scores share"

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from growgpt.errors import UserError
 from growgpt.metrics import read_metrics
-from growgpt.report_data import _branch, _chains, _main_schedule, _schedule_label
+from growgpt.report_data import cooldown_branch_of, main_schedule, schedule_chains, schedule_label
 
 
 def curves(run_dir: Path, row: dict, folder: str | None = None,
@@ -74,16 +74,16 @@ def loss_series(results: dict, run_dir: str | Path) -> list[Series]:
             if points:
                 out.append(Series(f"{name}: {kind} loss", kind, color, marker, points))
 
-    main = _main_schedule(results)
+    main = main_schedule(results)
     colors = {main: ("tab:blue", "tab:cyan")}
-    for schedule in _chains(results):
+    for schedule in schedule_chains(results):
         colors.setdefault(schedule, ("tab:purple", "tab:pink"))
     named = len(colors) > 1 or main != "cosine"
-    for schedule, stages in _chains(results).items():
+    for schedule, stages in schedule_chains(results).items():
         trunk_color, branch_color = colors[schedule]
-        name = _schedule_label(schedule) if named else "grow"
+        name = schedule_label(schedule) if named else "grow"
         for stage in stages:
-            branch = _branch(stage)
+            branch = cooldown_branch_of(stage)
             if branch is None:
                 add(*curves(run_dir, stage), trunk_color, name)
                 continue

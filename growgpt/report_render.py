@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from growgpt.report_data import LOSS_PNG
-from growgpt.report_format import RISE, _f_bpb, _f_loss, _f_ppl, _f_signed_pct
+from growgpt.report_format import RISE, f_bpb, f_loss, f_ppl, f_signed_pct
 from growgpt.report_sections import (
     MARKDOWN,
     PLAIN,
@@ -27,7 +27,7 @@ from growgpt.report_sections import (
     Table,
     sections,
 )
-from growgpt.report_verdicts import _rise_mark
+from growgpt.report_verdicts import rise_mark
 
 # The plan key and the grow options the report points to, as code in either format.
 CODE_SPANS = ("`[eval] batches`", "`--repeat`", "`--repeat-grow`", "`--compare-schedules`")
@@ -38,8 +38,8 @@ def _cell_text(cell: dict) -> str:
     if cell["value"] is None:
         return "\u2013"
     if cell["metric"] == "bpb":
-        return _f_bpb(cell["value"])
-    return f"{_f_loss(cell['value'])} ({_f_ppl(cell['ppl'])})"
+        return f_bpb(cell["value"])
+    return f"{f_loss(cell['value'])} ({f_ppl(cell['ppl'])})"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -76,9 +76,9 @@ def _md_cell(cell: dict) -> str:
     text = _cell_text(cell)
     if cell["unseen"]:
         text = f"_{text}_ \u00b7unseen"
-    mark = _rise_mark(cell)
+    mark = rise_mark(cell)
     if mark:
-        text += f" {mark} {_f_signed_pct(cell['rise'])}"
+        text += f" {mark} {f_signed_pct(cell['rise'])}"
     return text
 
 
@@ -166,7 +166,7 @@ def _h_text(text: str, style: str) -> str:
 
 
 def _html_cell(cell: dict) -> str:
-    mark = _rise_mark(cell)
+    mark = rise_mark(cell)
     # A rise within noise stays quiet: a grey mark, no red cell.
     classes = [c for c, on in (("unseen", cell["unseen"]), ("rise", mark == RISE)) if on]
     body = _h(_cell_text(cell))
@@ -174,7 +174,7 @@ def _html_cell(cell: dict) -> str:
         body += " \u00b7unseen"
     if mark:
         span = "rise-mark" if mark == RISE else "noise-mark"
-        body += f' <span class="{span}">{mark} {_h(_f_signed_pct(cell["rise"]))}</span>'
+        body += f' <span class="{span}">{mark} {_h(f_signed_pct(cell["rise"]))}</span>'
     cls = f' class="{" ".join(classes)}"' if classes else ""
     return f"<td{cls}>{body}</td>"
 

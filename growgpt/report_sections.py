@@ -46,30 +46,30 @@ from growgpt.report_compare import (
     SCHEDULES_HEADING,
     SEED_NOISE_PLAIN,
     SEEDS_HEADING,
-    _contestants,
-    _per_stage_versus,
-    _schedule_notes,
-    _seed_sentences,
-    _seed_words,
-    _versus,
+    contestants_of,
+    per_stage_versus,
+    schedule_notes,
+    seed_sentences,
     seed_spread,
+    seed_words,
+    versus_pairs,
 )
 from growgpt.report_data import (
-    _branch,
-    _bytes_per_token,
-    _chains,
-    _compare_metric,
-    _extended_metric,
-    _is_number,
-    _loss,
-    _main_schedule,
-    _new_parts,
-    _schedule_label,
-    _score,
-    _stage_name,
-    _stage_parts,
-    _union_eval,
+    compare_metric,
+    cooldown_branch_of,
+    extended_metric,
+    is_number,
+    loss_of,
+    main_schedule,
+    new_parts_of,
+    schedule_chains,
+    schedule_label,
+    score_of,
+    stage_bytes_per_token,
+    stage_name,
+    stage_parts,
     totals,
+    union_eval,
 )
 from growgpt.report_format import (
     ARROW,
@@ -78,32 +78,32 @@ from growgpt.report_format import (
     MINUS,
     RISE,
     RISE_WITHIN_NOISE,
-    _diff_digits,
-    _f_bpb,
-    _f_count,
-    _f_diff,
-    _f_iters,
-    _f_loss,
-    _f_lr,
-    _f_metric,
-    _f_pm,
-    _f_pm_values,
-    _f_signed,
-    _f_time,
-    _method,
-    _versus_words,
-    _winner_words,
     compact_parts,
+    diff_digits,
+    f_bpb,
+    f_count,
+    f_diff,
+    f_iters,
+    f_loss,
+    f_lr,
+    f_metric,
     f_mfu,
+    f_pm,
+    f_pm_values,
+    f_signed,
+    f_time,
+    method_text,
+    versus_words,
+    winner_words,
 )
 from growgpt.report_verdicts import (
     BASELINE_LABEL,
-    _grow_minus_jump,
-    _matrix,
-    _matrix_pairs,
-    _summary,
+    grow_minus_jump,
     grow_vs_jump,
     interval_note,
+    matrix_pairs,
+    score_matrix,
+    stage_summary,
     verdicts,
 )
 
@@ -165,13 +165,13 @@ NO_STAGE = "No stage has finished yet."
 def sections(results: dict) -> list[Section]:
     """The report of `results` (load_results' dict) as sections: the title and summary first."""
     parts, stages = results["parts"], results["stages"]
-    out = [Section(results.get("title") or "growgpt grow report", [Paragraph(_summary(results))], level=1)]
+    out = [Section(results.get("title") or "growgpt grow report", [Paragraph(stage_summary(results))], level=1)]
     header = ["Stage"] + [f"part {p}" for p in parts] + ["union"]
     for metric, legend in (("bpb", bpb_legend), ("loss", loss_legend)):
         if metric == "bpb" and not _has_bpb(results):
             out.append(Section(MATRIX_HEADINGS[metric], [Paragraph(NO_BPB, MARKDOWN, "note")]))
             continue
-        rows = [[label, *cells] for label, cells in _matrix(results, metric)]
+        rows = [[label, *cells] for label, cells in score_matrix(results, metric)]
         out.append(Section(MATRIX_HEADINGS[metric], [Table(header, rows, "matrix", baseline_from=len(stages)),
                                                      Paragraph(legend(results), MARKDOWN, "legend")]))
     out.append(Section("Loss curves", [Figure(LOSS_FIGURE_ALT)]))
@@ -219,7 +219,7 @@ def bpb_legend(results: dict) -> str:
     text = ("Cells are val bits per byte on each part's val set: the nats of the scored tokens \u00f7 "
             "(the UTF-8 bytes they decode to \u00d7 ln 2), which, unlike the loss per token, does not depend on "
             "the tokenizer; \"union\" is the union of all parts' val sets.")
-    per_token = _bytes_per_token(results)
+    per_token = stage_bytes_per_token(results)
     if per_token:
         text += (f" The union's val text has {per_token:.2f} bytes per token: bpb \u2248 loss \u00f7 ln 2 "
                  f"\u00f7 {per_token:.2f}.")
@@ -233,14 +233,14 @@ def loss_legend(results: dict) -> str:
 
 def marks_legend(results: dict, metric: str) -> str:
     """What the marks of a matrix of `metric` mean: ·unseen, ▲ and △, and the noise the intervals cover."""
-    pairs = _matrix_pairs(results, metric)
+    pairs = matrix_pairs(results, metric)
     text = UNSEEN_MARK
     if not any(p.has_interval for p in pairs):
         text += (f" {RISE} +x %: the {metric} rose since the previous stage (for a part already trained on: "
                  f"forgetting).")
         return text + (" No interval: re-run grow to rescore." if pairs else "")
     text += (f" {RISE} +x %: the {metric} rose since the previous stage beyond evaluation noise (0 lies "
-             f"outside the change's {_method(pairs)}); for a part already trained on, that is forgetting. "
+             f"outside the change's {method_text(pairs)}); for a part already trained on, that is forgetting. "
              f"{RISE_WITHIN_NOISE} +x %: it rose within noise (the interval includes 0): no difference detectable.")
     if not all(p.has_interval for p in pairs):
         text += (f" Where there is no interval (scores without per-batch sums, or made on different batches), "
@@ -249,48 +249,48 @@ def marks_legend(results: dict, metric: str) -> str:
 
 
 def _has_bpb(results: dict) -> bool:
-    return any(c["value"] is not None for _, cells in _matrix(results, "bpb") for c in cells)
+    return any(c["value"] is not None for _, cells in score_matrix(results, "bpb") for c in cells)
 
 
 GROW_VS_JUMP_HEADER = ["", "Union val bpb", "Union val loss", "Tokens", "Time"]
 
 
 def _grow_vs_jump_part_header(results: dict) -> list[str]:
-    noun = "bpb" if _compare_metric(results) == "bpb" else "loss"
+    noun = "bpb" if compare_metric(results) == "bpb" else "loss"
     return ["Val set", f"Grow ({noun})", f"Jump ({noun})", f"Grow {MINUS} jump", "Verdict"]
 
 
 def _grow_vs_jump_part_rows(results: dict) -> list[list[str]]:
     """The rows of the per-part grow-vs-jump table: each part, then the union, with grow − jump, its
     interval and the verdict words."""
-    metric = _compare_metric(results)
+    metric = compare_metric(results)
     last, base = results["stages"][-1], results["baseline"]
     rows = []
     for part in [*results["parts"], None]:
-        grow_value, jump_value = _loss(_score(last, part), metric), _loss(_score(base, part), metric)
+        grow_value, jump_value = loss_of(score_of(last, part), metric), loss_of(score_of(base, part), metric)
         label = "union" if part is None else f"part {part}"
         if grow_value is None or jump_value is None:
-            rows.append([label, _f_metric(grow_value, metric), _f_metric(jump_value, metric), "\u2013", "\u2013"])
+            rows.append([label, f_metric(grow_value, metric), f_metric(jump_value, metric), "\u2013", "\u2013"])
             continue
-        pair = _grow_minus_jump(results, part, metric)
+        pair = grow_minus_jump(results, part, metric)
         if pair.has_interval:
-            diff = _f_pm(pair)
+            diff = f_pm(pair)
         elif pair.status == stats.DIFFERENT_BATCHES:
             diff = "\u2013"
         else:
-            diff = _f_signed(grow_value - jump_value, _diff_digits(metric, None))
-        rows.append([label, _f_metric(grow_value, metric), _f_metric(jump_value, metric), diff, _winner_words(pair)])
+            diff = f_signed(grow_value - jump_value, diff_digits(metric, None))
+        rows.append([label, f_metric(grow_value, metric), f_metric(jump_value, metric), diff, winner_words(pair)])
     return rows
 
 
 def _grow_vs_jump_rows(results: dict) -> list[list[str]]:
     """The rows of the grow-vs-jump table: the last stage with the stages' totals, then the baseline."""
     base, stages = results["baseline"], results["stages"]
-    last = _union_eval(stages[-1])
-    return [[f"grow (last stage {stages[-1].get('name', '?')})", _f_bpb(_loss(last, "bpb")), _f_loss(_loss(last)),
-             _f_count(totals(stages, "tokens")), _f_time(totals(stages, "seconds"))],
-            [f"{base.get('name') or 'jump'} {BASELINE_LABEL}", _f_bpb(_loss(_union_eval(base), "bpb")),
-             _f_loss(_loss(_union_eval(base))), _f_count(base.get("tokens")), _f_time(base.get("seconds"))]]
+    last = union_eval(stages[-1])
+    return [[f"grow (last stage {stages[-1].get('name', '?')})", f_bpb(loss_of(last, "bpb")), f_loss(loss_of(last)),
+             f_count(totals(stages, "tokens")), f_time(totals(stages, "seconds"))],
+            [f"{base.get('name') or 'jump'} {BASELINE_LABEL}", f_bpb(loss_of(union_eval(base), "bpb")),
+             f_loss(loss_of(union_eval(base))), f_count(base.get("tokens")), f_time(base.get("seconds"))]]
 
 
 def _cost_table(results: dict) -> list[list[str]]:
@@ -308,12 +308,12 @@ def _chain_cost_rows(stages: list[dict], parts: list[str], total_label: str) -> 
     the branches counted in."""
     rows = []
     for k, stage in enumerate(stages):
-        name = _stage_name(stage, k)
-        branch = _branch(stage)
+        name = stage_name(stage, k)
+        branch = cooldown_branch_of(stage)
         rows.append([f"{name} (wsd trunk)" if branch is not None else name,
-                     *_cost_cells(stage, parts, compact_parts(_new_parts(stages, k), parts))])
+                     *_cost_cells(stage, parts, compact_parts(new_parts_of(stages, k), parts))])
         if branch is not None:
-            lr = f"{_f_lr(stage.get('learning_rate'))} {ARROW} {_f_lr(branch.get('min_lr'))}"
+            lr = f"{f_lr(stage.get('learning_rate'))} {ARROW} {f_lr(branch.get('min_lr'))}"
             if branch.get("cooldown_shape"):
                 lr += f" ({branch['cooldown_shape']})"
             rows.append([f"{name} cooldown branch",
@@ -323,31 +323,31 @@ def _chain_cost_rows(stages: list[dict], parts: list[str], total_label: str) -> 
     if stages:
         tokens, seconds = totals(stages, "tokens"), totals(stages, "seconds")
         trunk_iters = [s.get("end_iter", 0) - s.get("start_iter", 0) for s in stages
-                       if _is_number(s.get("end_iter")) and _is_number(s.get("start_iter"))]
-        branch_iters = [b.get("iters") for b in map(_branch, stages) if b is not None]
+                       if is_number(s.get("end_iter")) and is_number(s.get("start_iter"))]
+        branch_iters = [b.get("iters") for b in map(cooldown_branch_of, stages) if b is not None]
         iters = f"{sum(trunk_iters)}" if len(trunk_iters) == len(stages) else "\u2013"
-        if branch_iters and iters != "\u2013" and all(_is_number(i) for i in branch_iters):
+        if branch_iters and iters != "\u2013" and all(is_number(i) for i in branch_iters):
             iters += f" + {sum(branch_iters)} (branches)"
         label = f"{total_label} total" + (" (branches included)" if branch_iters else "")
-        trained = sorted({p for s in stages for p in _stage_parts(s)},
+        trained = sorted({p for s in stages for p in stage_parts(s)},
                          key=lambda p: parts.index(p) if p in parts else 0)
-        rows.append([label, compact_parts(trained, parts), "\u2013", iters, _f_count(tokens), _f_time(seconds),
-                     _f_count(tokens / seconds) if tokens is not None and seconds else "\u2013",
+        rows.append([label, compact_parts(trained, parts), "\u2013", iters, f_count(tokens), f_time(seconds),
+                     f_count(tokens / seconds) if tokens is not None and seconds else "\u2013",
                      "\u2013", "\u2013", "\u2013"])
     return rows
 
 
 def _cost_cells(row: dict, parts: list[str], new: str) -> list[str]:
     """Parts, new parts, iterations, tokens, time, tokens/s, MFU, LR, replay of one row."""
-    return [compact_parts(_stage_parts(row), parts), new, _f_iters(row), _f_count(row.get("tokens")),
-            _f_time(row.get("seconds")), _f_count(row.get("tokens_per_s")), f_mfu(row.get("mfu")),
-            _f_lr(row.get("learning_rate")), str(row.get("replay") or "\u2013")]
+    return [compact_parts(stage_parts(row), parts), new, f_iters(row), f_count(row.get("tokens")),
+            f_time(row.get("seconds")), f_count(row.get("tokens_per_s")), f_mfu(row.get("mfu")),
+            f_lr(row.get("learning_rate")), str(row.get("replay") or "\u2013")]
 
 
 def _cost_note(results: dict) -> str:
     """COST_NOTE, and for wsd stages what their two rows are."""
-    chains = _chains(results)
-    if not any(_branch(s) is not None for stages in chains.values() for s in stages):
+    chains = schedule_chains(results)
+    if not any(cooldown_branch_of(s) is not None for stages in chains.values() for s in stages):
         return COST_NOTE
     return (COST_NOTE + " A wsd stage is a stretch of a constant-LR trunk (\u201c(wsd trunk)\u201d) and a cooldown "
             "branch off the trunk's end (its learning rate decays to min_lr); the stage's scores and samples are "
@@ -358,11 +358,11 @@ def _cost_note(results: dict) -> str:
 def _variant_cost_blocks(results: dict) -> list[Block]:
     """The cost of each variant chain (--compare-schedules), as the main chain's."""
     blocks = []
-    main = _main_schedule(results)
-    for schedule, stages in _chains(results).items():
+    main = main_schedule(results)
+    for schedule, stages in schedule_chains(results).items():
         if schedule == main and results.get("stages"):
             continue
-        label = _schedule_label(schedule)
+        label = schedule_label(schedule)
         blocks.append(Paragraph(f"The {label} chain (trained with `--compare-schedules`):"))
         blocks.append(Table(COST_HEADER, _chain_cost_rows(stages, results["parts"], label), "stages", prose=True))
     return blocks
@@ -370,7 +370,7 @@ def _variant_cost_blocks(results: dict) -> list[Block]:
 
 def _samples(results: dict) -> tuple[list[str], list[str], dict[str, dict[str, list[str]]]]:
     """(column labels, prompts in first-seen order, prompt -> column -> texts)."""
-    columns: list[tuple[str, dict]] = [(_stage_name(s, k), s) for k, s in enumerate(results["stages"])]
+    columns: list[tuple[str, dict]] = [(stage_name(s, k), s) for k, s in enumerate(results["stages"])]
     if results.get("baseline"):
         columns.append((str(results["baseline"].get("name") or "jump"), results["baseline"]))
     prompts: list[str] = []
@@ -391,40 +391,40 @@ def _truncate(text: str) -> str:
 
 def _schedule_blocks(results: dict) -> list[Block]:
     """The schedule comparison section's blocks; [] without variants."""
-    metric = _extended_metric(results)
+    metric = extended_metric(results)
     noun = "bpb" if metric == "bpb" else "loss"
-    contestants = _contestants(results)
+    contestants = contestants_of(results)
     if not contestants:
         return []
     blocks: list[Block] = []
-    main = _main_schedule(results)
+    main = main_schedule(results)
     rows = []
     for c in contestants:
-        union = _union_eval(c.row)
+        union = union_eval(c.row)
         role = ("baseline, cosine" if c.key == "jump" else "main chain" if c.main else "variant: --compare-schedules")
-        rows.append([f"{c.label} ({role})", _f_bpb(_loss(union, "bpb")), _f_loss(_loss(union)),
-                     _f_count(c.lineage_tokens), _f_count(c.tokens), _f_time(c.seconds)])
+        rows.append([f"{c.label} ({role})", f_bpb(loss_of(union, "bpb")), f_loss(loss_of(union)),
+                     f_count(c.lineage_tokens), f_count(c.tokens), f_time(c.seconds)])
     blocks.append(Table(["", "Union val bpb", "Union val loss", "Tokens in the final model's lineage",
                          "Tokens trained in all (branches included)", "Train time (trunk + branches)"], rows,
                         "schedules", prose=True))
-    versus = _versus(results, metric)
+    versus = versus_pairs(results, metric)
     spread = seed_spread(results)
     if versus:
-        rows = [[v.label, _f_diff(v.pair), _versus_words(v.pair, v.a.label)] for v in versus]
+        rows = [[v.label, f_diff(v.pair), versus_words(v.pair, v.a.label)] for v in versus]
         if spread and spread.has_interval:
-            grow_label = _schedule_label(main)
+            grow_label = schedule_label(main)
             rows.append([f"{grow_label} {MINUS} jump over {len(spread.diffs)} seeds",
-                         _f_pm_values(metric, spread.mean_diff, spread.half_width),
-                         _seed_words(spread).replace("growing", grow_label)])
+                         f_pm_values(metric, spread.mean_diff, spread.half_width),
+                         seed_words(spread).replace("growing", grow_label)])
         blocks.append(Table(["Union", f"Difference ({noun})", "Verdict"], rows, "schedules", prose=True))
-    blocks += [Paragraph(text) for text in _schedule_notes(results, metric)]
+    blocks += [Paragraph(text) for text in schedule_notes(results, metric)]
     if spread and spread.has_interval:
         blocks.append(Paragraph(f"The row over seeds is a 95 % t-interval over the per-seed differences (see "
                                 f"{SEEDS_HEADING}): it covers {SEED_NOISE_PLAIN}."))
-    per_stage = _per_stage_versus(results, metric)
+    per_stage = per_stage_versus(results, metric)
     if per_stage:
-        rows = [[name, _f_metric(c, metric), _f_metric(w, metric), _f_diff(p) if p else "\u2013",
-                 _versus_words(p, "grow-WSD") if p else "\u2013"] for name, c, w, p in per_stage]
+        rows = [[name, f_metric(c, metric), f_metric(w, metric), f_diff(p) if p else "\u2013",
+                 versus_words(p, "grow-WSD") if p else "\u2013"] for name, c, w, p in per_stage]
         blocks.append(Paragraph(f"Stage by stage (each stage's model: the cosine stage, and the wsd stage's "
                                 f"cooldown branch), union {METRIC_NAMES[metric]}:"))
         blocks.append(Table(["Stage", f"grow-cosine ({noun})", f"grow-WSD ({noun})", f"grow-WSD {MINUS} grow-cosine",
@@ -443,20 +443,20 @@ def _seed_blocks(results: dict) -> list[Block]:
     rows = []
     for s in (spread.jump, spread.grow):
         if s is not None:
-            rows.append([s.label, str(s.k), _f_metric(s.mean, metric),
-                         "\u2013" if s.sd is None else f"{s.sd:.{_diff_digits(metric, s.sd or None)}f}",
-                         f"{_f_metric(s.low, metric)} {EN_DASH} {_f_metric(s.high, metric)}"])
+            rows.append([s.label, str(s.k), f_metric(s.mean, metric),
+                         "\u2013" if s.sd is None else f"{s.sd:.{diff_digits(metric, s.sd or None)}f}",
+                         f"{f_metric(s.low, metric)} {EN_DASH} {f_metric(s.high, metric)}"])
     if rows:
         blocks.append(Table(["Runs", "Seeds", f"Mean union {noun}", "Sample SD", "Range"], rows, "seeds", prose=True))
     if spread.diffs:
         jump_by, grow_by = dict(spread.jump.values), dict(spread.grow.values)
-        digits = _diff_digits(metric, spread.half_width or None)
-        rows = [[f"+{n}" if n else "0 (main)", _f_metric(grow_by[n], metric), _f_metric(jump_by[n], metric),
-                 _f_signed(d, digits)]
+        digits = diff_digits(metric, spread.half_width or None)
+        rows = [[f"+{n}" if n else "0 (main)", f_metric(grow_by[n], metric), f_metric(jump_by[n], metric),
+                 f_signed(d, digits)]
                 for n, d in spread.diffs]
         blocks.append(Table(["Seed offset", f"{spread.grow.label} ({noun})", f"jump ({noun})", f"grow {MINUS} jump"],
                             rows, "seeds", prose=True))
-    blocks += [Paragraph(text) for text in _seed_sentences(results, spread)]
+    blocks += [Paragraph(text) for text in seed_sentences(results, spread)]
     blocks.append(Paragraph(f"Which noise each interval covers: a \u00b1 over seeds spans models trained with other "
                             f"seeds and covers {SEED_NOISE_PLAIN}; a paired \u00b1 between two models (the matrices, "
                             f"grow vs jump, the schedules) covers {stats.NOISE_COVERED}."))

@@ -21,26 +21,26 @@ from typing import NamedTuple
 from growgpt import stats
 from growgpt.report_compare import (
     EVAL_NOISE_SHORT,
-    _seed_interval_text,
-    _seed_threshold,
-    _seed_words,
-    _versus,
+    seed_interval_text,
     seed_spread,
+    seed_threshold,
+    seed_words,
+    versus_pairs,
 )
 from growgpt.report_data import (
-    _compare_metric,
-    _extended_metric,
-    _loss,
-    _new_parts,
-    _part_eval,
-    _pct,
-    _score,
-    _seen_before,
-    _stage_name,
-    _stage_parts,
-    _union_eval,
+    compare_metric,
+    extended_metric,
+    loss_of,
+    new_parts_of,
     pair,
+    part_eval,
+    percent_change,
+    score_of,
+    seen_before,
+    stage_name,
+    stage_parts,
     totals,
+    union_eval,
 )
 from growgpt.report_format import (
     ARROW,
@@ -50,23 +50,23 @@ from growgpt.report_format import (
     NOT_COMPARABLE,
     RISE,
     RISE_WITHIN_NOISE,
-    _diff_digits,
-    _f_bpb,
-    _f_count,
-    _f_diff,
-    _f_loss,
-    _f_metric,
-    _f_pm,
-    _f_pm_values,
-    _f_ppl,
-    _f_signed,
-    _f_signed_pct,
-    _f_time,
-    _interval_notes,
-    _method,
-    _no_difference,
-    _parts_phrase,
-    _versus_words,
+    diff_digits,
+    f_bpb,
+    f_count,
+    f_diff,
+    f_loss,
+    f_metric,
+    f_pm,
+    f_pm_values,
+    f_ppl,
+    f_signed,
+    f_signed_pct,
+    f_time,
+    interval_notes,
+    method_text,
+    no_difference,
+    parts_phrase,
+    versus_words,
 )
 
 FORGETTING_PCT = 1.0         # without an interval (old grow.json): a rise above this (in %) is forgetting
@@ -77,20 +77,20 @@ BASELINE_LABEL = "(from scratch on the union)"
 def _cell(row: dict, prev: dict | None, part: str | None, trained: set[str] | None, metric: str = "loss") -> dict:
     """One matrix cell: the metric's value ("loss" or "bpb"), ppl, unseen?, the % change since the
     previous stage when it rose, and the paired difference from the previous stage (None for the first)."""
-    ev = _score(row, part)
-    value = _loss(ev, metric)
+    ev = score_of(row, part)
+    value = loss_of(ev, metric)
     rise = since = None
     if prev is not None and value is not None:
-        old = _loss(_score(prev, part), metric)
+        old = loss_of(score_of(prev, part), metric)
         if old is not None:
             since = pair(prev, row, part, metric)
             if value > old:
-                rise = _pct(old, value)
+                rise = percent_change(old, value)
     return {"metric": metric, "value": value, "ppl": (ev or {}).get("ppl"), "rise": rise, "pair": since,
             "unseen": part is not None and trained is not None and part not in trained}
 
 
-def _rise_mark(cell: dict) -> str | None:
+def rise_mark(cell: dict) -> str | None:
     """▲ for a rise beyond evaluation noise, or any rise that has no interval; △ for a rise within noise."""
     if cell["rise"] is None:
         return None
@@ -98,29 +98,29 @@ def _rise_mark(cell: dict) -> str | None:
     return RISE_WITHIN_NOISE if pair is not None and pair.has_interval and not pair.rose else RISE
 
 
-def _matrix(results: dict, metric: str = "loss") -> list[tuple[str, list[dict]]]:
+def score_matrix(results: dict, metric: str = "loss") -> list[tuple[str, list[dict]]]:
     """Rows of (label, cells) of one metric ("loss" or "bpb"); cells follow results["parts"] then the union."""
     parts = results["parts"]
     stages = results["stages"]
     rows = []
     for k, stage in enumerate(stages):
-        trained = _seen_before(stages, k) | set(_stage_parts(stage))
+        trained = seen_before(stages, k) | set(stage_parts(stage))
         prev = stages[k - 1] if k else None
-        rows.append((_stage_name(stage, k),
+        rows.append((stage_name(stage, k),
                      [_cell(stage, prev, p, trained, metric) for p in parts]
                      + [_cell(stage, prev, None, None, metric)]))
     base = results.get("baseline")
     if base:
-        trained = set(_stage_parts(base)) if base.get("parts") else set(parts)
+        trained = set(stage_parts(base)) if base.get("parts") else set(parts)
         rows.append((f"{base.get('name') or 'jump'} {BASELINE_LABEL}",
                      [_cell(base, None, p, trained, metric) for p in parts]
                      + [_cell(base, None, None, None, metric)]))
     return rows
 
 
-def _matrix_pairs(results: dict, metric: str) -> list[stats.PairedDifference]:
+def matrix_pairs(results: dict, metric: str) -> list[stats.PairedDifference]:
     """The paired differences of every matrix cell from the previous stage's."""
-    return [c["pair"] for _, cells in _matrix(results, metric) for c in cells if c["pair"] is not None]
+    return [c["pair"] for _, cells in score_matrix(results, metric) for c in cells if c["pair"] is not None]
 
 
 def _forgetting_label(max_rise: float) -> str:
@@ -158,27 +158,28 @@ class Change(NamedTuple):
 
 def _old_part_changes(stages: list[dict], k: int, order: list[str], metric: str = "loss") -> list[Change]:
     """The change of the metric of every part trained before stage k, in part order."""
-    seen = _seen_before(stages, k)
+    seen = seen_before(stages, k)
     changes = []
     for part in [p for p in order if p in seen] + sorted(seen - set(order)):
-        old, new = _loss(_part_eval(stages[k - 1], part), metric), _loss(_part_eval(stages[k], part), metric)
+        old, new = loss_of(part_eval(stages[k - 1], part), metric), loss_of(part_eval(stages[k], part), metric)
         if old is not None and new is not None:
-            changes.append(Change(part, old, new, _pct(old, new), pair(stages[k - 1], stages[k], part, metric)))
+            changes.append(Change(part, old, new, percent_change(old, new),
+                                  pair(stages[k - 1], stages[k], part, metric)))
     return changes
 
 
 def _all_changes(results: dict, metric: str) -> list[tuple[str, Change]]:
     """(stage name, change) of every part trained before each stage after the first, over all stages."""
     stages = results["stages"]
-    return [(_stage_name(stages[k], k), c) for k in range(1, len(stages))
+    return [(stage_name(stages[k], k), c) for k in range(1, len(stages))
             for c in _old_part_changes(stages, k, results["parts"], metric)]
 
 
 def _rise_text(change: Change, metric: str) -> str:
     """"part 1 rose by 2.3 % (0.955 → 0.977; +0.022 ± 0.008)"; without an interval "(0.955 → 0.977)"."""
-    interval = f"; {_f_pm(change.pair)}" if change.pair.has_interval else ""
-    return (f"part {change.part} rose by {_f_signed_pct(change.pct).lstrip('+')} "
-            f"({_f_metric(change.old, metric)} {ARROW} {_f_metric(change.new, metric)}{interval})")
+    interval = f"; {f_pm(change.pair)}" if change.pair.has_interval else ""
+    return (f"part {change.part} rose by {f_signed_pct(change.pct).lstrip('+')} "
+            f"({f_metric(change.old, metric)} {ARROW} {f_metric(change.new, metric)}{interval})")
 
 
 def _forgetting_tail(changes: list[Change], order: list[str], metric: str) -> str:
@@ -195,34 +196,34 @@ def _forgetting_tail(changes: list[Change], order: list[str], metric: str) -> st
                        f"{_forgetting_strength(max(c.pct for c in forgot))}")
     if noisy:
         widest = max((c.pair for c in noisy), key=lambda p: p.half_width)
-        clauses.append(f"{'; '.join(_rise_text(c, metric) for c in noisy)}, within noise: {_no_difference(widest)}")
+        clauses.append(f"{'; '.join(_rise_text(c, metric) for c in noisy)}, within noise: {no_difference(widest)}")
     if judged and not forgot and not noisy:
         # No rise, or (without intervals) none above FORGETTING_PCT.
-        earlier = _parts_phrase([c.part for c in judged], order)
+        earlier = parts_phrase([c.part for c in judged], order)
         worst = max(c.pct for c in judged)
         if all(c.new == c.old for c in judged):
             moved = "did not change"
         elif worst <= 0:
             moved = "all fell" if len(judged) > 1 else "fell"
         else:
-            moved = f"rose by at most {_f_signed_pct(worst).lstrip('+')}"
+            moved = f"rose by at most {f_signed_pct(worst).lstrip('+')}"
         clauses.append(f"earlier {earlier} {moved}: {_forgetting_label(worst)}")
     if apart:
-        clauses.append(f"{_parts_phrase([c.part for c in apart], order)}: {NOT_COMPARABLE}")
+        clauses.append(f"{parts_phrase([c.part for c in apart], order)}: {NOT_COMPARABLE}")
     return "; ".join(clauses)
 
 
 def _union_move(old_row: dict, new_row: dict, metric: str) -> tuple[str, stats.PairedDifference | None]:
     """"union val bpb 1.187 → 1.064 (−10.4 %; −0.123 ± 0.004): better", and the pair behind it."""
     what = f"union {METRIC_NAMES[metric]}"
-    old, new = _loss(_union_eval(old_row), metric), _loss(_union_eval(new_row), metric)
+    old, new = loss_of(union_eval(old_row), metric), loss_of(union_eval(new_row), metric)
     if old is None or new is None:
-        return f"{what} {_f_metric(new, metric)}", None
+        return f"{what} {f_metric(new, metric)}", None
     move = pair(old_row, new_row, None, metric)
-    text = f"{what} {_f_metric(old, metric)} {ARROW} {_f_metric(new, metric)} ({_f_signed_pct(_pct(old, new))}"
+    text = f"{what} {f_metric(old, metric)} {ARROW} {f_metric(new, metric)} ({f_signed_pct(percent_change(old, new))}"
     if move.has_interval:
-        words = "better" if move.fell else "worse" if move.rose else _no_difference(move)
-        return f"{text}; {_f_pm(move)}): {words}", move
+        words = "better" if move.fell else "worse" if move.rose else no_difference(move)
+        return f"{text}; {f_pm(move)}): {words}", move
     if move.status == stats.DIFFERENT_BATCHES:
         return f"{text}): {NOT_COMPARABLE}", move
     return f"{text})", move
@@ -243,37 +244,37 @@ def verdicts(results: dict) -> list[str]:
 
     Scores without per-batch sums (a grow.json written before evaluation kept them) keep the old rule
     — a rise above FORGETTING_PCT is forgetting — and the sentence ends "(no interval: re-run grow to
-    rescore)". Without bits per byte in every score (see _compare_metric) the same sentences use the
+    rescore)". Without bits per byte in every score (see compare_metric) the same sentences use the
     val loss: "union val loss 5.10 (ppl 164.0)", "part 1 rose by 2.3 % (3.95 → 4.04)".
     """
     stages = results.get("stages") or []
     order = [str(p) for p in results.get("parts") or []]
-    metric = _compare_metric(results)
+    metric = compare_metric(results)
     what = f"union {METRIC_NAMES[metric]}"
     out = []
     for k, stage in enumerate(stages):
-        name = _stage_name(stage, k)
+        name = stage_name(stage, k)
         if k == 0:
-            ev = _union_eval(stage) or {}
-            details = [f"loss {_f_loss(_loss(ev))}"] if metric == "bpb" else []
+            ev = union_eval(stage) or {}
+            details = [f"loss {f_loss(loss_of(ev))}"] if metric == "bpb" else []
             if isinstance(ev.get("ppl"), (int, float)):
-                details.append(f"ppl {_f_ppl(ev['ppl'])}")
+                details.append(f"ppl {f_ppl(ev['ppl'])}")
             details_text = f" ({', '.join(details)})" if details else ""
-            out.append(f"Stage {name} trained {_parts_phrase(_stage_parts(stage), order)} from scratch: "
-                       f"{what} {_f_metric(_loss(ev, metric), metric)}{details_text}.")
+            out.append(f"Stage {name} trained {parts_phrase(stage_parts(stage), order)} from scratch: "
+                       f"{what} {f_metric(loss_of(ev, metric), metric)}{details_text}.")
             continue
-        new = _new_parts(stages, k)
-        added = f"added {_parts_phrase(new, order)}" if new else "no new parts"
+        new = new_parts_of(stages, k)
+        added = f"added {parts_phrase(new, order)}" if new else "no new parts"
         union_text, union_pair = _union_move(stages[k - 1], stage, metric)
         changes = _old_part_changes(stages, k, order, metric)
-        notes = _interval_notes([union_pair] + [c.pair for c in changes])
+        notes = interval_notes([union_pair] + [c.pair for c in changes])
         out.append(f"Stage {name} ({added}): {union_text}; {_forgetting_tail(changes, order, metric)}{notes}.")
     return out
 
 
 
 
-def _grow_minus_jump(results: dict, part: str | None, metric: str) -> stats.PairedDifference:
+def grow_minus_jump(results: dict, part: str | None, metric: str) -> stats.PairedDifference:
     """grow − jump (the last stage minus the baseline) on one part, or the union for part None."""
     return pair(results["baseline"], results["stages"][-1], part, metric)
 
@@ -288,20 +289,20 @@ def grow_vs_jump(results: dict) -> str | None:
     base, stages = results.get("baseline"), results.get("stages") or []
     if not base or not stages:
         return None
-    metric = _compare_metric(results)
+    metric = compare_metric(results)
     noun = "loss" if metric == "loss" else "bpb"
     digits = 2 if metric == "loss" else 3  # as the report prints them
-    grow_loss, jump_loss = _loss(_union_eval(stages[-1]), metric), _loss(_union_eval(base), metric)
+    grow_loss, jump_loss = loss_of(union_eval(stages[-1]), metric), loss_of(union_eval(base), metric)
     if grow_loss is None or jump_loss is None:
         return f"Grow vs jump: no union {METRIC_NAMES[metric]} to compare."
     g_tok, j_tok = totals(stages, "tokens"), base.get("tokens")
     g_sec, j_sec = totals(stages, "seconds"), base.get("seconds")
-    pair = _grow_minus_jump(results, None, metric)
-    lower = (f"{abs(_pct(jump_loss, grow_loss)):.1f} % lower {noun}" if grow_loss < jump_loss
-             else f"{abs(_pct(grow_loss, jump_loss)):.1f} % lower {noun}")
+    pair = grow_minus_jump(results, None, metric)
+    lower = (f"{abs(percent_change(jump_loss, grow_loss)):.1f} % lower {noun}" if grow_loss < jump_loss
+             else f"{abs(percent_change(grow_loss, jump_loss)):.1f} % lower {noun}")
     if pair.has_interval:
         winner = "growing" if pair.fell else "jumping" if pair.rose else None
-        verdict = f"{winner} is better by {_f_pm(pair, signed=False)} ({lower})" if winner else _no_difference(pair)
+        verdict = f"{winner} is better by {f_pm(pair, signed=False)} ({lower})" if winner else no_difference(pair)
     elif pair.status == stats.DIFFERENT_BATCHES:
         verdict = NOT_COMPARABLE
     else:  # no interval: the difference as it stands, flagged
@@ -310,56 +311,56 @@ def grow_vs_jump(results: dict) -> str | None:
             verdict = "growing and jumping end up level"
         else:
             verdict = f"{'growing' if diff > 0 else 'jumping'} is better by {abs(diff):.{digits}f} ({lower})"
-        verdict += _interval_notes([pair])
+        verdict += interval_notes([pair])
     cost = []
     if isinstance(g_tok, (int, float)) and isinstance(j_tok, (int, float)) and j_tok:
-        cost.append(f"{g_tok / j_tok:.2f}\u00d7 the tokens ({_f_count(g_tok)} vs {_f_count(j_tok)})")
+        cost.append(f"{g_tok / j_tok:.2f}\u00d7 the tokens ({f_count(g_tok)} vs {f_count(j_tok)})")
     if isinstance(g_sec, (int, float)) and isinstance(j_sec, (int, float)) and j_sec:
-        cost.append(f"{g_sec / j_sec:.2f}\u00d7 the time ({_f_time(g_sec)} vs {_f_time(j_sec)})")
+        cost.append(f"{g_sec / j_sec:.2f}\u00d7 the time ({f_time(g_sec)} vs {f_time(j_sec)})")
     cost_text = f", with growing using {' and '.join(cost)}" if cost else ""
     spread = seed_spread(results)
     if spread is not None and spread.metric != metric:
         spread = None  # never mix the metrics of two intervals in one sentence
     if spread is not None and spread.has_interval:
         # Repeated seeds: the verdict follows the interval over seeds; this seed's paired one stays as a detail.
-        this_seed = f"{_f_pm(pair)} ({EVAL_NOISE_SHORT})" if pair.has_interval else verdict
-        verdict = (f"{_seed_interval_text(spread)}: {_seed_words(spread)}; this seed alone: grow {MINUS} jump "
+        this_seed = f"{f_pm(pair)} ({EVAL_NOISE_SHORT})" if pair.has_interval else verdict
+        verdict = (f"{seed_interval_text(spread)}: {seed_words(spread)}; this seed alone: grow {MINUS} jump "
                    f"{this_seed}")
-    text = (f"Growing ended at a union {METRIC_NAMES[metric]} of {_f_metric(grow_loss, metric)}, jumping at "
-            f"{_f_metric(jump_loss, metric)}: {verdict}{cost_text}.")
-    if spread is not None and not spread.has_interval and _seed_threshold(spread) is not None:
-        threshold = _seed_threshold(spread)
-        digits = _diff_digits(metric, threshold or None)
+    text = (f"Growing ended at a union {METRIC_NAMES[metric]} of {f_metric(grow_loss, metric)}, jumping at "
+            f"{f_metric(jump_loss, metric)}: {verdict}{cost_text}.")
+    if spread is not None and not spread.has_interval and seed_threshold(spread) is not None:
+        threshold = seed_threshold(spread)
+        digits = diff_digits(metric, threshold or None)
         text += (f" Jump's union {METRIC_NAMES[metric]} has a sample SD of {spread.jump.sd:.{digits}f} over "
                  f"{spread.jump.k} seeds: a grow {MINUS} jump difference smaller than about 2\u00b7\u221a2\u00b7SD = "
                  f"{threshold:.{digits}f} is within seed-to-seed noise (training noise: init and batch order), "
                  f"which the \u00b1 above does not cover; this one ({abs(grow_loss - jump_loss):.{digits}f}) is "
                  f"{'within' if abs(grow_loss - jump_loss) < threshold else 'beyond'} it.")
-    missing = [p for p in results["parts"] if p not in _seen_before(stages, len(stages))]
+    missing = [p for p in results["parts"] if p not in seen_before(stages, len(stages))]
     if missing:
-        text += f" The grow run has not trained on {_parts_phrase(missing, results['parts'])} yet."
+        text += f" The grow run has not trained on {parts_phrase(missing, results['parts'])} yet."
     return text
 
 
 
-def _summary(results: dict) -> str:
+def stage_summary(results: dict) -> str:
     stages, parts = results["stages"], results["parts"]
     if not stages:
         return (f"No stage has finished yet, so there is nothing to report beyond the plan's "
                 f"{len(parts)} part(s).")
     last = stages[-1]
-    union = _union_eval(last) or {}
-    metric = _compare_metric(results)
-    reached = f"a union val loss of {_f_loss(_loss(union))} (ppl {_f_ppl(union.get('ppl'))})"
+    union = union_eval(last) or {}
+    metric = compare_metric(results)
+    reached = f"a union val loss of {f_loss(loss_of(union))} (ppl {f_ppl(union.get('ppl'))})"
     if metric == "bpb":
-        reached = (f"a union val bpb of {_f_bpb(_loss(union, 'bpb'))} (loss {_f_loss(_loss(union))}, "
-                   f"ppl {_f_ppl(union.get('ppl'))})")
+        reached = (f"a union val bpb of {f_bpb(loss_of(union, 'bpb'))} (loss {f_loss(loss_of(union))}, "
+                   f"ppl {f_ppl(union.get('ppl'))})")
     text = (f"{len(stages)} stage{'s' if len(stages) != 1 else ''} grew the model over "
-            f"{_parts_phrase(parts, parts)}. The last stage, {last.get('name', '?')}, trained on "
-            f"{_parts_phrase(_stage_parts(last), parts)} and reached {reached} over the val sets of all parts.")
-    missing = [p for p in parts if p not in _seen_before(stages, len(stages))]
+            f"{parts_phrase(parts, parts)}. The last stage, {last.get('name', '?')}, trained on "
+            f"{parts_phrase(stage_parts(last), parts)} and reached {reached} over the val sets of all parts.")
+    missing = [p for p in parts if p not in seen_before(stages, len(stages))]
     if missing:
-        text += (f" {_parts_phrase(missing, parts).capitalize()} {'has' if len(missing) == 1 else 'have'} not been "
+        text += (f" {parts_phrase(missing, parts).capitalize()} {'has' if len(missing) == 1 else 'have'} not been "
                  f"trained on yet.")
     text += _forgetting_summary(results, metric)
     comparison = grow_vs_jump(results)
@@ -373,15 +374,15 @@ def _forgetting_summary(results: dict, metric: str) -> str:
     judged = [(name, c) for name, c in _all_changes(results, metric) if c.pair.status != stats.DIFFERENT_BATCHES]
     if not judged:
         return ""
-    notes = _interval_notes([c.pair for _, c in judged])
+    notes = interval_notes([c.pair for _, c in judged])
     forgot = [(name, c) for name, c in judged if c.is_forgetting]
     if forgot:
         name, worst = max(forgot, key=lambda nc: nc[1].pct)
         beyond = " beyond evaluation noise" if worst.pair.has_interval else ""
-        interval = f"; {_f_pm(worst.pair)}" if worst.pair.has_interval else ""
-        return (f" The largest rise{beyond} of a part already trained on was {_f_signed_pct(worst.pct)} "
-                f"(part {worst.part} in stage {name}, {_f_metric(worst.old, metric)} {ARROW} "
-                f"{_f_metric(worst.new, metric)}{interval}): {_forgetting_strength(worst.pct)}{notes}.")
+        interval = f"; {f_pm(worst.pair)}" if worst.pair.has_interval else ""
+        return (f" The largest rise{beyond} of a part already trained on was {f_signed_pct(worst.pct)} "
+                f"(part {worst.part} in stage {name}, {f_metric(worst.old, metric)} {ARROW} "
+                f"{f_metric(worst.new, metric)}{interval}): {_forgetting_strength(worst.pct)}{notes}.")
     if all(c.pair.has_interval for _, c in judged):
         return " No part already trained on rose beyond evaluation noise from one stage to the next: no forgetting."
     return (f" No part already trained on rose by more than {FORGETTING_PCT:g} % from one stage to "
@@ -394,40 +395,40 @@ def console_summary(results: dict) -> str:
     stages = results.get("stages") or []
     if not stages:
         return "no stage has finished yet"
-    metric = _compare_metric(results)
-    union = _union_eval(stages[-1]) or {}
+    metric = compare_metric(results)
+    union = union_eval(stages[-1]) or {}
     def four(x: float | None) -> str:  # the console's 4 decimals, a dash for a missing score
         return "\u2013" if x is None else f"{x:.4f}"
 
     if metric == "bpb":
-        reached = f"union val bpb {four(_loss(union, 'bpb'))} (loss {four(_loss(union))})"
+        reached = f"union val bpb {four(loss_of(union, 'bpb'))} (loss {four(loss_of(union))})"
     else:
-        reached = f"union val loss {four(_loss(union))}"
+        reached = f"union val loss {four(loss_of(union))}"
     pieces = [f"after '{stages[-1].get('name', '?')}' {reached}"]
     spread = seed_spread(results) if results.get("baseline") else None
     if spread is not None and spread.has_interval and spread.metric == metric:
-        pieces.append(f"grow {MINUS} jump {_f_pm_values(metric, spread.mean_diff, spread.half_width)} {metric} over "
-                      f"{len(spread.diffs)} seeds (training and evaluation noise): {_seed_words(spread)}")
-    elif results.get("baseline") and _loss(_union_eval(results["baseline"]), metric) is not None:
-        pair = _grow_minus_jump(results, None, metric)
+        pieces.append(f"grow {MINUS} jump {f_pm_values(metric, spread.mean_diff, spread.half_width)} {metric} over "
+                      f"{len(spread.diffs)} seeds (training and evaluation noise): {seed_words(spread)}")
+    elif results.get("baseline") and loss_of(union_eval(results["baseline"]), metric) is not None:
+        pair = grow_minus_jump(results, None, metric)
         if pair.has_interval:
             words = ("growing is better" if pair.fell else "jumping is better" if pair.rose
                      else f"no difference detectable with {pair.batches} val batches")
-            pieces.append(f"grow {MINUS} jump {_f_pm(pair)} {metric}: {words}")
+            pieces.append(f"grow {MINUS} jump {f_pm(pair)} {metric}: {words}")
         elif pair.status == stats.DIFFERENT_BATCHES:
             pieces.append(f"grow vs jump: {NOT_COMPARABLE}")
         else:  # the difference as it stands, flagged
-            diff = _loss(union, metric) - _loss(_union_eval(results["baseline"]), metric)
-            pieces.append(f"grow {MINUS} jump {_f_signed(diff, _diff_digits(metric, None))} {metric} "
-                          f"{_interval_notes([pair]).strip()}")
-    wsd_vs_cosine = next((v for v in _versus(results, _extended_metric(results))
+            diff = loss_of(union, metric) - loss_of(union_eval(results["baseline"]), metric)
+            pieces.append(f"grow {MINUS} jump {f_signed(diff, diff_digits(metric, None))} {metric} "
+                          f"{interval_notes([pair]).strip()}")
+    wsd_vs_cosine = next((v for v in versus_pairs(results, extended_metric(results))
                           if (v.a.key, v.b.key) == ("wsd", "cosine")), None)
     if wsd_vs_cosine is not None:
-        words = _versus_words(wsd_vs_cosine.pair, "grow-WSD").split(" \u2014 ")[0]  # without the advice
-        pieces.append(f"grow-WSD {MINUS} grow-cosine {_f_diff(wsd_vs_cosine.pair)} {wsd_vs_cosine.pair.metric}: "
+        words = versus_words(wsd_vs_cosine.pair, "grow-WSD").split(" \u2014 ")[0]  # without the advice
+        pieces.append(f"grow-WSD {MINUS} grow-cosine {f_diff(wsd_vs_cosine.pair)} {wsd_vs_cosine.pair.metric}: "
                       f"{words}")
     changes = _all_changes(results, metric)
-    forgot = [f"part {c.part} in '{name}' " + (_f_pm(c.pair) if c.pair.has_interval else _f_signed_pct(c.pct))
+    forgot = [f"part {c.part} in '{name}' " + (f_pm(c.pair) if c.pair.has_interval else f_signed_pct(c.pct))
               for name, c in changes if c.is_forgetting]
     if forgot:
         pieces.append(f"forgetting: {', '.join(forgot)}")
@@ -440,18 +441,18 @@ def console_summary(results: dict) -> str:
 def console_matrix(results: dict) -> list[str]:
     """The stage × part matrix in bpb (the loss when not every score has it) as console lines, each
     cell marked ▲ (a rise beyond evaluation noise), △ (a rise within noise), and a legend line."""
-    metric = _compare_metric(results)
-    rows = [(label.removesuffix(f" {BASELINE_LABEL}"), cells) for label, cells in _matrix(results, metric)]
+    metric = compare_metric(results)
+    rows = [(label.removesuffix(f" {BASELINE_LABEL}"), cells) for label, cells in score_matrix(results, metric)]
     label_width = max([14] + [len(label) + 2 for label, _ in rows])
     lines = [f"{METRIC_NAMES[metric]:<{label_width}s}"
              + "".join(f"{'part ' + p:>12s}" for p in results["parts"]) + f"{'union':>12s}"]
     for label, cells in rows:
-        text = "".join(f"{_f_metric(c['value'], metric) + ' ' + (_rise_mark(c) or ' '):>12s}" for c in cells)
+        text = "".join(f"{f_metric(c['value'], metric) + ' ' + (rise_mark(c) or ' '):>12s}" for c in cells)
         lines.append(f"{label:<{label_width}s}{text}")
     pairs = [c["pair"] for _, cells in rows for c in cells]
     if any(p is not None and p.has_interval for p in pairs):
         lines.append(f"{RISE} rose beyond evaluation noise, {RISE_WITHIN_NOISE} rose within noise "
-                     f"({_method(pairs)}; evaluation-sampling noise only, not seed-to-seed noise)")
+                     f"({method_text(pairs)}; evaluation-sampling noise only, not seed-to-seed noise)")
     elif any(c["rise"] is not None for _, cells in rows for c in cells):
         lines.append(f"{RISE} rose since the previous stage {NO_INTERVAL_NOTE}")
     return lines
@@ -459,15 +460,15 @@ def console_matrix(results: dict) -> list[str]:
 
 def _report_pairs(results: dict, metric: str) -> list[stats.PairedDifference]:
     """Every paired difference the verdicts judge: stage to stage (matrix cells) and grow − jump."""
-    pairs = _matrix_pairs(results, metric)
+    pairs = matrix_pairs(results, metric)
     if results.get("baseline") and results.get("stages"):
-        pairs += [_grow_minus_jump(results, part, metric) for part in [*results["parts"], None]]
+        pairs += [grow_minus_jump(results, part, metric) for part in [*results["parts"], None]]
     return pairs
 
 
 def interval_note(results: dict) -> str | None:
     """How the ± of the verdicts were made and what they cover; None when no difference has an interval."""
-    metric = _compare_metric(results)
+    metric = compare_metric(results)
     pairs = _report_pairs(results, metric)
     if not any(p.has_interval for p in pairs):
         return None
@@ -475,7 +476,7 @@ def interval_note(results: dict) -> str | None:
         per_batch, total, unit = "bits per byte", "bytes \u00d7 ln 2", "bytes"
     else:
         per_batch, total, unit = "loss", "tokens", "tokens"
-    return (f"\u00b1 is the half-width of the {_method(pairs)}: both models were scored on the same val "
+    return (f"\u00b1 is the half-width of the {method_text(pairs)}: both models were scored on the same val "
             f"batches, so each difference is paired batch by batch. The difference itself is that of the "
             f"figures in the matrix (total nats \u00f7 total {total} of all batches); its spread comes from "
             f"the per-batch differences in {per_batch} (the delta method for a ratio of sums, which is the "
