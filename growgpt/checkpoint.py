@@ -51,8 +51,8 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     for stale in path.parent.glob(path.name + ".tmp-*"):
         stale.unlink(missing_ok=True)  # left by a run that died mid-write
     try:
-        atomic_write(path, lambda f: torch.save(obj, f))
-    except UserError as e:  # fsutil's "cannot write PATH: reason" (full disk, no permission)
+        atomic_write(path, lambda f: torch.save(obj, f), what="checkpoint")
+    except UserError as e:  # fsutil's "cannot write checkpoint PATH: reason" (full disk, no permission)
         raise UserError(f"{e}; the previous checkpoint is kept") from None
 
 

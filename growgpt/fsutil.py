@@ -52,11 +52,11 @@ def commit(tmp: Path, path: Path) -> None:
     fsync_dir(path.parent)
 
 
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], object], what: str = "") -> None:
     """Call `write(f)` on a temporary file beside `path`, fsync it and rename it over `path`. On any
     error the temporary file is removed and `path` is left as it was; an OSError (full disk, no
-    permission) becomes a one-line UserError naming `path`. Writers that can only write to a file
-    name (safetensors) use `temp_path` and `commit` directly."""
+    permission) becomes a one-line UserError naming `path` (and `what` it is, e.g. "checkpoint").
+    Writers that can only write to a file name (safetensors) use `temp_path` and `commit` directly."""
     path = Path(path)
     tmp = temp_path(path)
     try:
@@ -67,7 +67,8 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
         commit(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+        named = f"{what} {path}" if what else str(path)
+        raise UserError(f"cannot write {named}: {e.strerror or e}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -114,3 +114,25 @@ def test_hash_file_reads_the_whole_file_in_blocks(tmp_path):
     assert hash_file(str(path), h=h) is h and h.hexdigest() == hashlib.sha256(b"prefix" + data).hexdigest()
     (tmp_path / "empty").write_bytes(b"")
     assert hash_file(tmp_path / "empty", "sha256").hexdigest() == hashlib.sha256(b"").hexdigest()
+
+
+def test_a_failed_checkpoint_write_names_the_checkpoint_and_keeps_the_previous_one(tmp_path, monkeypatch):
+    import torch
+
+    from growgpt import checkpoint
+
+    path = tmp_path / "ckpt.pt"
+    checkpoint.atomic_save({"model": {"w": torch.ones(2)}}, path)
+    before = path.read_bytes()
+    (tmp_path / "ckpt.pt.tmp-999999").write_bytes(b"left by a run that died mid-write")
+
+    def full_disk(obj, f):
+        f.write(b"partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(UserError) as e:
+        checkpoint.atomic_save({"model": {}}, path)
+    assert str(e.value) == (f"cannot write checkpoint {path}: {os.strerror(errno.ENOSPC)}; "
+                            "the previous checkpoint is kept")
+    assert path.read_bytes() == before and _leftovers(tmp_path) == []
