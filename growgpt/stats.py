@@ -18,7 +18,8 @@ from functools import cache
 from statistics import NormalDist
 from typing import Any
 
-LN2 = math.log(2.0)
+from growgpt.metrics import LN2
+
 CONFIDENCE = 0.95
 SERIES_MAX_DF = 300  # above this the expansion is accurate to better than 1e-10 and needs no loop
 
