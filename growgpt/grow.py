@@ -1,56 +1,24 @@
 """`growgpt grow PLAN.toml --workdir W`: run a stage plan end to end, safe to re-run.
 
 Each stage: fetch its parts (or take local dump files) -> extract -> prepare (only parts not yet
-tokenized) -> train -> evaluate on every part's val set -> record -> report. The workspace:
+tokenized) -> train -> evaluate on every part's val set -> record in W/run/grow.json -> report
+(the folder layout: growgpt.workspace).
 
-    W/raw/            downloaded dump files (fetch)
-    W/text/           one Parquet file + manifest per dump file (extract)
-    W/tokens/PART/    token shards per dump file, train and val (prepare); the corpus
-    W/run/stages/S/   stage S's run folder: ckpt.pt (its final state once done), metrics.jsonl
-    W/run/stages/S/cooldown/   a wsd stage's cooldown branch (the model the stage is reported as)
-    W/run/variants/SCHEDULE/S/ the same stages with the other schedule (--compare-schedules)
-    W/run/baseline/jump/   the optional from-scratch baseline (jump-seedN/: its --repeat runs)
-    W/run/repeats/seedN/S/ the stages again with seed + N (--repeat K --repeat-grow)
-    W/run/grow.json   results: per-stage loss, perplexity and bits per byte on each part (with the
-                      per-batch sums behind them, for paired comparisons), tokens, time, samples
-    W/run/report.md, report.html, loss_curves.png
+How a stage continues the one before, the trade-off this module exists for: stage k starts from stage
+k-1's final checkpoint (model, AdamW moments, iteration, RNG states) with a schedule of its own —
+warmup, then cosine decay to min_lr over the stage's iters, from its first iteration — on a mixture of
+its parts that replays the old ones (growgpt.data). Re-warm + re-decay + replay is what Ibrahim et al.
+2024 (arXiv 2403.08763) found to match re-training on the union; nanoGPT's resume would keep the old,
+decayed schedule and learn new data at min_lr. `schedule = "wsd"` (Hägele et al. 2024) instead trains
+one constant-LR trunk and scores each stage as a cooldown branch off it, so adding data never
+re-warms, at the price of a cooldown paid at every stage. `compare_schedules` and `repeat` train the
+other schedule's chain and seed repeats; every model is scored on the same val batches, so the
+report pairs any two.
 
-How a stage continues the one before (the trade-offs)
------------------------------------------------------
-Stage k starts from stage k-1's final checkpoint, copied into its own folder: model, AdamW moments,
-iteration counter and RNG states carry over; the best val loss is reset because the val set is
-now another one. Its learning rate follows a schedule of its own — linear warmup from ~0 to the
-stage's learning_rate, cosine decay to min_lr over the stage's iters — counted from the stage's
-first iteration (TrainConfig.schedule_start). Re-warming and re-decaying with replay of the old parts
-is what Ibrahim et al. 2024 (arXiv 2403.08763) found matches re-training on the union; nanoGPT's
-resume would instead keep the old, fully decayed schedule, so new data would be learned at min_lr.
-The stage's batches mix its parts (growgpt.data): by size ("proportional", the default), uniform
-over parts, or with `new_fraction` of the rows for the parts the stage adds. Batches are a pure
-function of (seed, iteration), so a stage interrupted mid-way and re-run resumes exactly.
-
-The wsd alternative (`[train] schedule = "wsd"`, Hägele et al. 2024, arXiv 2405.18392): the stages
-are stretches of one trunk trained at constant learning rate (config schedule "constant": the first
-stage's warmup, then each stage's learning_rate, never decayed), so adding data never re-warms. At
-each stage's end a cooldown branch (run/stages/S/cooldown/) starts from the trunk's checkpoint and
-decays to min_lr on the stage's mixture over cooldown_fraction of the stage's iters; it is the model
-the stage is evaluated, sampled and reported as, and nothing continues it: the next stage resumes the
-trunk. Its cost is counted apart ("branch" in grow.json) and in the totals. Trade-off: a branch's
-cooldown is paid again at every stage (cosine pays a full re-decay instead), and the trunk's own
-checkpoint is never a finished model.
-
-Comparisons: `compare_schedules` trains the stages a second time with the other schedule
-(run/variants/SCHEDULE/S/), `repeat` retrains the jump baseline (and with `repeat_grow` the stages,
-run/repeats/seedN/) with seeds seed+1, seed+2, ...; every model is scored on the same val batches,
-so the report pairs any two of them.
-
-Idempotence: a stage is done once grow.json records it with the same signature (the plan up to
-that stage); a re-run skips it. A stage folder whose recorded signature differs from the plan's
-(the plan was edited) is moved aside to `<stage dir>.old-<time>` (never deleted) and redone, and so is
-every later stage. Fetch, extract and prepare each skip finished work on their own.
-
-Matrix: a stage is evaluated on every part that is prepared when it ends; parts that arrive later are
-scored on earlier stages' final checkpoints at the end of the run, so every row of the report covers
-every part, and "union" is always the union of all parts of the plan.
+Idempotence: a stage is done once grow.json records it with the same signature (the plan up to that
+stage); a stage whose plan changed is moved aside (never deleted) and redone with every later one.
+Parts that arrive after a stage are scored on its final checkpoint at the end of the run, so every
+row of the report covers every part.
 """
 
 from __future__ import annotations

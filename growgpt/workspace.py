@@ -1,7 +1,19 @@
 """Where a grow run keeps its files (`Workspace`) and where its parts' dump files come from (`Sources`).
 
 Both are shared by `growgpt grow` (growgpt.grow) and `growgpt estimate` (growgpt.plan_estimate): the
-estimate reads part sizes the way grow will fetch the parts, without downloading anything.
+estimate reads part sizes the way grow will fetch the parts, without downloading anything. A workdir W:
+
+    W/raw/            downloaded dump files (fetch)
+    W/text/           one Parquet file + manifest per dump file (extract)
+    W/tokens/PART/    token shards per dump file, train and val (prepare); the corpus
+    W/run/stages/S/   stage S's run folder: ckpt.pt (its final state once done), metrics.jsonl
+    W/run/stages/S/cooldown/   a wsd stage's cooldown branch (the model the stage is reported as)
+    W/run/variants/SCHEDULE/S/ the same stages with the other schedule (--compare-schedules)
+    W/run/baseline/jump/   the optional from-scratch baseline (jump-seedN/: its --repeat runs)
+    W/run/repeats/seedN/S/ the stages again with seed + N (--repeat K --repeat-grow)
+    W/run/grow.json   results: per-stage loss, perplexity and bits per byte on each part (with the
+                      per-batch sums behind them, for paired comparisons), tokens, time, samples
+    W/run/report.md, report.html, loss_curves.png
 """
 
 from __future__ import annotations
@@ -16,7 +28,7 @@ from growgpt.plan import Plan
 
 class Workspace:
     """The folders of a grow workdir W: raw/ (downloads), text/ (extract), tokens/ (prepare) and run/
-    (stage runs, grow.json, the report); growgpt.grow's docstring has the whole layout."""
+    (stage runs, grow.json, the report); the module docstring has the whole layout."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
