@@ -45,7 +45,6 @@ import statistics
 import sys
 import tempfile
 import time
-import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,25 +78,6 @@ def write_dataset(data_dir: Path, train_tokens: int = 1_000_000, val_tokens: int
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     (data_dir / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-
-
-def ensure_load_manifest() -> str:
-    """growgpt.data.TokenData imports growgpt.shards.load_manifest; stand in for it if it is missing."""
-    try:
-        from growgpt.shards import load_manifest  # noqa: F401
-        return "growgpt.shards.load_manifest"
-    except ImportError as e:
-        stub = types.ModuleType("growgpt.shards")
-
-        def load_manifest(data_dir):
-            return json.loads((Path(data_dir) / "manifest.json").read_text(encoding="utf-8"))
-
-        stub.load_manifest = load_manifest
-        sys.modules["growgpt.shards"] = stub
-        import growgpt
-
-        growgpt.shards = stub
-        return f"stand-in load_manifest (growgpt.shards not importable: {e})"
 
 
 # --- peak ---------------------------------------------------------------------------------------------
@@ -338,7 +318,7 @@ def main() -> None:
         data_dir = Path(tmp) / "data"
         data_dir.mkdir()
         write_dataset(data_dir)
-        print(f"dataset: synthetic GPT-2 ids in {data_dir}; manifest via {ensure_load_manifest()}")
+        print(f"dataset: synthetic GPT-2 ids in {data_dir}")
         shape = ", ".join(f"{k}={v}" for k, v in {**MODEL, **BATCH}.items())
         print(f"model: {shape}, vocab {GPT2_VOCAB} -> 50304, fp32, cpu; {args.warmup} warm-up + {args.iters} "
               "timed steps per row", flush=True)
