@@ -3,7 +3,7 @@
 
     python bench/prepare_throughput.py [--mb 40] [--threads N] [--files 400]
 
-The text is real prose with code, the built-in corpus (Python's language reference), cut into
+The text is real prose with code, Python's language reference (tests/python_reference.py), cut into
 --files .txt files of equal size (about --mb MB in all) in a temporary folder, as a user's folder of
 documents would be. Nothing is downloaded.
 

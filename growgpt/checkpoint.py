@@ -37,7 +37,7 @@ import torch
 from growgpt.errors import UserError
 from growgpt.fsutil import atomic_write, commit, temp_path
 from growgpt.model import GPT, GROWGPT_WEIGHTS_FORMAT, GPTConfig, hf_weights_file, load_hf_gpt2, padded_vocab_size
-from growgpt.tokenizer import BYTES_VOCAB_SIZE, GPT2_VOCAB_SIZE, TOKENIZER_NAMES
+from growgpt.tokenizer import BYTES_VOCAB_SIZE, GPT2_VOCAB_SIZE, TOKENIZER_NAMES, BytesTokenizer, GPT2Tokenizer
 from growgpt.torchload import is_weights_only_refusal, load_error_reason, load_weights_only
 
 CHECKPOINT = "ckpt.pt"  # latest: what init_from=resume continues from
@@ -369,8 +369,6 @@ def is_hf_folder(path: str | Path) -> bool:
 def load_hf(path: str | Path, label: str = "--checkpoint") -> tuple[GPT, dict]:
     """(model, weights-only checkpoint dict) of Hugging Face GPT-2 weights (see model.load_hf_gpt2);
     the tokenizer is the one their vocabulary implies, anything else is a one-line UserError."""
-    from growgpt.tokenizer import BytesTokenizer, GPT2Tokenizer
-
     model, vocab = load_hf_gpt2(path, label=label)
     if GPT2_VOCAB_SIZE <= vocab <= padded_vocab_size(GPT2_VOCAB_SIZE):  # 50257, or padded as nanoGPT does
         spec = GPT2Tokenizer().spec()

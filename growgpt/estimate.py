@@ -56,9 +56,15 @@ def _device_type(device: str) -> str:
     return kind
 
 
-def _dtype_bytes(dtype: str, device_type: str) -> int:
+def resolve_dtype(dtype: str, device_type: str) -> str:
+    """dtype "auto" as the estimate takes it: bfloat16 on CUDA, float32 elsewhere; others as given."""
     if dtype == "auto":
-        dtype = "bfloat16" if device_type == "cuda" else "float32"
+        return "bfloat16" if device_type == "cuda" else "float32"
+    return dtype
+
+
+def _dtype_bytes(dtype: str, device_type: str) -> int:
+    dtype = resolve_dtype(dtype, device_type)
     if dtype not in DTYPE_BYTES:
         raise UserError(f"dtype must be float32, bfloat16 or float16, got {dtype!r}")
     return DTYPE_BYTES[dtype]

@@ -27,6 +27,7 @@ from growgpt.estimate import (
     model_params,
     ram_bytes_loader,
     ram_bytes_prepare,
+    resolve_dtype,
     train_flops_per_token,
     vram_bytes,
 )
@@ -190,9 +191,7 @@ def estimate_plan(plan_path, workdir=None, device: str | None = None, probe: boo
         memory = hardware.device_memory(gpu)
     if dev == "auto":
         dev = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = cfg.dtype
-    if dtype == "auto":
-        dtype = "bfloat16" if dev == "cuda" else "float32"
+    dtype = resolve_dtype(cfg.dtype, dev)
     batch, accum, block_size = cfg.batch_size, cfg.gradient_accumulation_steps, cfg.block_size
     shape = dict(n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd, block_size=block_size,
                  vocab_size=FIXED_VOCAB_SIZES[plan.data.tokenizer])  # the plan's tokenizer decides the logits' width

@@ -100,11 +100,10 @@ def _near_target(share: float, val_fraction: float) -> bool:
     return abs(share - val_fraction) <= min(val_fraction, 1 - val_fraction) / 2
 
 
-def _split_is_poor(docs: list[Document], seed: int, val_fraction: float) -> str | None:
-    """Why splitting these documents whole gives a poor val split, or None when it does not."""
-    share, val_docs, train_docs = _val_share(docs, seed, val_fraction)
-    if len(docs) < MIN_DOCUMENTS:
-        return f"{len(docs)} document(s) (fewer than {MIN_DOCUMENTS}) would put {share:.1%} of the text in val"
+def _split_is_poor(share: float, documents: int, val_fraction: float) -> str | None:
+    """Why splitting `documents` whole, val holding `share` of the text, gives a poor val split, or None."""
+    if documents < MIN_DOCUMENTS:
+        return f"{documents} document(s) (fewer than {MIN_DOCUMENTS}) would put {share:.1%} of the text in val"
     if not _near_target(share, val_fraction):
         return f"split by whole document, val would hold {share:.1%} of the text (val fraction {val_fraction:g})"
     return None
@@ -120,7 +119,10 @@ def recut(docs: list[Document], seed: int, val_fraction: float) -> tuple[list[Do
     less the other split's blocks, with a separator where a block was taken out. Val shares topic and
     style with train, and another corpus size or seed may cut at another size: for small corpora only."""
     total = sum(len(d.text) for d in docs)
-    reason = _split_is_poor(docs, seed, val_fraction) if total else None
+    if not total:
+        return None
+    whole_share, whole_val, whole_train = _val_share(docs, seed, val_fraction)
+    reason = _split_is_poor(whole_share, len(docs), val_fraction)
     if reason is None:
         return None
     # Block size: the largest power of two (16384 down to 64) that gives TARGET_VAL_BLOCKS / val_fraction
@@ -138,12 +140,10 @@ def recut(docs: list[Document], seed: int, val_fraction: float) -> tuple[list[Do
         if good or block_chars <= MIN_BLOCK_CHARS:
             break
         block_chars //= 2
-    if not good:
-        _, whole_val, whole_train = _val_share(docs, seed, val_fraction)
-        if whole_val and whole_train:
-            # Blocks did no better (repetitive text: equal blocks share a side), and the documents whole
-            # already give both splits: keep those rather than trade a poor split for a worse one.
-            return None
+    if not good and whole_val and whole_train:
+        # Blocks did no better (repetitive text: equal blocks share a side), and the documents whole
+        # already give both splits: keep those rather than trade a poor split for a worse one.
+        return None
     message = (f"cut the text into {len(blocks):,} blocks of about {block_chars:,} characters for the train/val "
                f"split ({reason}); val holds {share:.1%} of the text in {val_blocks:,} block(s)")
     return blocks, {"block_chars": block_chars, "blocks": len(blocks), "documents": len(docs),
@@ -245,13 +245,15 @@ def prepare(inputs: Iterable[str | Path], out_dir: str | Path, tokenizer: str = 
         char_encoder = None
     else:
         with _progress(total_bytes, progress, "vocabulary") as bar:
-            seen: set[str] = set()
-            for doc in read():
-                seen.update(doc.text)
-                bar.update(len(doc.text))
+
+            def texts() -> Iterator[str]:
+                for doc in read():
+                    bar.update(len(doc.text))
+                    yield doc.text
+
+            tok = CharTokenizer.from_texts(texts())
         for s in sources:
             s.documents = 0  # counted again by the encoding pass
-        tok = CharTokenizer(sorted(seen))
         char_encoder = _CharEncoder(tok)
     dtype = np.dtype(np.uint16 if tok.vocab_size <= 2**16 else np.uint32)
     separator = np.array([tok.separator_id], dtype=np.uint32)
@@ -276,11 +278,7 @@ def prepare(inputs: Iterable[str | Path], out_dir: str | Path, tokenizer: str = 
             encoded = tok.encode_batch([d.text for d in docs], num_threads=threads)
         for doc, ids in zip(docs, encoded):
             writer = writers["val" if is_val(doc.key, seed, val_fraction) else "train"]
-            ids = np.asarray(ids, dtype=np.uint32)
-            continues = doc.run is not None and writer.last_run == (doc.run[0], doc.run[1] - 1)
-            writer.write(ids if continues else np.concatenate([separator, ids]))
-            writer.last_run = doc.run
-            writer.documents += 1
+            writer.write_document(np.asarray(ids, dtype=np.uint32), separator, doc.run)
 
     recut_info = None
 

@@ -153,8 +153,6 @@ def _read_txt(source: Source, txt_docs: str, errors: str) -> Iterator[str]:
             yield "".join(block)
 
 
-
-
 def _fields(names, limit: int = 20) -> str:
     names = [str(n) for n in names]
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "") or "none"

@@ -36,15 +36,14 @@ from growgpt.report_data import GROW_FILE, LOSS_PNG, REPORT_HTML, REPORT_MD, lin
 from growgpt.report_format import compact_parts, f_mfu
 from growgpt.report_plot import Series, curves, loss_series, plot_loss_curves
 from growgpt.report_render import render_html, render_markdown, to_html, to_markdown
-from growgpt.report_sections import COST_HEADER, COST_NOTE, bpb_legend, loss_legend, marks_legend, sections
-from growgpt.report_verdicts import Change, console_matrix, console_summary, grow_vs_jump, interval_note, verdicts
+from growgpt.report_sections import COST_HEADER, COST_NOTE, sections
+from growgpt.report_verdicts import console_matrix, console_summary, grow_vs_jump, interval_note, verdicts
 
-__all__ = ["COST_HEADER", "COST_NOTE", "GROW_FILE", "LOSS_PNG", "REPORT_HTML", "REPORT_MD", "Change", "SeedSpread",
-           "Series", "Spread", "bpb_legend", "compact_parts", "console_matrix", "console_summary", "curves",
-           "f_mfu", "grow_vs_jump", "interval_note", "lineage_tokens", "load_results", "loss_legend", "loss_series",
-           "marks_legend", "pair", "plot_loss_curves", "render_html", "render_markdown", "schedule_comparison_lines",
-           "sections", "seed_spread", "to_html", "to_markdown", "totals", "verdicts", "write_report"]
-
+__all__ = ["COST_HEADER", "COST_NOTE", "GROW_FILE", "LOSS_PNG", "REPORT_HTML", "REPORT_MD", "SeedSpread", "Series",
+           "Spread", "compact_parts", "console_matrix", "console_summary", "curves", "f_mfu", "grow_vs_jump",
+           "interval_note", "lineage_tokens", "load_results", "loss_series", "pair", "plot_loss_curves",
+           "render_html", "render_markdown", "schedule_comparison_lines", "sections", "seed_spread", "to_html",
+           "to_markdown", "totals", "verdicts", "write_report"]
 
 
 def write_report(run_dir: str | Path) -> dict[str, Path]:

@@ -131,6 +131,17 @@ def seen_before(stages: list[dict], k: int) -> set[str]:
     return {p for s in stages[:k] for p in stage_parts(s)}
 
 
+def untrained_parts(results: dict) -> list[str]:
+    """The plan's parts no stage has trained on yet, in part order."""
+    stages = results["stages"]
+    return [p for p in results["parts"] if p not in seen_before(stages, len(stages))]
+
+
+def baseline_name(base: dict) -> str:
+    """The jump baseline's name; "jump" for an entry without one."""
+    return str(base.get("name") or "jump")
+
+
 def percent_change(old: float, new: float) -> float:
     return (new - old) / old * 100.0 if old else math.inf if new > old else 0.0
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from growgpt.errors import UserError
 from growgpt.metrics import read_metrics
-from growgpt.report_data import cooldown_branch_of, main_schedule, schedule_chains, schedule_label
+from growgpt.report_data import baseline_name, cooldown_branch_of, main_schedule, schedule_chains, schedule_label
 
 
 def curves(run_dir: Path, row: dict, folder: str | None = None,
@@ -99,7 +99,7 @@ def loss_series(results: dict, run_dir: str | Path) -> list[Series]:
             add(train, val, branch_color, f"{name} cooldown branches", marker="D")
     base = results.get("baseline")
     if base:
-        add(*curves(run_dir, base), "tab:orange", str(base.get("name") or "jump"), marker="s")
+        add(*curves(run_dir, base), "tab:orange", baseline_name(base), marker="s")
     return out
 
 

@@ -55,6 +55,7 @@ from growgpt.report_compare import (
     versus_pairs,
 )
 from growgpt.report_data import (
+    baseline_name,
     compare_metric,
     cooldown_branch_of,
     extended_metric,
@@ -101,7 +102,6 @@ from growgpt.report_verdicts import (
     grow_minus_jump,
     grow_vs_jump,
     interval_note,
-    matrix_pairs,
     score_matrix,
     stage_summary,
     verdicts,
@@ -168,12 +168,14 @@ def sections(results: dict) -> list[Section]:
     out = [Section(results.get("title") or "growgpt grow report", [Paragraph(stage_summary(results))], level=1)]
     header = ["Stage"] + [f"part {p}" for p in parts] + ["union"]
     for metric, legend in (("bpb", bpb_legend), ("loss", loss_legend)):
-        if metric == "bpb" and not _has_bpb(results):
+        matrix = score_matrix(results, metric)
+        if metric == "bpb" and all(c["value"] is None for _, cells in matrix for c in cells):
             out.append(Section(MATRIX_HEADINGS[metric], [Paragraph(NO_BPB, MARKDOWN, "note")]))
             continue
-        rows = [[label, *cells] for label, cells in score_matrix(results, metric)]
+        rows = [[label, *cells] for label, cells in matrix]
+        pairs = [c["pair"] for _, cells in matrix for c in cells if c["pair"] is not None]
         out.append(Section(MATRIX_HEADINGS[metric], [Table(header, rows, "matrix", baseline_from=len(stages)),
-                                                     Paragraph(legend(results), MARKDOWN, "legend")]))
+                                                     Paragraph(legend(results, pairs), MARKDOWN, "legend")]))
     out.append(Section("Loss curves", [Figure(LOSS_FIGURE_ALT)]))
     out.append(Section("Stages", [Table(COST_HEADER, _cost_table(results), "stages"), *_variant_cost_blocks(results),
                                   Paragraph(_cost_note(results), PLAIN, "legend")]))
@@ -214,8 +216,9 @@ NO_BPB = ("No bits per byte were recorded (a grow.json written before growgpt re
 MATRIX_HEADINGS = {"bpb": "Val bits per byte: stage \u00d7 part", "loss": "Val loss: stage \u00d7 part"}
 
 
-def bpb_legend(results: dict) -> str:
-    """The legend of the bits-per-byte matrix, with the union's bytes per token when known."""
+def bpb_legend(results: dict, pairs: list[stats.PairedDifference]) -> str:
+    """The legend of the bits-per-byte matrix (pairs: its cells' differences from the previous stage), with
+    the union's bytes per token when known."""
     text = ("Cells are val bits per byte on each part's val set: the nats of the scored tokens \u00f7 "
             "(the UTF-8 bytes they decode to \u00d7 ln 2), which, unlike the loss per token, does not depend on "
             "the tokenizer; \"union\" is the union of all parts' val sets.")
@@ -223,17 +226,17 @@ def bpb_legend(results: dict) -> str:
     if per_token:
         text += (f" The union's val text has {per_token:.2f} bytes per token: bpb \u2248 loss \u00f7 ln 2 "
                  f"\u00f7 {per_token:.2f}.")
-    return f"{text} {marks_legend(results, 'bpb')}"
+    return f"{text} {marks_legend(pairs, 'bpb')}"
 
 
-def loss_legend(results: dict) -> str:
-    """The legend of the val-loss matrix."""
-    return f"{LOSS_CELLS} {marks_legend(results, 'loss')}"
+def loss_legend(results: dict, pairs: list[stats.PairedDifference]) -> str:
+    """The legend of the val-loss matrix (pairs: its cells' differences from the previous stage)."""
+    return f"{LOSS_CELLS} {marks_legend(pairs, 'loss')}"
 
 
-def marks_legend(results: dict, metric: str) -> str:
-    """What the marks of a matrix of `metric` mean: ·unseen, ▲ and △, and the noise the intervals cover."""
-    pairs = matrix_pairs(results, metric)
+def marks_legend(pairs: list[stats.PairedDifference], metric: str) -> str:
+    """What the marks of a matrix of `metric` mean: ·unseen, ▲ and △, and the noise the intervals cover.
+    pairs: the matrix's differences from the previous stage (report_verdicts.matrix_pairs)."""
     text = UNSEEN_MARK
     if not any(p.has_interval for p in pairs):
         text += (f" {RISE} +x %: the {metric} rose since the previous stage (for a part already trained on: "
@@ -248,16 +251,12 @@ def marks_legend(results: dict, metric: str) -> str:
     return text + f" The intervals cover {stats.NOISE_COVERED}."
 
 
-def _has_bpb(results: dict) -> bool:
-    return any(c["value"] is not None for _, cells in score_matrix(results, "bpb") for c in cells)
-
-
 GROW_VS_JUMP_HEADER = ["", "Union val bpb", "Union val loss", "Tokens", "Time"]
 
 
 def _grow_vs_jump_part_header(results: dict) -> list[str]:
-    noun = "bpb" if compare_metric(results) == "bpb" else "loss"
-    return ["Val set", f"Grow ({noun})", f"Jump ({noun})", f"Grow {MINUS} jump", "Verdict"]
+    metric = compare_metric(results)
+    return ["Val set", f"Grow ({metric})", f"Jump ({metric})", f"Grow {MINUS} jump", "Verdict"]
 
 
 def _grow_vs_jump_part_rows(results: dict) -> list[list[str]]:
@@ -289,7 +288,7 @@ def _grow_vs_jump_rows(results: dict) -> list[list[str]]:
     last = union_eval(stages[-1])
     return [[f"grow (last stage {stages[-1].get('name', '?')})", f_bpb(loss_of(last, "bpb")), f_loss(loss_of(last)),
              f_count(totals(stages, "tokens")), f_time(totals(stages, "seconds"))],
-            [f"{base.get('name') or 'jump'} {BASELINE_LABEL}", f_bpb(loss_of(union_eval(base), "bpb")),
+            [f"{baseline_name(base)} {BASELINE_LABEL}", f_bpb(loss_of(union_eval(base), "bpb")),
              f_loss(loss_of(union_eval(base))), f_count(base.get("tokens")), f_time(base.get("seconds"))]]
 
 
@@ -299,7 +298,7 @@ def _cost_table(results: dict) -> list[list[str]]:
     rows = _chain_cost_rows(results["stages"], results["parts"], "grow")
     if results.get("baseline"):
         base = results["baseline"]
-        rows.append([f"{base.get('name') or 'jump'} (baseline)", *_cost_cells(base, results["parts"], "\u2013")])
+        rows.append([f"{baseline_name(base)} (baseline)", *_cost_cells(base, results["parts"], "\u2013")])
     return rows
 
 
@@ -372,7 +371,7 @@ def _samples(results: dict) -> tuple[list[str], list[str], dict[str, dict[str, l
     """(column labels, prompts in first-seen order, prompt -> column -> texts)."""
     columns: list[tuple[str, dict]] = [(stage_name(s, k), s) for k, s in enumerate(results["stages"])]
     if results.get("baseline"):
-        columns.append((str(results["baseline"].get("name") or "jump"), results["baseline"]))
+        columns.append((baseline_name(results["baseline"]), results["baseline"]))
     prompts: list[str] = []
     table: dict[str, dict[str, list[str]]] = {}
     for label, row in columns:
@@ -392,7 +391,6 @@ def _truncate(text: str) -> str:
 def _schedule_blocks(results: dict) -> list[Block]:
     """The schedule comparison section's blocks; [] without variants."""
     metric = extended_metric(results)
-    noun = "bpb" if metric == "bpb" else "loss"
     contestants = contestants_of(results)
     if not contestants:
         return []
@@ -416,7 +414,7 @@ def _schedule_blocks(results: dict) -> list[Block]:
             rows.append([f"{grow_label} {MINUS} jump over {len(spread.diffs)} seeds",
                          f_pm_values(metric, spread.mean_diff, spread.half_width),
                          seed_words(spread).replace("growing", grow_label)])
-        blocks.append(Table(["Union", f"Difference ({noun})", "Verdict"], rows, "schedules", prose=True))
+        blocks.append(Table(["Union", f"Difference ({metric})", "Verdict"], rows, "schedules", prose=True))
     blocks += [Paragraph(text) for text in schedule_notes(results, metric)]
     if spread and spread.has_interval:
         blocks.append(Paragraph(f"The row over seeds is a 95 % t-interval over the per-seed differences (see "
@@ -427,8 +425,8 @@ def _schedule_blocks(results: dict) -> list[Block]:
                  versus_words(p, "grow-WSD") if p else "\u2013"] for name, c, w, p in per_stage]
         blocks.append(Paragraph(f"Stage by stage (each stage's model: the cosine stage, and the wsd stage's "
                                 f"cooldown branch), union {METRIC_NAMES[metric]}:"))
-        blocks.append(Table(["Stage", f"grow-cosine ({noun})", f"grow-WSD ({noun})", f"grow-WSD {MINUS} grow-cosine",
-                             "Verdict"], rows, "schedules", prose=True))
+        blocks.append(Table(["Stage", f"grow-cosine ({metric})", f"grow-WSD ({metric})",
+                             f"grow-WSD {MINUS} grow-cosine", "Verdict"], rows, "schedules", prose=True))
     return blocks
 
 
@@ -438,7 +436,6 @@ def _seed_blocks(results: dict) -> list[Block]:
     if spread is None:
         return []
     metric = spread.metric
-    noun = "bpb" if metric == "bpb" else "loss"
     blocks: list[Block] = []
     rows = []
     for s in (spread.jump, spread.grow):
@@ -447,15 +444,15 @@ def _seed_blocks(results: dict) -> list[Block]:
                          "\u2013" if s.sd is None else f"{s.sd:.{diff_digits(metric, s.sd or None)}f}",
                          f"{f_metric(s.low, metric)} {EN_DASH} {f_metric(s.high, metric)}"])
     if rows:
-        blocks.append(Table(["Runs", "Seeds", f"Mean union {noun}", "Sample SD", "Range"], rows, "seeds", prose=True))
+        blocks.append(Table(["Runs", "Seeds", f"Mean union {metric}", "Sample SD", "Range"], rows, "seeds", prose=True))
     if spread.diffs:
         jump_by, grow_by = dict(spread.jump.values), dict(spread.grow.values)
         digits = diff_digits(metric, spread.half_width or None)
         rows = [[f"+{n}" if n else "0 (main)", f_metric(grow_by[n], metric), f_metric(jump_by[n], metric),
                  f_signed(d, digits)]
                 for n, d in spread.diffs]
-        blocks.append(Table(["Seed offset", f"{spread.grow.label} ({noun})", f"jump ({noun})", f"grow {MINUS} jump"],
-                            rows, "seeds", prose=True))
+        blocks.append(Table(["Seed offset", f"{spread.grow.label} ({metric})", f"jump ({metric})",
+                             f"grow {MINUS} jump"], rows, "seeds", prose=True))
     blocks += [Paragraph(text) for text in seed_sentences(results, spread)]
     blocks.append(Paragraph(f"Which noise each interval covers: a \u00b1 over seeds spans models trained with other "
                             f"seeds and covers {SEED_NOISE_PLAIN}; a paired \u00b1 between two models (the matrices, "

@@ -28,6 +28,7 @@ from growgpt.report_compare import (
     versus_pairs,
 )
 from growgpt.report_data import (
+    baseline_name,
     compare_metric,
     extended_metric,
     loss_of,
@@ -41,6 +42,7 @@ from growgpt.report_data import (
     stage_parts,
     totals,
     union_eval,
+    untrained_parts,
 )
 from growgpt.report_format import (
     ARROW,
@@ -112,7 +114,7 @@ def score_matrix(results: dict, metric: str = "loss") -> list[tuple[str, list[di
     base = results.get("baseline")
     if base:
         trained = set(stage_parts(base)) if base.get("parts") else set(parts)
-        rows.append((f"{base.get('name') or 'jump'} {BASELINE_LABEL}",
+        rows.append((f"{baseline_name(base)} {BASELINE_LABEL}",
                      [_cell(base, None, p, trained, metric) for p in parts]
                      + [_cell(base, None, None, None, metric)]))
     return rows
@@ -290,16 +292,14 @@ def grow_vs_jump(results: dict) -> str | None:
     if not base or not stages:
         return None
     metric = compare_metric(results)
-    noun = "loss" if metric == "loss" else "bpb"
-    digits = 2 if metric == "loss" else 3  # as the report prints them
+    digits = diff_digits(metric, None)  # as the report prints them
     grow_loss, jump_loss = loss_of(union_eval(stages[-1]), metric), loss_of(union_eval(base), metric)
     if grow_loss is None or jump_loss is None:
         return f"Grow vs jump: no union {METRIC_NAMES[metric]} to compare."
     g_tok, j_tok = totals(stages, "tokens"), base.get("tokens")
     g_sec, j_sec = totals(stages, "seconds"), base.get("seconds")
     pair = grow_minus_jump(results, None, metric)
-    lower = (f"{abs(percent_change(jump_loss, grow_loss)):.1f} % lower {noun}" if grow_loss < jump_loss
-             else f"{abs(percent_change(grow_loss, jump_loss)):.1f} % lower {noun}")
+    lower = f"{abs(percent_change(max(grow_loss, jump_loss), min(grow_loss, jump_loss))):.1f} % lower {metric}"
     if pair.has_interval:
         winner = "growing" if pair.fell else "jumping" if pair.rose else None
         verdict = f"{winner} is better by {f_pm(pair, signed=False)} ({lower})" if winner else no_difference(pair)
@@ -336,7 +336,7 @@ def grow_vs_jump(results: dict) -> str | None:
                  f"{threshold:.{digits}f} is within seed-to-seed noise (training noise: init and batch order), "
                  f"which the \u00b1 above does not cover; this one ({abs(grow_loss - jump_loss):.{digits}f}) is "
                  f"{'within' if abs(grow_loss - jump_loss) < threshold else 'beyond'} it.")
-    missing = [p for p in results["parts"] if p not in seen_before(stages, len(stages))]
+    missing = untrained_parts(results)
     if missing:
         text += f" The grow run has not trained on {parts_phrase(missing, results['parts'])} yet."
     return text
@@ -358,7 +358,7 @@ def stage_summary(results: dict) -> str:
     text = (f"{len(stages)} stage{'s' if len(stages) != 1 else ''} grew the model over "
             f"{parts_phrase(parts, parts)}. The last stage, {last.get('name', '?')}, trained on "
             f"{parts_phrase(stage_parts(last), parts)} and reached {reached} over the val sets of all parts.")
-    missing = [p for p in parts if p not in seen_before(stages, len(stages))]
+    missing = untrained_parts(results)
     if missing:
         text += (f" {parts_phrase(missing, parts).capitalize()} {'has' if len(missing) == 1 else 'have'} not been "
                  f"trained on yet.")

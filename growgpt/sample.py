@@ -36,11 +36,11 @@ def load_model(checkpoint_path: Path, device: str = "cpu") -> tuple[GPT, dict]:
     (a folder, or its weights file or shard index), and its state dict; a file that lacks an entry or
     whose tensors do not match its model_args is a UserError naming it."""
     checkpoint_path = Path(checkpoint_path)
-    if checkpoint_path.is_dir() and not ckpt_io.is_hf_path(checkpoint_path):
-        checkpoint_path = ckpt_io.find(checkpoint_path, "auto")  # a growgpt run folder
     if ckpt_io.is_hf_path(checkpoint_path):
         model, state = ckpt_io.load_hf(checkpoint_path)
     else:
+        if checkpoint_path.is_dir():
+            checkpoint_path = ckpt_io.find(checkpoint_path, "auto")  # a growgpt run folder: best.pt or ckpt.pt
         state = ckpt_io.load_weights(checkpoint_path)
         model = ckpt_io.build_model(state, checkpoint_path)
     model.eval().to(device)

@@ -52,8 +52,9 @@ def load_manifest(data_dir: str | Path) -> dict:
 
 
 class ShardWriter:
-    """Appends token arrays to `{split}-NNNNN.bin` files of at most `shard_tokens` tokens, counting
-    the UTF-8 bytes they stand for per shard (`byte_lengths`: bytes per token id; None: not counted)."""
+    """Appends token arrays (documents: `write_document`) to `{split}-NNNNN.bin` files of at most
+    `shard_tokens` tokens, counting the documents and, per shard, the UTF-8 bytes the tokens stand for
+    (`byte_lengths`: bytes per token id; None: not counted)."""
 
     def __init__(self, folder: Path, split: str, dtype: np.dtype, shard_tokens: int,
                  byte_lengths: np.ndarray | None = None) -> None:
@@ -61,7 +62,7 @@ class ShardWriter:
         self.byte_lengths = byte_lengths
         self.shards: list[dict] = []
         self.documents = 0
-        self.last_run: tuple[int, int] | None = None  # the re-cut block written last
+        self.last_run: tuple[int, int] | None = None  # the re-cut block written last (write_document)
         self._file = None
         self._in_shard = 0
 
@@ -86,6 +87,14 @@ class ShardWriter:
                 # Counted per token, not per document: a document cut between two shards is counted right.
                 self.shards[-1]["bytes"] += int(self.byte_lengths[tokens[:take]].sum())
             tokens = tokens[take:]
+
+    def write_document(self, ids: np.ndarray, separator: np.ndarray, run: tuple[int, int] | None = None) -> None:
+        """One document after `separator`; a re-cut block (`run`: document number, block number) that
+        follows the block written last continues it with no separator."""
+        continues = run is not None and self.last_run == (run[0], run[1] - 1)
+        self.write(ids if continues else np.concatenate([separator, ids]))
+        self.last_run = run
+        self.documents += 1
 
     def close_file(self) -> None:
         """Flush, fsync and close the open shard, if any (also what cleanup after an error calls)."""

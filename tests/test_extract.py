@@ -37,7 +37,7 @@ from growgpt.wiki.pages import PageParser, Task, text_hash
 from growgpt.wiki.tasks import part_stem
 
 from conftest import SHARED_DUMPS, dump_sample
-from wikidump import multistream, random_prose, split_parts, wiki_dump
+from wikidump import PROSE, multistream, random_prose, split_parts, wiki_dump
 
 ENWIKI = "gensim/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 TABLES = "gensim/enwiki-table-markup.xml.bz2"
@@ -277,12 +277,12 @@ def test_schema_versions_encodings_and_urls(extracted, schemas, name, schema):
 @pytest.mark.parametrize("encoding, declared", [("windows-1252", True), ("iso-8859-1", True), ("utf-16-be", False),
                                                 ("utf-8-sig", False)])
 def test_encodings_named_by_declaration_or_bom(tmp_path, encoding, declared):
-    text = "Caf\u00e9 " + LONG
+    text = "Caf\u00e9 " + PROSE
     if encoding == "windows-1252":
-        text = "Caf\u00e9 cr\u00e8me, na\u00efve fa\u00e7ade \u2014 " + LONG
+        text = "Caf\u00e9 cr\u00e8me, na\u00efve fa\u00e7ade \u2014 " + PROSE
     if encoding == "iso-8859-1":
         text = text.replace("\u2014", "-")
-    xml = dump([(1, "Caf\u00e9", text)])
+    xml = wiki_dump([(1, "Caf\u00e9", text)])
     if declared:
         xml = f'<?xml version="1.0" encoding="{encoding}"?>\n' + xml
     src = tmp_path / f"{encoding}.xml"
@@ -379,13 +379,6 @@ def test_interrupted_extraction_rerun_gives_identical_output(split, tmp_path):
 # Duplicates
 
 
-def dump(pages: list[tuple[int, str, str]], base: str = "https://en.wikipedia.org/wiki/Main_Page",
-         footer: bool = True) -> str:
-    """A schema-0.11 enwiki dump of (id, title, wikitext) articles."""
-    return wiki_dump(pages, base=base, footer=footer)
-
-
-LONG = "The '''quick''' brown fox jumps over the lazy dog near the [[river bank]] every single morning. " * 3
 OTHER = "A completely different article about [[Cheese]], which is made from milk in many countries. " * 3
 
 
@@ -394,8 +387,8 @@ def test_duplicates_within_and_across_parts_earlier_part_wins(tmp_path):
     raw.mkdir()
     a = raw / "testwiki-pages-articles.xml-p1p10"
     b = raw / "testwiki-pages-articles.xml-p11p20"
-    a.write_text(dump([(1, "Fox", LONG), (2, "Fox again", LONG.replace(" ", "  \n ")), (3, "Cheese", OTHER)]))
-    b.write_text(dump([(11, "Fox copy", LONG), (12, "Only here", OTHER + " And more.")]))
+    a.write_text(wiki_dump([(1, "Fox", PROSE), (2, "Fox again", PROSE.replace(" ", "  \n ")), (3, "Cheese", OTHER)]))
+    b.write_text(wiki_dump([(11, "Fox copy", PROSE), (12, "Only here", OTHER + " And more.")]))
     for procs, order in ((1, [a, b]), (2, [b, a])):
         out = tmp_path / f"out{procs}"
         ma, mb = extract([str(p) for p in order], str(out), processes=procs, progress=False)
@@ -416,7 +409,8 @@ def test_duplicate_key_ignores_whitespace_and_matches_the_stored_bytes():
     assert text_hash(text) == text_hash(text.encode()) == text_hash(spaced)
     assert text_hash(text) != text_hash(text.replace("Second", "Third"))
     # a worker's texts arrive as one UTF-8 buffer + int32 offsets (an Arrow string column's layout)
-    task = Task("x.xml", b"", body=dump([(1, "A", LONG), (2, "B", "Tiny."), (3, "\u00c9", OTHER + " \u4e2d")]).encode())
+    pages = [(1, "A", PROSE), (2, "B", "Tiny."), (3, "\u00c9", OTHER + " \u4e2d")]
+    task = Task("x.xml", b"", body=wiki_dump(pages).encode())
     result = tasks.run_task(task)
     texts = pa.StringArray.from_buffers(len(result.docs), pa.py_buffer(result.offsets), pa.py_buffer(result.texts))
     texts.validate(full=True)
@@ -427,7 +421,7 @@ def test_duplicate_key_ignores_whitespace_and_matches_the_stored_bytes():
 
 def test_filters_are_counted(tmp_path):
     src = tmp_path / "f.xml"
-    src.write_text(dump([(1, "Fine", LONG), (2, "Stub", "Tiny."),
+    src.write_text(wiki_dump([(1, "Fine", PROSE), (2, "Stub", "Tiny."),
                          (3, "Mercury (disambiguation)", "'''Mercury''' may be:\n* [[Mercury (planet)]]"),
                          (4, "Only a list", "* [[a]]\n* [[b]]\n[[Category:Lists]]"), (5, "Gone", "#REDIRECT [[Fine]]"),
                          (6, "Weitergeleitet", "#WEITERLEITUNG [[Fine]]"), (7, "Colon", " #redirect: [[Fine]]"),
@@ -443,13 +437,13 @@ def test_filters_are_counted(tmp_path):
 
 
 AUDIT_PAGES = [
-    (1, "Fox", LONG),
+    (1, "Fox", PROSE),
     (2, "Stub", "Tiny."),
     (3, "Mercury (disambiguation)", "'''Mercury''' may be:\n* [[Mercury (planet)]]\n{{disambiguation}}"),
     (4, "Only templates", "{{Navbox|a|b}}\n[[Category:Lists]]"),
     (5, "Gone", "#REDIRECT [[Fox]]", 0, "Fox"),
     (6, "Category:Foxes", "Foxes.", 14),
-    (7, "Fox copy", LONG),
+    (7, "Fox copy", PROSE),
     (8, "Table of foxes", '{| class="wikitable"\n! Fox !! Weight\n|-\n| Red fox || 5 kg\n|}\n' * 20),
     (9, "Cheese", OTHER),
 ]
@@ -497,7 +491,7 @@ def test_big_pages_dropped_as_disambiguation_or_empty_are_warned_about(tmp_path,
     big_dab = ("'''Mercury''' may refer to:\n" + "".join(f"* [[Mercury {i}]], a thing\n" for i in range(1000))
                + "{{Dab}}")
     tables = [(10 + i, f"Table {i}", "{|\n| cell || cell\n|}\n" * 2000) for i in range(3)]
-    pages = [(1, "Mercury", big_dab), (2, "Fox", LONG), *tables]
+    pages = [(1, "Mercury", big_dab), (2, "Fox", PROSE), *tables]
     src = tmp_path / "enwiki-pages-articles.xml"
     src.write_text(wiki_dump(pages), encoding="utf-8")
     [m] = extract([str(src)], str(tmp_path / "out"), processes=1, progress=False)
@@ -543,7 +537,7 @@ def test_dropped_command_lists_the_largest_first(tmp_path, capsys):
 def test_a_page_over_its_time_budget_is_dropped_and_the_run_goes_on(tmp_path, processes):
     # ~2 MB of links (the largest page MediaWiki allows): ~0.2 s of cleaning here, 20x the budget
     slow = "[[Fox|a fox]] and [[Dog]]. " * 80_000
-    pages = [(1, "Fox", LONG), (2, "Slow", slow), (3, "Cheese", OTHER)]
+    pages = [(1, "Fox", PROSE), (2, "Slow", slow), (3, "Cheese", OTHER)]
     src = tmp_path / "enwiki-pages-articles.xml"
     src.write_text(wiki_dump(pages), encoding="utf-8")
     before = signal.getsignal(signal.SIGPROF)
@@ -567,7 +561,7 @@ def test_the_budget_interrupts_a_runaway_regex(tmp_path, monkeypatch):
 
     monkeypatch.setattr(PageParser, "article", catastrophic)
     src = tmp_path / "enwiki-pages-articles.xml"
-    src.write_text(wiki_dump([(1, "Runaway", LONG), (2, "Cheese", OTHER)]), encoding="utf-8")
+    src.write_text(wiki_dump([(1, "Runaway", PROSE), (2, "Cheese", OTHER)]), encoding="utf-8")
     [m] = extract([str(src)], str(tmp_path / "out"), processes=1, progress=False, page_timeout=0.2)
     assert m["filtered"]["timeout"] == 1 and table(tmp_path / "out", m).column("id").to_pylist() == [2]
     for absurd in (float("nan"), -1.0, float("inf"), 1e12):  # 1e12 s overflowed setitimer in every worker
@@ -718,7 +712,7 @@ XXE = """<?xml version="1.0"?>
 
 
 def test_entities_are_never_expanded(tmp_path):
-    body = dump([(1, "Lol", LONG + " &lol4; &xxe; " + LONG)])
+    body = wiki_dump([(1, "Lol", PROSE + " &lol4; &xxe; " + PROSE)])
     body = body.replace("&amp;lol4;", "&lol4;").replace("&amp;xxe;", "&xxe;")
     cases = {"laughs.xml": LAUGHS + body, "xxe.xml": XXE + body, "undeclared.xml": body,
              "xxe.xml.bz2": bz2.compress((XXE + body).encode())}
@@ -813,7 +807,7 @@ def block_dump(seed: int = 0, pages: int = 260, long_page: int = 120) -> bytes:
         elif pid % 41 == 0:
             text = out[-1][2]  # a duplicate of the page before
         out.append((pid, f"Page {pid} {rng.choice(words)}", text))
-    return dump(out).encode()
+    return wiki_dump(out).encode()
 
 
 def blockwise(monkeypatch, task_bytes: int = 1) -> dict:

@@ -1,6 +1,7 @@
-"""growgpt.wiki.dumps against a hostile mirror: loopback HTTP servers that send too much, too slowly, the
-wrong sizes, malformed listings, or redirects elsewhere. Every case must end, quickly, in one line
-`growgpt: error: ...` and exit 2, with nothing larger than listed in --to and nothing written outside it.
+"""growgpt.wiki.dumps (and its mirror client, growgpt.wiki.mirror) against a hostile mirror: loopback HTTP
+servers that send too much, too slowly, the wrong sizes, malformed listings, or redirects elsewhere. Every
+case must end, quickly, in one line `growgpt: error: ...` and exit 2, with nothing larger than listed in --to
+and nothing written outside it.
 
 Each misbehaving handler is bounded on its own (a byte count, a few seconds, or a request count after
 which it answers 404), so the servers stop even against a client that would loop.

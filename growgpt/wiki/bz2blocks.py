@@ -8,6 +8,9 @@ wrapped as a stream without its end. Nothing relies on the stream CRCs (they nee
 libbz2 checks each block's own CRC, and a boundary found by chance inside a block (once in 2^48
 bits) is caught because no whole block decompresses from it. stdlib bz2 is used, not
 `indexed_bzip2`: the error handling needs a decompressor that fails cleanly (NOTES.md).
+
+The lowest of the reading modules, it also holds what the others share: `Abort` (damage in a
+file) and `warn` (a one-line warning on stderr).
 """
 
 from __future__ import annotations

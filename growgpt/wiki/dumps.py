@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from tqdm import tqdm
 
 from growgpt.errors import UserError
-from growgpt.fsutil import atomic_write_bytes, fsync_dir, hash_file
+from growgpt.fsutil import atomic_write_bytes, commit, hash_file
 from growgpt.wiki.mirror import (
     READ_BYTES,
     TRANSIENT,
@@ -109,6 +109,7 @@ class FetchedPaths(list):
         super().__init__(paths)
         self.verified_by = verified_by
 
+
 def _json_kind(value: Any) -> str:
     if value is None:
         return "missing or null"
@@ -184,14 +185,18 @@ def _jobs_of(status, source: str) -> dict:
     return jobs
 
 
+def _jobs_as_hint(raw: bytes) -> dict:
+    """The `jobs` object of a dumpstatus.json read only for a hint; {} when anything about it is malformed."""
+    try:
+        return _jobs_of(json.loads(raw), "")
+    except (ValueError, RecursionError, UserError):
+        return {}
+
+
 def _date_named_by(raw: bytes, wiki: str) -> str | None:
     """The dump date in the file names of a latest/dumpstatus.json; None when it names none (it is only a
     hint: whatever it names is read again, and checked, from the dated folder)."""
-    try:
-        jobs = _jobs_of(json.loads(raw), "")
-    except (ValueError, RecursionError, UserError):
-        return None
-    for job in jobs.values():
+    for job in _jobs_as_hint(raw).values():
         files = job.get("files") if isinstance(job, dict) else None
         for name in files if isinstance(files, dict) else ():
             m = re.match(rf"{re.escape(wiki)}-(\d{{8}})-", name)
@@ -202,10 +207,7 @@ def _date_named_by(raw: bytes, wiki: str) -> str | None:
 
 def _job_state(raw: bytes, job_name: str) -> str | None:
     """The status of `job_name` in a dumpstatus.json; None when anything about it is malformed."""
-    try:
-        job = _jobs_of(json.loads(raw), "").get(job_name)
-    except (ValueError, RecursionError, UserError):
-        return None
+    job = _jobs_as_hint(raw).get(job_name)
     state = job.get("status") if isinstance(job, dict) else None
     return state if isinstance(state, str) else None
 
@@ -582,8 +584,7 @@ def _download(f: DumpFile, final: Path, progress: bool, patience: Patience) -> N
         partial.unlink()
         raise UserError(f"size mismatch for {f.name}: expected {f.size} bytes, got {size}; "
                         "the partial download was deleted")
-    os.replace(partial, final)
-    fsync_dir(final.parent)
+    commit(partial, final)
     if expected is not None:
         _write_stamp(final, expected[1])
 

@@ -213,9 +213,13 @@ def _doctype_message(path: str) -> str:
             f"read files or expand without bound; MediaWiki dumps never have one, so it is refused")
 
 
+def _of_the(offsets_of: str) -> str:
+    """What a byte offset in a message counts, after the number: "" (the file) or " of the ..."."""
+    return f" of the {offsets_of}" if offsets_of else ""
+
+
 def _xml_error_message(path: str, e: expat.ExpatError, offset: int, offsets_of: str) -> str:
-    where = f" of the {offsets_of}" if offsets_of else ""
-    return f"{path} is not well-formed XML at byte {offset:,}{where}: {expat.ErrorString(e.code)}"
+    return f"{path} is not well-formed XML at byte {offset:,}{_of_the(offsets_of)}: {expat.ErrorString(e.code)}"
 
 
 class PageParser:
@@ -495,7 +499,7 @@ def parse(task: Task, body: bytes, where: str | None, damage: str | None) -> Res
         result.error = damage
     elif depth > 1:  # only possible in the last chunk: the file stops inside a page
         result.error = (f"{task.path} is truncated: it ends inside <{pp.stack[-1]}> at byte "
-                        f"{task.xml_offset + len(body):,}{' of the ' + task.offsets_of if task.offsets_of else ''}")
+                        f"{task.xml_offset + len(body):,}{_of_the(task.offsets_of)}")
     return result
 
 
@@ -533,9 +537,9 @@ class HeaderCheck:
             raise UserError(_doctype_message(self.path)) from None
         except expat.ExpatError as e:
             if self.root is None:
-                where = f" of the {self.offsets_of}" if self.offsets_of else ""
                 raise UserError(f"{self.path} is not an XML file (not well-formed at byte "
-                                f"{self.parser.ErrorByteIndex:,}{where}: {expat.ErrorString(e.code)})") from None
+                                f"{self.parser.ErrorByteIndex:,}{_of_the(self.offsets_of)}: "
+                                f"{expat.ErrorString(e.code)})") from None
             raise UserError(_xml_error_message(self.path, e, self.parser.ErrorByteIndex, self.offsets_of)) from None
 
     def done(self) -> None:

@@ -28,7 +28,6 @@ from growgpt.wiki.pages import Result, new_counts, text_hash
 from growgpt.wiki.tasks import Part, Restart, Stitch
 
 MANIFEST_FORMAT = "growgpt-extract/2"  # /2: the dropped-pages file, exact disambiguation, timeouts
-COLUMNS = ("id", "revid", "title", "url", "text")
 DROPPED_COLUMNS = ("id", "title", "ns", "reason", "detail", "source_chars")  # PART.dropped.parquet
 DROP_REASONS = ("namespace", "redirect", "disambiguation", "empty", "too_short", "duplicate", "timeout")
 # A page this big (characters of wikitext) dropped as disambiguation or empty is a red flag worth a

@@ -45,8 +45,6 @@ PLAIN_READ_BYTES = 1 << 20  # bytes of a plain XML file read at a time
 SCAN_BYTES = 1 << 20  # compressed bytes read at a time when splitting at bzip2 blocks (8 MB: +15 % RSS)
 BLOCKS_MIN_BYTES = 1 << 20  # smaller bz2 files are read sequentially, not split into blocks
 
-WORK_KINDS = ("task", "blocks")  # how a part's tasks are run: run_task, or run_block_task and a Stitch
-
 _PAGE_RANGE = re.compile(r"-p(\d+)p(\d+)")
 
 
@@ -308,7 +306,8 @@ def _is_index_name(name: str) -> bool:
 def read_index(index: Path) -> list[int]:
     """The distinct stream offsets of an index (`offset:page_id:title` lines), in file order."""
     offsets: list[int] = []
-    opener = bz2.open if index.read_bytes()[:3] == BZ2_MAGIC else open
+    with open(index, "rb") as f:  # (only its first bytes: an index can be hundreds of MB)
+        opener = bz2.open if f.read(3) == BZ2_MAGIC else open
     try:
         with opener(index, "rb") as f:
             for line in f:
@@ -565,11 +564,12 @@ class Stitch:
 
 def reading(part: Part, opts: dict, sha1, by_blocks: bool,
             sequential: bool = False) -> tuple[str, Stitch | None, Iterator[Task], bool]:
-    """How a part is read: the kind of its tasks (one of WORK_KINDS), the Stitch that joins block
-    tasks' results, the tasks, and whether the file must be hashed on the side (its tasks do not
-    all pass through this process). Unless `sequential` (reading it otherwise failed), a
-    multistream file with a usable index is split by its index; else, if `by_blocks` (there are
-    workers) and it is a bz2 file of 1 MB or more, by bzip2 blocks; else it is read sequentially."""
+    """How a part is read: the kind of its tasks ("task": run_task; "blocks": run_block_task, whose
+    results the Stitch joins), the Stitch, the tasks, and whether the file must be hashed on the
+    side (its tasks do not all pass through this process). Unless `sequential` (reading it
+    otherwise failed), a multistream file with a usable index is split by its index; else, if
+    `by_blocks` (there are workers) and it is a bz2 file of 1 MB or more, by bzip2 blocks; else it
+    is read sequentially."""
     if sequential:
         return "task", None, sequential_tasks(part, opts, sha1), False
     if part.index is not None:

@@ -28,8 +28,6 @@ from growgpt.wiki.templates import PIPE, expand
 __all__ = ["wikitext_to_text", "wikitext_source", "source_to_text", "markup_leaks", "MARKUP_LEAKS"]
 
 
-
-
 def trie(words) -> str:
     """A regex for any of `words`, written as an atomic trie ("file|fichier|fil" ->
     "(?>f(?:i(?:chier|l(?:e)?)))"), for the long lists of names below. The engine tries the
@@ -268,6 +266,8 @@ def drop_sections(s: str) -> str:
     return "".join(out)
 
 
+# ----------------------------------------------------------------------------------------------
+# Pass 3, templates and tables: `growgpt.wiki.templates.expand`
 
 # ----------------------------------------------------------------------------------------------
 # Pass 4: links, quotes, tags, headings, lists
@@ -422,6 +422,8 @@ except AttributeError:
 
 def unescape(s: str) -> str:
     return html.unescape(s) if _CHARREF is None else _CHARREF.sub(_replace_charref, s)
+
+
 # Debris patterns start with a required character, not optional spaces, for the same speed reason;
 # they run after spaces are collapsed to single ones.
 _EMPTY_PARENS = re.compile(r"\([\s,;:.·–—-]*\)")
@@ -452,6 +454,7 @@ def has_leftover(s: str) -> bool:
     memchr, while the regex, with no literal to jump to, tests every character."""
     return (("{" in s and ("{{" in s or "{|" in s)) or ("}" in s and ("}}" in s or "|}" in s))
             or ("[" in s and "[[" in s) or ("]" in s and "]]" in s))
+
 
 _NO_BRACKETS = str.maketrans("", "", "{}[]")
 # The whole run of "<" (so none can close up on "ref"); the lookbehind makes it start only at the
