@@ -385,17 +385,17 @@ def build_parser() -> argparse.ArgumentParser:
 _NANOGPT_OVERRIDE = re.compile(r"--([A-Za-z_][\w.-]*)(=.*)?", re.DOTALL)
 
 
-def _train_option_names() -> set[str]:
+def _train_option_names(parser: argparse.ArgumentParser) -> set[str]:
     """The long options of `growgpt train` without their dashes (set, overwrite, quiet, help, ...),
     read from its parser so that a new option is never taken for a nanoGPT config override."""
-    for action in build_parser()._subparsers._group_actions:
+    for action in parser._subparsers._group_actions:
         if isinstance(action, argparse._SubParsersAction):
             return {option[2:] for a in action.choices["train"]._actions for option in a.option_strings
                     if option.startswith("--")}
     raise AssertionError("growgpt has no train command")
 
 
-def _nanogpt_overrides(argv: list[str]) -> list[str]:
+def _nanogpt_overrides(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
     """`growgpt train ... --key=value` (nanoGPT's override style) as `--set=--key=value`, in place, so
     that it is applied in command-line order with the --set overrides and checked the same way. A
     config key given as `--key value` (no `=`) is a one-line error saying how to write it."""
@@ -405,7 +405,7 @@ def _nanogpt_overrides(argv: list[str]) -> list[str]:
     if command is None or argv[command] != "train":
         return argv
     keys = set(TrainConfig.__dataclass_fields__)
-    train_options = _train_option_names()
+    train_options = _train_option_names(parser)
     out = argv[:command + 1]
     rest = iter(argv[command + 1:])
     for arg in rest:
@@ -453,11 +453,12 @@ def main(argv: list[str] | None = None) -> None:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
     try:
-        argv = _nanogpt_overrides(argv)
+        argv = _nanogpt_overrides(argv, parser)
     except UserError as e:
         _fail(str(e), e.exit_code)
-    args = build_parser().parse_args(argv)
+    args = parser.parse_args(argv)
     try:
         args.func(args)
     except UserError as e:
